@@ -1,0 +1,40 @@
+"""One content problem: which file, which field, what is wrong.
+
+Every layer reports problems in this one shape so that ``feedsvc check``, the
+server log and ``/healthz`` say exactly the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Problem:
+    """A problem in a content file, printed as ``path:line: field: message``."""
+
+    path: str
+    field: str
+    message: str
+    line: int | None = None
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}: {self.field}: {prefix}{self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form for ``/healthz`` and ``check --format json``."""
+        return asdict(self)
+
+
+class ContentError(Exception):
+    """Content that cannot be served at all (for example a bad ``site.yaml``)."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

@@ -1,0 +1,176 @@
+"""Rendering a feed to RSS 2.0 and Atom 1.0 (feedgen) and JSON Feed 1.1.
+
+Output is a *template*: every URL that depends on where the service is
+reached (the self link) starts with :data:`BASE_TOKEN`. The cache swaps the
+token for the real base URL, so serving the same feed under another host or
+mount point costs a byte replace, never a second feedgen run.
+
+Every date comes from the content (newest item change), never from the
+clock: validators then change exactly when the content does.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import quote, urljoin
+
+from feedgen.feed import FeedGenerator
+
+from . import __version__
+from .feeds import FORMATS, FeedSpec, feed_items
+from .store import Article, Snapshot
+from .text import html_to_text, is_absolute_http_url, render_body, shorten
+
+BASE_TOKEN = "https://feedsvc-base.invalid"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFeed:
+    """One feed in every format, with the content date it was built from."""
+
+    bodies: dict[str, bytes]  # format name -> template bytes (with BASE_TOKEN)
+    updated: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """Everything the three formats say about one article, computed once."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    content_html: str
+    author: str
+    published: datetime
+    modified: datetime
+    tags: tuple[str, ...]
+    image: str | None
+
+
+def article_id(snapshot: Snapshot, article: Article) -> str:
+    """RFC 4151 ``tag:`` URI: stable across title edits, https moves and mounts."""
+    return f"tag:{snapshot.site.tag_authority}:articles/{quote(article.slug, safe='-')}"
+
+
+def feed_id(snapshot: Snapshot, spec: FeedSpec) -> str:
+    """Stable ``tag:`` URI of a feed (Atom ``<id>``)."""
+    return f"tag:{snapshot.site.tag_authority}:feeds/{quote(spec.key, safe='-:')}"
+
+
+def _item(snapshot: Snapshot, article: Article) -> _Item:
+    site = snapshot.site
+    url = site.article_url(quote(article.slug, safe="-"))
+    content = render_body(article.body, url)
+    image = article.image
+    if image and not is_absolute_http_url(image):
+        image = urljoin(url, image)
+        image = image if is_absolute_http_url(image) else None
+    if image:
+        content = f'<figure><img src="{escape(image)}" alt=""></figure>{content}'
+    summary = article.summary or shorten(html_to_text(content))
+    return _Item(
+        id=article_id(snapshot, article),
+        url=url,
+        title=article.title,
+        summary=summary,
+        # "]]>" cannot appear in an XML CDATA section; the escaped form means the same.
+        content_html=content.replace("]]>", "]]&gt;"),
+        author=article.author or site.author,
+        published=article.published,
+        modified=article.modified,
+        tags=tuple(tag.name for tag in article.tags),
+        image=image,
+    )
+
+
+def _feedgen(snapshot: Snapshot, spec: FeedSpec, items: list[_Item], updated: datetime):
+    site = snapshot.site
+    fg = FeedGenerator()
+    fg.load_extension("dc", atom=False, rss=True)
+    fg.id(feed_id(snapshot, spec))
+    fg.title(spec.title)
+    fg.description(spec.description)
+    fg.subtitle(spec.description)
+    fg.language(site.language)
+    fg.author(name=site.author)
+    fg.generator("feedsvc", version=__version__)
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    for item in items:
+        entry = fg.add_entry(order="append")  # feedgen prepends by default
+        entry.id(item.id)
+        entry.guid(item.id, permalink=False)
+        entry.title(item.title)
+        entry.link(href=item.url, rel="alternate")
+        entry.description(item.summary)
+        entry.summary(item.summary)
+        entry.content(item.content_html, type="html")
+        entry.author(name=item.author)
+        entry.dc.dc_creator(item.author)
+        entry.published(item.published)
+        entry.updated(item.modified)
+        for tag in item.tags:
+            entry.category(term=tag, label=tag)
+    return fg
+
+
+def _set_links(fg: FeedGenerator, snapshot: Snapshot, spec: FeedSpec, fmt: str) -> None:
+    # The self link is set before the alternate one: feedgen's RSS <link> takes
+    # the last alternate, and RSS keeps only one atom:link.
+    fg.link(href=BASE_TOKEN + spec.url_path(fmt), rel="self", replace=True)
+    fg.link(href=_home_url(snapshot, spec), rel="alternate")
+
+
+def _home_url(snapshot: Snapshot, spec: FeedSpec) -> str:
+    return snapshot.site.site_url + "/"
+
+
+def _json_feed(snapshot: Snapshot, spec: FeedSpec, items: list[_Item]) -> bytes:
+    site = snapshot.site
+    document = {
+        "version": JSON_FEED_VERSION,
+        "title": spec.title,
+        "home_page_url": _home_url(snapshot, spec),
+        "feed_url": BASE_TOKEN + spec.url_path("json"),
+        "description": spec.description,
+        "language": site.language,
+        "authors": [{"name": site.author}],
+        "items": [
+            {
+                "id": item.id,
+                "url": item.url,
+                "title": item.title,
+                "summary": item.summary,
+                "content_html": item.content_html,
+                "date_published": item.published.isoformat(),
+                "date_modified": item.modified.isoformat(),
+                "authors": [{"name": item.author}],
+                "tags": list(item.tags),
+                **({"image": item.image} if item.image else {}),
+            }
+            for item in items
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def render_feed(snapshot: Snapshot, spec: FeedSpec) -> RenderedFeed:
+    """Render one feed in all formats (a single feedgen build serves RSS and Atom)."""
+    articles = feed_items(snapshot, spec)
+    items = [_item(snapshot, article) for article in articles]
+    updated = max((a.modified for a in articles), default=EPOCH)
+    fg = _feedgen(snapshot, spec, items, updated)
+    bodies: dict[str, bytes] = {}
+    _set_links(fg, snapshot, spec, "rss")
+    bodies["rss"] = fg.rss_str(pretty=False)
+    _set_links(fg, snapshot, spec, "atom")
+    bodies["atom"] = fg.atom_str(pretty=False)
+    bodies["json"] = _json_feed(snapshot, spec, items)
+    assert set(bodies) == set(FORMATS)
+    return RenderedFeed(bodies=bodies, updated=updated)

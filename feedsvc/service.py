@@ -1,0 +1,214 @@
+"""The running content: current snapshot, its feeds, reloads and prewarming.
+
+:class:`FeedService` owns one :class:`View` at a time (a snapshot plus its URL
+table). A reload builds the next view completely, renders the feeds readers
+are likely to ask for, then swaps one reference; a request holds the view it
+started with, so it sees the old state or the new one, never a mix.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from .cache import FeedCache, Variant
+from .config import ServiceSettings
+from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_fingerprint
+from .loader import ContentLoader
+from .problems import Problem
+from .render import RenderedFeed, render_feed
+from .store import Snapshot
+
+log = logging.getLogger("feedsvc")
+
+PREWARM_FEEDS = 256  # feeds rendered before a swap; the rest render on first request
+
+
+def wsgi_path(path: str) -> str:
+    """A URL path as WSGI's PATH_INFO carries it (UTF-8 bytes read as Latin-1)."""
+    return path.encode("utf-8").decode("latin-1")
+
+
+@dataclass(slots=True)
+class View:
+    """One content version as served: snapshot, feeds and their URL table."""
+
+    seq: int
+    snapshot: Snapshot
+    feeds: dict[str, FeedSpec]
+    routes: dict[str, tuple[FeedSpec, FeedFormat]]
+    loaded_at: datetime
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def fingerprint(self, spec: FeedSpec) -> str:
+        """Memoised :func:`feed_fingerprint` (the snapshot never changes)."""
+        found = self.fingerprints.get(spec.key)
+        if found is None:
+            found = self.fingerprints[spec.key] = feed_fingerprint(self.snapshot, spec)
+        return found
+
+
+def make_view(seq: int, snapshot: Snapshot, now: datetime) -> View:
+    """Index every feed of ``snapshot`` by its URL path."""
+    feeds: dict[str, FeedSpec] = {}
+    routes: dict[str, tuple[FeedSpec, FeedFormat]] = {}
+    for spec in all_feeds(snapshot):
+        feeds[spec.key] = spec
+        # PATH_INFO arrives percent-decoded, so tags are keyed by their raw slug.
+        decoded = f"/tags/{spec.tag.slug}" if spec.tag is not None else spec.path
+        for fmt in FORMATS.values():
+            routes[wsgi_path(f"{decoded}/{fmt.filename}")] = (spec, fmt)
+    return View(seq, snapshot, feeds, routes, now)
+
+
+class FeedService:
+    """Loads content, keeps the current view and serves rendered variants."""
+
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.loader = ContentLoader(settings.content_dir, env)
+        self.cache = FeedCache(settings.cache_bytes)
+        self.reloads = 0
+        self.reload_errors = 0
+        self.last_reload_at: datetime | None = None
+        self._seq = 0
+        self._recent_bases: OrderedDict[str, None] = OrderedDict()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        now = self.clock()
+        snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
+        self._log_problems(snapshot.problems, ())
+        self._view = make_view(self._next_seq(), snapshot, now)
+        if settings.public_url:
+            self.note_base(settings.public_url)
+        self.prewarm(self._view)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # -- reading ---------------------------------------------------------
+
+    @property
+    def view(self) -> View:
+        """The current view; rebuilt first if a scheduled article is now due."""
+        view = self._view
+        due = view.snapshot.next_change_at
+        if due is not None and self.clock() >= due:
+            self.reload(force=True)
+            view = self._view
+        return view
+
+    def note_base(self, base_url: str) -> None:
+        """Remember a base URL readers use, so reloads prewarm its variants."""
+        if base_url in self._recent_bases:
+            self._recent_bases.move_to_end(base_url)
+            return
+        self._recent_bases[base_url] = None
+        while len(self._recent_bases) > self.settings.max_base_urls:
+            self._recent_bases.popitem(last=False)
+
+    def _render(self, view: View, spec: FeedSpec) -> Callable[[], RenderedFeed]:
+        return lambda: render_feed(view.snapshot, spec)
+
+    def variant(self, view: View, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> Variant:
+        """Served bytes and validators for a feed under ``base_url``."""
+        key = (base_url, view.seq, spec.key, fmt.name)
+        return self.cache.variant(
+            key, view.fingerprint(spec), fmt.content_type, self._render(view, spec)
+        )
+
+    # -- reloading -------------------------------------------------------
+
+    def prewarm(self, view: View, limit: int = PREWARM_FEEDS) -> None:
+        """Render the likeliest feeds (main, popular, biggest tags) before serving."""
+        specs = sorted(
+            view.feeds.values(),
+            key=lambda s: (
+                s.kind != "main",
+                s.kind != "popular",
+                -len(s.tag.articles) if s.tag else 0,
+            ),
+        )[:limit]
+        bases = list(self._recent_bases)[-4:]
+        for spec in specs:
+            self.cache.template(view.fingerprint(spec), self._render(view, spec))
+            for base in bases:
+                for fmt in FORMATS.values():
+                    self.variant(view, base, spec, fmt)
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Re-read changed files and swap in a new view; True when content changed.
+
+        Safe to call from any thread; concurrent calls are serialised.
+        """
+        with self.loader.lock:
+            if not force and not self.loader.has_changes():
+                return False
+            now = self.clock()
+            old = self._view
+            snapshot = self.loader.load(now)
+            self._log_problems(snapshot.problems, old.snapshot.problems)
+            self.last_reload_at = now
+            changed = snapshot.version != old.snapshot.version
+            if not changed:
+                # Same feeds; keep the view (and its cached variants), refresh problems.
+                self._view = View(
+                    old.seq, snapshot, old.feeds, old.routes, old.loaded_at, old.fingerprints
+                )
+                return False
+            view = make_view(self._next_seq(), snapshot, now)
+            self.prewarm(view)
+            self.cache.ledger.forget_missing(set(view.feeds))
+            self._view = view
+            self.reloads += 1
+            log.info(
+                "content reloaded: %d articles, %d tags (version %s)",
+                len(snapshot.articles),
+                len(snapshot.tags),
+                snapshot.version[:12],
+            )
+            return True
+
+    def _log_problems(self, problems: Iterable[Problem], previous: Iterable[Problem]) -> None:
+        """Log each problem once: when it first appears, not on every poll."""
+        seen = set(previous)
+        for problem in problems:
+            if problem not in seen:
+                level = logging.WARNING if problem.severity == "warning" else logging.ERROR
+                log.log(level, "%s", problem)
+
+    def start_watching(self) -> None:
+        """Poll the content directory in a daemon thread (interval from settings)."""
+        interval = self.settings.reload_interval
+        if interval <= 0 or self._watcher is not None:
+            return
+
+        def watch() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    self.reload()
+                except Exception:  # a reload must never kill the watcher
+                    self.reload_errors += 1
+                    log.exception("content reload failed; still serving the previous content")
+
+        self._watcher = threading.Thread(target=watch, name="feedsvc-reload", daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        """Stop the watcher thread (if any) and wait for it briefly."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+            self._watcher = None

@@ -1,0 +1,202 @@
+"""The feed hot path: a thin WSGI layer in front of Flask for feed URLs.
+
+A feed request is a dict lookup (URL -> feed), a cache lookup (-> bytes and
+validators), Werkzeug's conditional-request check and precomputed headers.
+Flask's routing and request context would cost about half the throughput,
+so feed URLs are answered here; every other URL (and every non-canonical
+spelling of a feed URL) falls through to the Flask app.
+
+HTTP rules kept here: strong ETags per encoding, ``If-None-Match`` wins over
+``If-Modified-Since`` (RFC 9110 §13.2.2, via Werkzeug), 304s carry the
+validators, HEAD sends headers only, ``Vary: Accept-Encoding`` everywhere,
+CORS for embedding, 405 with ``Allow`` for other methods.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote
+
+from werkzeug.http import http_date, parse_accept_header
+from werkzeug.sansio.http import is_resource_modified
+
+from .cache import Variant
+from .feeds import FeedFormat, FeedSpec
+from .service import FeedService
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+Headers = list[tuple[str, str]]
+
+ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+CORS_HEADERS: Headers = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "ETag, Last-Modified"),
+]
+_HOST = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$"
+)
+
+
+@functools.lru_cache(maxsize=512)
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip, honouring q-values (``gzip;q=0``)."""
+    if not accept_encoding:
+        return False
+    return parse_accept_header(accept_encoding).quality("gzip") > 0
+
+
+def request_base_url(environ: dict[str, Any]) -> str | None:
+    """``scheme://host/prefix`` of this request, or ``None`` for a bogus Host.
+
+    Runs after ProxyFix (when proxy hops are trusted), so forwarded scheme,
+    host and prefix are already applied to the environ.
+    """
+    host = environ.get("HTTP_HOST")
+    scheme = environ.get("wsgi.url_scheme", "http")
+    if not host:
+        host = environ.get("SERVER_NAME", "localhost")
+        port = environ.get("SERVER_PORT", "")
+        if port and port != ("443" if scheme == "https" else "80"):
+            host = f"{host}:{port}"
+    if not _HOST.match(host) or scheme not in ("http", "https"):
+        return None
+    prefix = environ.get("SCRIPT_NAME", "")
+    if prefix:
+        prefix = quote(prefix.encode("latin-1").rstrip(b"/"), safe="/-._~!$&'()*+,;=:@")
+    return f"{scheme}://{host}{prefix}"
+
+
+def plain_response(
+    start_response: StartResponse,
+    status: str,
+    text: str,
+    extra: Headers = (),  # type: ignore[assignment]
+) -> list[bytes]:
+    """A short ``text/plain`` answer (errors that never reach Flask)."""
+    body = (text + "\n").encode("utf-8")
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("X-Content-Type-Options", "nosniff"),
+        *CORS_HEADERS,
+        *extra,
+    ]
+    start_response(status, headers)
+    return [body]
+
+
+def preflight_headers(environ: dict[str, Any]) -> Headers:
+    """Answer to a CORS preflight or a plain OPTIONS request."""
+    requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS", "")
+    allowed = "If-None-Match, If-Modified-Since, Cache-Control"
+    if requested and re.fullmatch(r"[A-Za-z0-9\-, ]{1,512}", requested):
+        allowed = requested
+    return [
+        ("Allow", ALLOWED_METHODS),
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Methods", ALLOWED_METHODS),
+        ("Access-Control-Allow-Headers", allowed),
+        ("Access-Control-Max-Age", "86400"),
+        ("Content-Length", "0"),
+    ]
+
+
+def _variant_headers(variant: Variant, max_age: int) -> dict[str, Headers]:
+    """Header lists for 200/304 in both encodings, built once per variant."""
+    common = [
+        ("Last-Modified", http_date(variant.last_modified)),
+        ("Cache-Control", f"public, max-age={max_age}"),
+        ("Vary", "Accept-Encoding"),
+        *CORS_HEADERS,
+    ]
+    identity_200 = [
+        ("Content-Type", variant.content_type),
+        ("Content-Length", str(len(variant.body))),
+        ("ETag", variant.etag),
+        ("X-Content-Type-Options", "nosniff"),
+        *common,
+    ]
+    gzip_200 = [
+        ("Content-Type", variant.content_type),
+        ("Content-Encoding", "gzip"),
+        ("Content-Length", str(len(variant.gzip_body))),
+        ("ETag", variant.gzip_etag),
+        ("X-Content-Type-Options", "nosniff"),
+        *common,
+    ]
+    return {
+        "200": identity_200,
+        "200gz": gzip_200,
+        "304": [("ETag", variant.etag), *common],
+        "304gz": [("ETag", variant.gzip_etag), ("Content-Encoding", "gzip"), *common],
+    }
+
+
+class FeedEndpoint:
+    """WSGI middleware answering canonical feed URLs from the cache."""
+
+    def __init__(self, app: WSGIApp, service: FeedService) -> None:
+        self.app = app
+        self.service = service
+        self.public_url = service.settings.public_url
+        self.requests = 0
+        self.not_modified = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        view = self.service.view
+        route = view.routes.get(environ.get("PATH_INFO", ""))
+        if route is None:
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method == "OPTIONS":
+            start_response("204 No Content", preflight_headers(environ))
+            return []
+        if method not in ("GET", "HEAD"):
+            return plain_response(
+                start_response, "405 Method Not Allowed", "method not allowed",
+                [("Allow", ALLOWED_METHODS)],
+            )  # fmt: skip
+        base = self.public_url or request_base_url(environ)
+        if base is None:
+            return plain_response(start_response, "400 Bad Request", "invalid Host header")
+        if base is not self.public_url:
+            self.service.note_base(base)
+        return self.serve(environ, start_response, view, route, base, method == "HEAD")
+
+    def serve(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        view: Any,
+        route: tuple[FeedSpec, FeedFormat],
+        base: str,
+        head: bool,
+    ) -> Iterable[bytes]:
+        """Answer one feed request (200 or 304) from the variant cache."""
+        spec, fmt = route
+        variant = self.service.variant(view, base, spec, fmt)
+        headers = variant.extra.get("headers")
+        if headers is None:
+            headers = variant.extra["headers"] = _variant_headers(
+                variant, view.snapshot.site.cache_max_age
+            )
+        gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+        self.requests += 1
+        modified = is_resource_modified(
+            http_if_none_match=environ.get("HTTP_IF_NONE_MATCH"),
+            http_if_modified_since=environ.get("HTTP_IF_MODIFIED_SINCE"),
+            etag=variant.gzip_etag if gz else variant.etag,
+            last_modified=variant.last_modified,
+        )
+        if not modified:
+            self.not_modified += 1
+            start_response("304 Not Modified", headers["304gz" if gz else "304"])
+            return []
+        start_response("200 OK", headers["200gz" if gz else "200"])
+        if head:
+            return []
+        return [variant.gzip_body if gz else variant.body]

@@ -1,0 +1,229 @@
+"""Flask app factory: the directory pages, OPML, health, redirects and errors.
+
+Feed URLs themselves are answered by :class:`~feedsvc.serving.FeedEndpoint`
+in front of this app (see that module for why). Everything here is cheap,
+escapes all content through Jinja, and never returns a 500 for input a client
+controls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+from urllib.parse import quote
+from xml.sax.saxutils import quoteattr
+
+from flask import Flask, Response, abort, current_app, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import __version__
+from .config import ServiceSettings
+from .feeds import FORMAT_BY_FILENAME, FORMATS, FeedSpec
+from .service import FeedService, View
+from .serving import CORS_HEADERS, FeedEndpoint, preflight_headers, request_base_url
+from .text import tag_slug
+
+log = logging.getLogger("feedsvc")
+
+HTML_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def _service() -> FeedService:
+    return current_app.extensions["feedsvc"]
+
+
+def _base_url() -> str:
+    service = _service()
+    base = service.settings.public_url or request_base_url(request.environ)
+    if base is None:
+        abort(400, "invalid Host header")
+    return base
+
+
+def feed_links(base: str, spec: FeedSpec) -> list[dict[str, str]]:
+    """Absolute URL of a feed in each format, for pages and OPML."""
+    return [
+        {"format": fmt.name, "label": fmt.label, "url": base + spec.url_path(fmt),
+         "type": fmt.content_type.split(";")[0]}
+        for fmt in FORMATS.values()
+    ]  # fmt: skip
+
+
+def _directory_context(view: View, base: str) -> dict[str, Any]:
+    feeds = view.feeds
+    main, popular = feeds["main"], feeds["popular"]
+    tags = [spec for spec in feeds.values() if spec.kind == "tag"]
+    return {
+        "site": view.snapshot.site,
+        "base": base,
+        "main": {"spec": main, "links": feed_links(base, main),
+                 "count": len(view.snapshot.articles)},
+        "popular": {"spec": popular, "links": feed_links(base, popular)},
+        "tags": [
+            {"spec": spec, "links": feed_links(base, spec), "count": len(spec.tag.articles),
+             "page": f"{base}/tags/#{quote(spec.tag.slug)}"}
+            for spec in tags
+        ],
+        "version": __version__,
+    }  # fmt: skip
+
+
+def _html(body: str, view: View) -> Response:
+    response = Response(body, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = HTML_CSP
+    response.headers["Cache-Control"] = f"public, max-age={view.snapshot.site.cache_max_age}"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
+def opml_document(view: View, base: str) -> str:
+    """OPML 2.0 listing every feed (RSS flavour), for importing into readers."""
+    site = view.snapshot.site
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<opml version="2.0">',
+        f"  <head><title>{quoteattr(site.title)[1:-1]} feeds</title></head>",
+        "  <body>",
+    ]
+    for spec in view.feeds.values():
+        lines.append(
+            f'    <outline type="rss" version="RSS2" text={quoteattr(spec.title)} '
+            f"title={quoteattr(spec.title)} xmlUrl={quoteattr(base + spec.url_path('rss'))} "
+            f"htmlUrl={quoteattr(site.site_url + '/')}/>"
+        )
+    lines += ["  </body>", "</opml>", ""]
+    return "\n".join(lines)
+
+
+def _canonical_tag_redirect(rest: str) -> Response:
+    """Redirect other spellings of a tag feed URL to its canonical form."""
+    view = _service().view
+    parts = [p for p in rest.split("/") if p]
+    filename = None
+    if parts and parts[-1].lower() in FORMAT_BY_FILENAME:
+        filename = parts.pop().lower()
+    if len(parts) != 1:
+        abort(404)
+    slug = tag_slug(parts[0])
+    spec = view.feeds.get(f"tag:{slug}")
+    if spec is None:
+        abort(404, "unknown tag")
+    target = spec.url_path(FORMAT_BY_FILENAME[filename]) if filename else "/tags/"
+    if not filename:
+        target += "#" + quote(slug)
+    response = redirect(request.script_root + target, code=308)
+    response.autocorrect_location_header = False
+    return response
+
+
+def create_app(
+    settings: ServiceSettings | None = None,
+    *,
+    service: FeedService | None = None,
+    watch: bool = True,
+) -> Flask:
+    """Build the app; the content is loaded (and checked) before it returns.
+
+    ``settings`` default to the environment (``FEEDSVC_*``). ``watch`` starts
+    the content reload thread when the reload interval is positive.
+    """
+    settings = settings or ServiceSettings.from_env()
+    service = service or FeedService(settings)
+    app = Flask(__name__)
+    app.extensions["feedsvc"] = service
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    @app.get("/")
+    def directory() -> Response:
+        view = _service().view
+        return _html(render_template("index.html", **_directory_context(view, _base_url())), view)
+
+    @app.get("/tags/")
+    def tags_page() -> Response:
+        view = _service().view
+        return _html(render_template("tags.html", **_directory_context(view, _base_url())), view)
+
+    @app.get("/tags")
+    def tags_page_no_slash() -> Response:
+        return redirect(request.script_root + "/tags/", code=308)
+
+    @app.get("/tags/<path:rest>")
+    def tag_alias(rest: str) -> Response:
+        return _canonical_tag_redirect(rest)
+
+    @app.get("/feeds.opml")
+    def opml() -> Response:
+        view = _service().view
+        body = opml_document(view, _base_url())
+        response = Response(body, mimetype="text/x-opml")
+        response.headers["Cache-Control"] = f"public, max-age={view.snapshot.site.cache_max_age}"
+        response.add_etag(hashlib.blake2b(body.encode(), digest_size=12).hexdigest())
+        return response.make_conditional(request)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        service = _service()
+        view = service.view
+        snapshot = view.snapshot
+        errors = [p.to_dict() for p in snapshot.errors]
+        body = {
+            "status": "degraded" if errors else "ok",
+            "content_valid": not errors,
+            "version": snapshot.version,
+            "articles": len(snapshot.articles),
+            "tags": len(snapshot.tags),
+            "feeds": len(view.feeds),
+            "loaded_at": view.loaded_at.isoformat(),
+            "last_reload_at": service.last_reload_at.isoformat()
+            if service.last_reload_at
+            else None,
+            "reloads": service.reloads,
+            "renders": service.cache.renders,
+            "errors": errors,
+            "warnings": [p.to_dict() for p in snapshot.problems if p.severity == "warning"],
+        }
+        response = app.json.response(body)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.before_request
+    def cors_preflight() -> Response | None:
+        if request.method != "OPTIONS" or request.routing_exception is not None:
+            return None
+        response = Response(status=204)
+        for name, value in preflight_headers(request.environ):
+            response.headers[name] = value
+        return response
+
+    @app.after_request
+    def common_headers(response: Response) -> Response:
+        for name, value in CORS_HEADERS:
+            response.headers.setdefault(name, value)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        text = error.description if error.code in (400, 404) and error.description else error.name
+        if error.code == 404 and "requested URL was not found" in (error.description or ""):
+            text = "not found"
+        response = Response(f"{error.code} {text}\n", status=error.code, mimetype="text/plain")
+        if error.code == 405:
+            response.headers["Allow"] = "GET, HEAD, OPTIONS"
+        return response
+
+    app.wsgi_app = FeedEndpoint(app.wsgi_app, service)  # type: ignore[method-assign]
+    hops = settings.proxy_hops
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops
+        )
+    if watch:
+        service.start_watching()
+    return app
