@@ -123,7 +123,8 @@ def _feedgen(snapshot: Snapshot, spec: FeedSpec, items: list[_Item], updated: da
 def _set_links(fg: FeedGenerator, snapshot: Snapshot, spec: FeedSpec, fmt: str) -> None:
     # The self link is set before the alternate one: feedgen's RSS <link> takes
     # the last alternate, and RSS keeps only one atom:link.
-    fg.link(href=BASE_TOKEN + spec.url_path(fmt), rel="self", replace=True)
+    media_type = FORMATS[fmt].content_type.split(";")[0]
+    fg.link(href=BASE_TOKEN + spec.url_path(fmt), rel="self", type=media_type, replace=True)
     fg.link(href=_home_url(snapshot, spec), rel="alternate")
 
 
