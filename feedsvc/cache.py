@@ -21,7 +21,6 @@ value plus one second is used instead.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import json
@@ -64,9 +63,10 @@ class BoundedLRU(Generic[V]):
         """The value for ``key`` (marked as recently used), or ``None``."""
         value = self._items.get(key)
         if value is not None:
-            # Another thread may have evicted it meanwhile; the value is still valid.
-            with contextlib.suppress(KeyError):
+            try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup itself
                 self._items.move_to_end(key)
+            except KeyError:  # evicted by another thread meanwhile; the value is still valid
+                pass
         return value
 
     def put(self, key: Hashable, value: V) -> V:

@@ -67,9 +67,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the app on waitress until SIGINT/SIGTERM."""
-    from waitress import create_server
-
     from .web import create_app
+    from .wsgiserver import create_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = ServiceSettings.from_env(
