@@ -1,0 +1,119 @@
+"""The benchmark suite runs and reports sane numbers (no timing is asserted here).
+
+``bench/run.py --quick`` is run as a person would run it, against real
+servers on 127.0.0.1; the test checks that the table is complete and every
+number is a real measurement. Whether feedsvc is *fast enough* is the
+suite's report, read by people, never a test verdict on a shared 2-core box.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, free_port
+from test_serve import start_server, wait_until_listening
+
+from bench.load import parse_wrk, run_python_client
+from bench.servers import nginx_path
+
+pytestmark = pytest.mark.bench
+
+PYTHON_VARIANTS = {
+    "feedsvc 200", "feedsvc 200 gzip", "feedsvc 304", "bare WSGI", "Flask prebuilt",
+    "Flask+feedgen",
+}  # fmt: skip
+NGINX_VARIANTS = {"nginx static", "nginx cache→feedsvc"}
+
+
+def test_quick_suite_produces_a_complete_table(tmp_path: Path):
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "bench/run.py", "--quick", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    expected = PYTHON_VARIANTS | (NGINX_VARIANTS if nginx_path() else set())
+    rows = {row["variant"]: row for row in result["variants"]}
+    assert set(rows) == expected
+    assert result["feed"]["items"] == 50
+    assert abs(result["feed"]["rss_bytes"] - 134_000) < 134_000 * 0.01
+    for name, row in rows.items():
+        assert len(row["rounds"]) == result["settings"]["rounds"] == 2, name
+        for measured in row["rounds"]:
+            assert measured["requests"] > 0 and measured["rps"] > 0, name
+            assert 0 < measured["p50_ms"] <= measured["p99_ms"], name
+            assert measured["errors"] == 0, name
+        assert row["x_bare"] is not None and math.isfinite(row["x_bare"]) and row["x_bare"] > 0
+        assert name in done.stdout
+    # Every variant was checked to serve the same bytes (or an empty 304) before measuring.
+    assert result["checks"]["feedsvc 304"] == "304, empty"
+    assert all(result["checks"][n] == "same bytes" for n in expected - {"feedsvc 304"})
+    verdicts = {t["target"]: t["verdict"] for t in result["targets"]}
+    assert len(verdicts) == 5 and "targets (reported, not asserted):" in done.stdout
+    if nginx_path():
+        assert all(v in ("met", "MISSED") for v in verdicts.values())
+
+
+def test_fallback_client_measures_a_real_server(bundled_content: Path):
+    port = free_port()
+    process = start_server(bundled_content, port)
+    try:
+        wait_until_listening(port, process)
+        result = run_python_client(
+            f"http://127.0.0.1:{port}/rss.xml", {"Accept-Encoding": "gzip"}, seconds=0.5,
+            connections=4,
+        )  # fmt: skip
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert result.client == "python"
+    assert result.requests > 0 and result.errors == 0
+    assert 0 < result.p50_ms <= result.p99_ms
+
+
+def test_fallback_client_counts_errors_and_refuses_other_hosts(bundled_content: Path):
+    port = free_port()
+    process = start_server(bundled_content, port)
+    try:
+        wait_until_listening(port, process)
+        result = run_python_client(
+            f"http://127.0.0.1:{port}/tags/no-such-tag/rss.xml", {}, seconds=0.3, connections=2
+        )
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert result.errors == result.requests > 0
+    with pytest.raises(ValueError, match="loopback"):
+        run_python_client("http://example.com/", {}, seconds=0.1, connections=1)
+
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:40000/rss.xml
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.61ms    2.07ms  31.42ms   88.40%
+    Req/Sec     4.52k   241.14     4.80k    80.00%
+  Latency Distribution
+     50%    3.13ms
+     75%    3.96ms
+     90%    5.21ms
+     99%   11.02ms
+  4496 requests in 1.00s, 589.82MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   4493.11
+Transfer/sec:    589.32MB
+"""
+
+
+def test_wrk_report_is_read_with_units_and_errors():
+    result = parse_wrk(WRK_OUTPUT, 1)
+    assert (result.requests, result.rps, result.errors) == (4496, 4493.11, 3)
+    assert (result.p50_ms, result.p99_ms) == (3.13, 11.02)
+    with pytest.raises(ValueError):
+        parse_wrk("garbage", 1)
