@@ -84,6 +84,14 @@ class BoundedLRU(Generic[V]):
                 self.evictions += 1
         return value
 
+    def pop(self, key: Hashable) -> V | None:
+        """Remove and return the value for ``key`` (``None`` if absent)."""
+        with self._lock:
+            value = self._items.pop(key, None)
+            if value is not None:
+                self._bytes -= self._size_of(value)
+        return value
+
     def clear(self) -> None:
         """Forget everything (tests and full reloads)."""
         with self._lock:

@@ -15,6 +15,7 @@ The loader is incremental and forgiving on purpose:
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 import threading
@@ -28,7 +29,7 @@ import yaml
 
 from .config import SiteSettings, parse_site_settings
 from .problems import ContentError, Problem
-from .store import Article, Snapshot, Tag, build_snapshot
+from .store import Article, Snapshot, Tag, build_snapshot, pack_text
 from .text import clean_text, is_absolute_http_url, plain_text, tag_slug
 
 try:  # libyaml is ~10x faster; fall back to pure Python where it is missing.
@@ -45,6 +46,8 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 Signature = tuple[int, int, int]
+# Below this many files to read, worker processes cost more than they save.
+PARALLEL_MIN_FILES = 2000
 
 
 @dataclass(slots=True)
@@ -108,6 +111,19 @@ def read_yaml_file(path: Path, display: str) -> tuple[ParsedYaml | None, bytes, 
     return parsed, raw, problems
 
 
+_SHARED: dict[Any, Any] = {}
+
+
+def _shared(value: Any) -> Any:
+    """One instance per distinct tag or time zone across all articles.
+
+    Without it every article holds its own copies: at 100k articles that is
+    ~350k Tag objects and ~200k timezone objects (tens of MB) for a few
+    thousand distinct values. Bounded by the distinct values in the content.
+    """
+    return _SHARED.setdefault(value, value)
+
+
 def parse_datetime(value: Any) -> datetime | str:
     """A timezone-aware datetime, or the reason why ``value`` is not one.
 
@@ -136,7 +152,8 @@ def parse_datetime(value: Any) -> datetime | str:
         return "needs a timezone offset, e.g. 2025-09-04T18:00:00+08:00 or ...Z"
     if not 1900 <= parsed.year <= 9998:
         return f"year {parsed.year} is out of range"
-    return parsed
+    shared_zone = _shared(parsed.tzinfo)
+    return parsed if shared_zone is parsed.tzinfo else parsed.replace(tzinfo=shared_zone)
 
 
 def _text_field(
@@ -219,7 +236,7 @@ def validate_article(
         if slug_of_tag in seen:
             continue
         seen.add(slug_of_tag)
-        tags.append(Tag(name=name, slug=slug_of_tag))
+        tags.append(_shared(Tag(name=name, slug=slug_of_tag)))
 
     summary = _text_field(data, "summary", problem)
     summary = plain_text(summary) if summary else ""
@@ -255,7 +272,7 @@ def validate_article(
         author=author,
         tags=tuple(tags),
         summary=summary,
-        body=body,
+        packed_body=pack_text(body),
         views=views,
         image=image or None,
         draft=draft,
@@ -273,6 +290,43 @@ def load_article_file(path: Path, display: str) -> tuple[Article | None, list[Pr
     revision = hashlib.blake2b(raw, digest_size=12).hexdigest()
     article, more = validate_article(parsed, path.stem.lower(), display, revision)
     return article, problems + more
+
+
+def _load_batch(
+    items: list[tuple[str, str]],
+) -> list[tuple[Article | None, list[Problem]]]:
+    """Worker side of :func:`load_article_files`: one chunk, in order."""
+    return [load_article_file(Path(path), display) for path, display in items]
+
+
+def load_article_files(
+    items: list[tuple[str, str]],
+) -> list[tuple[Article | None, list[Problem]]]:
+    """:func:`load_article_file` for many ``(path, display)`` pairs, in order.
+
+    Reading 100k articles is YAML parsing bound (libyaml plus PyYAML's
+    Python constructor, ~0.1 ms a file), so a first load of many files is
+    spread over one forked worker per CPU; the articles come back pickled,
+    which costs a fraction of parsing them. Forking is only safe while the
+    process has a single thread, i.e. at start-up: later (the watcher and
+    the server threads run) and for small batches, files are read here.
+    """
+    workers = min(os.cpu_count() or 1, 8)
+    if (
+        len(items) < PARALLEL_MIN_FILES
+        or workers < 2
+        or threading.active_count() > 1
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        return _load_batch(items)
+    size = -(-len(items) // (workers * 4))  # a few chunks per worker evens out their pace
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_load_batch, chunks)
+    except OSError:  # no processes to be had (limits, sandbox): read them here
+        return _load_batch(items)
+    return [result for part in parts for result in part]
 
 
 def _signature(stat: os.stat_result) -> Signature:
@@ -309,6 +363,9 @@ class ContentLoader:
         self._views_problems: list[Problem] = []
         self._served_paths: dict[str, str] = {}
         self.files_read = 0
+        # The scan has_changes() just made, reused by the load() that follows it,
+        # so a reload stats every file once, not twice.
+        self._last_scan: dict[str, Signature] | None = None
 
     def _display(self, path: Path) -> str:
         try:
@@ -402,18 +459,26 @@ class ContentLoader:
             views[str(slug).lower()] = count
         self._views, self._views_problems = views, problems
 
+    def _article_paths(self, signatures: Mapping[str, Signature]) -> set[str]:
+        # A prefix test, not Path(p).parent: this runs over every file on every poll.
+        prefix = os.path.join(self.articles_dir, "")
+        return {p for p in signatures if p.startswith(prefix) and os.sep not in p[len(prefix) :]}
+
     def _refresh_articles(self, signatures: Mapping[str, Signature]) -> None:
-        article_paths = {p for p in signatures if Path(p).parent == self.articles_dir}
+        article_paths = self._article_paths(signatures)
         for gone in set(self._files) - article_paths:
             del self._files[gone]
-        for path_text in sorted(article_paths):
+        changed = [
+            p
+            for p in sorted(article_paths)
+            if (entry := self._files.get(p)) is None or entry.signature != signatures[p]
+        ]
+        loaded = load_article_files([(p, self._display(Path(p))) for p in changed])
+        self.files_read += len(changed)
+        for path_text, (article, problems) in zip(changed, loaded, strict=True):
             signature = signatures[path_text]
             entry = self._files.get(path_text)
-            if entry is not None and entry.signature == signature:
-                continue
             path = Path(path_text)
-            self.files_read += 1
-            article, problems = load_article_file(path, self._display(path))
             if article is None and entry is not None and entry.article is not None:
                 problems = [
                     *problems,
@@ -461,7 +526,7 @@ class ContentLoader:
         ``site.yaml``; every other problem is carried in the snapshot.
         """
         now = now or datetime.now(UTC)
-        signatures = self.scan()
+        signatures, self._last_scan = self._last_scan or self.scan(), None
         self._load_site(signatures.get(str(self.content_dir / "site.yaml")))
         self._load_views(signatures.get(str(self.content_dir / "popularity.yaml")))
         self._refresh_articles(signatures)
@@ -481,11 +546,12 @@ class ContentLoader:
     def has_changes(self) -> bool:
         """Cheap check (stat only) whether any content file changed since load."""
         signatures = self.scan()
-        article_paths = {p for p in signatures if Path(p).parent == self.articles_dir}
-        if article_paths != set(self._files):
-            return True
-        if signatures.get(str(self.content_dir / "site.yaml")) != self._site_sig:
-            return True
-        if signatures.get(str(self.content_dir / "popularity.yaml")) != self._views_sig:
-            return True
-        return any(self._files[p].signature != signatures[p] for p in article_paths)
+        article_paths = self._article_paths(signatures)
+        changed = (
+            article_paths != set(self._files)
+            or signatures.get(str(self.content_dir / "site.yaml")) != self._site_sig
+            or signatures.get(str(self.content_dir / "popularity.yaml")) != self._views_sig
+            or any(self._files[p].signature != signatures[p] for p in article_paths)
+        )
+        self._last_scan = signatures if changed else None
+        return changed

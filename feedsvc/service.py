@@ -26,6 +26,10 @@ from .store import Snapshot
 log = logging.getLogger("feedsvc")
 
 PREWARM_FEEDS = 256  # feeds rendered before a swap; the rest render on first request
+# A site with at most this many feeds is prewarmed whole before serving starts; a
+# bigger one gets its main and popular feeds first and the rest in the background,
+# so that start-up time does not grow with the number of tags.
+START_PREWARM_FEEDS = 16
 
 
 def wsgi_path(path: str) -> str:
@@ -74,6 +78,7 @@ class FeedService:
         *,
         clock: Callable[[], datetime] | None = None,
         env: dict[str, str] | None = None,
+        prewarm: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -86,13 +91,15 @@ class FeedService:
         self._recent_bases: OrderedDict[str, None] = OrderedDict()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._prewarmer: threading.Thread | None = None
         now = self.clock()
         snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
         self._log_problems(snapshot.problems, ())
         self._view = make_view(self._next_seq(), snapshot, now)
         if settings.public_url:
             self.note_base(settings.public_url)
-        self.prewarm(self._view)
+        if prewarm:
+            self._start_prewarm(self._view)
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -131,8 +138,40 @@ class FeedService:
 
     # -- reloading -------------------------------------------------------
 
-    def prewarm(self, view: View, limit: int = PREWARM_FEEDS) -> None:
-        """Render the likeliest feeds (main, popular, biggest tags) before serving."""
+    def _start_prewarm(self, view: View) -> None:
+        """Prewarm at start: all of a small site now, a big one mostly in the background."""
+        if len(view.feeds) <= START_PREWARM_FEEDS:
+            self.prewarm(view)
+            return
+        self.prewarm(view, limit=2)  # main and popular: the first requests
+        self._prewarmer = threading.Thread(
+            target=self.prewarm, args=(view,), name="feedsvc-prewarm", daemon=True
+        )
+        self._prewarmer.start()
+
+    def wait_prewarmed(self, timeout: float | None = None) -> bool:
+        """Wait for the start-up background prewarm (if any); True once it has finished."""
+        thread = self._prewarmer
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
+
+    def prewarm(self, view: View, limit: int = PREWARM_FEEDS, previous: View | None = None) -> int:
+        """Render the likeliest feeds (main, popular, biggest tags); returns how many.
+
+        Bounded twice: by ``limit`` and by the cache itself. Prewarming stops at
+        the first eviction, because rendering past the cache's bound would
+        evict the feeds just rendered (the most wanted ones first) and a reload
+        would then re-render all of them. Afterwards the prewarmed entries are
+        touched from least to most wanted, so the LRU evicts rare tags first.
+
+        With ``previous`` (a reload), a feed whose fingerprint did not change
+        takes over its served variants from the previous view instead of
+        rebuilding them (a byte replace, a gzip and two hashes each): same
+        bytes, same validators, and a one-file edit then costs only the feeds
+        it touched.
+        """
         specs = sorted(
             view.feeds.values(),
             key=lambda s: (
@@ -142,11 +181,32 @@ class FeedService:
             ),
         )[:limit]
         bases = list(self._recent_bases)[-4:]
+        cache = self.cache
+        evictions = cache.templates.evictions + cache.variants.evictions
+        done: list[FeedSpec] = []
         for spec in specs:
-            self.cache.template(view.fingerprint(spec), self._render(view, spec))
+            if previous is None and self._view is not view:
+                break  # a reload replaced this view while it was prewarmed in the background
+            fingerprint = view.fingerprint(spec)
+            carried = previous is not None and previous.fingerprints.get(spec.key) == fingerprint
+            cache.template(fingerprint, self._render(view, spec))
             for base in bases:
                 for fmt in FORMATS.values():
+                    if carried:
+                        old = cache.variants.pop((base, previous.seq, spec.key, fmt.name))  # type: ignore[union-attr]
+                        if old is not None:
+                            cache.variants.put((base, view.seq, spec.key, fmt.name), old)
+                            continue
                     self.variant(view, base, spec, fmt)
+            done.append(spec)
+            if cache.templates.evictions + cache.variants.evictions > evictions:
+                break
+        for spec in reversed(done):
+            cache.templates.get(view.fingerprint(spec))
+            for base in bases:
+                for fmt in FORMATS.values():
+                    cache.variants.get((base, view.seq, spec.key, fmt.name))
+        return len(done)
 
     def reload(self, *, force: bool = False) -> bool:
         """Re-read changed files and swap in a new view; True when content changed.
@@ -169,7 +229,7 @@ class FeedService:
                 )
                 return False
             view = make_view(self._next_seq(), snapshot, now)
-            self.prewarm(view)
+            self.prewarm(view, previous=old)
             self.cache.ledger.forget_missing(set(view.feeds))
             self._view = view
             self.reloads += 1
@@ -209,6 +269,9 @@ class FeedService:
     def stop(self) -> None:
         """Stop the watcher thread (if any) and wait for it briefly."""
         self._stop.set()
+        if self._prewarmer is not None:
+            self._prewarmer.join(timeout=30)
+            self._prewarmer = None
         if self._watcher is not None:
             self._watcher.join(timeout=5)
             self._watcher = None

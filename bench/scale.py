@@ -1,0 +1,311 @@
+"""feedsvc at 10k and 100k articles: ``python bench/scale.py [--sizes 10k,100k]``.
+
+For each size, synthetic content (:mod:`bench.generate`, cached between runs
+in ``--data-dir``) is served and measured:
+
+Over HTTP, ``feedsvc serve`` as shipped (a real process on 127.0.0.1):
+
+* **start**: from launching the process to the first ``200`` for ``/rss.xml``;
+* **memory**: the server's resident set (VmRSS) once serving, after its
+  background prewarm, and again after a sweep of cold tag feeds;
+* **cold tag feed**: the first request of tag feeds never requested (nor
+  prewarmed) before, median and worst of a sample of rarely used tags.
+
+In-process (the same :class:`~feedsvc.service.FeedService` the server runs,
+so its counters can be read):
+
+* **one-file edit**: save an edited article (in the main feed), reload, and
+  serve the main feed until the edit is in it; reports the time and how many
+  files were read (``ContentLoader.files_read``) and feeds rendered
+  (``FeedCache.renders``). The watcher adds its poll interval (and settling)
+  before this work starts; that wait is configuration, not work, and is
+  reported separately;
+* **no-change poll**: a reload check when nothing changed (the watcher's
+  steady cost);
+* **full reload**: every article file changed (e.g. a checkout), all re-read;
+* **cache bound**: a sweep over many rarely read tag feeds keeps the rendered
+  feed cache within ``FEEDSVC_CACHE_MB`` (evictions counted).
+
+Targets are printed next to the figures; nothing is asserted. The edited
+content is restored afterwards. Results are also written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate import tag_names, write_content
+from bench.servers import REPO, free_port, python_command
+
+SIZES = {"10k": (10_000, 1_000), "100k": (100_000, 5_000), "1k": (1_000, 100)}
+TARGETS = {
+    "start_s": {"10k": 2.0, "100k": 15.0},
+    "rss_mb": {"100k": 250.0},
+    "cold_tag_ms": {"10k": 20.0, "100k": 20.0},
+    "edit_ms": {"10k": 100.0},
+}
+RESULTS_DIR = REPO / "bench" / "results"
+
+
+def ensure_content(data_dir: Path, size: str, seed: int) -> Path:
+    """The content for ``size``, generated once and reused while its stamp matches."""
+    articles, tags = SIZES[size]
+    root = data_dir / f"content-{size}-seed{seed}"
+    stamp = root / ".generated"
+    expected = f"{articles} {tags} {seed}"
+    if not (stamp.exists() and stamp.read_text() == expected):
+        started = time.perf_counter()
+        write_content(root, articles, tags, seed=seed)
+        stamp.write_text(expected)
+        print(f"  generated {size} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return root
+
+
+def vm_rss_mb(pid: int) -> float:
+    """Resident set size of a process, in MiB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def timed_get(conn: http.client.HTTPConnection, path: str) -> tuple[int, float, bytes]:
+    """Status, milliseconds and body of one GET on an open connection."""
+    started = time.perf_counter()
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    return response.status, (time.perf_counter() - started) * 1000, body
+
+
+def rare_tag_paths(size: str, seed: int, count: int) -> list[str]:
+    """URL paths of rarely used tags (Zipf tail), never prewarmed."""
+    import random
+    from urllib.parse import quote
+
+    from feedsvc.text import tag_slug
+
+    _, tags = SIZES[size]
+    names = tag_names(tags, random.Random(seed))
+    tail = names[len(names) // 3 :]
+    step = max(1, len(tail) // count)
+    return [f"/tags/{quote(tag_slug(name))}/rss.xml" for name in tail[::step][:count]]
+
+
+def wait_for_renders_to_settle(conn: http.client.HTTPConnection, limit: float = 120) -> None:
+    """Poll /healthz until its render count stops moving (the background prewarm is done)."""
+    deadline = time.monotonic() + limit
+    last = -1
+    while time.monotonic() < deadline:
+        _, _, body = timed_get(conn, "/healthz")
+        renders = json.loads(body)["renders"]
+        if renders == last:
+            return
+        last = renders
+        time.sleep(0.5)
+
+
+def measure_http(content: Path, size: str, seed: int, sweep: int) -> dict[str, object]:
+    """Start, memory and cold tag feeds against a real ``feedsvc serve``."""
+    port = free_port()
+    env = {**os.environ, "FEEDSVC_RELOAD": "0", "PYTHONUNBUFFERED": "1"}
+    log = (RESULTS_DIR / f"scale-{size}-server.log").open("wb")
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        python_command("-m", "feedsvc.cli", "serve", "--port", str(port), "--content-dir",
+                       str(content)),
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+    )  # fmt: skip
+    result: dict[str, object] = {}
+    try:
+        deadline = started + 300
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status, _, body = timed_get(conn, "/rss.xml")
+                if status == 200:
+                    break
+            except OSError:
+                if time.perf_counter() > deadline:
+                    raise
+                time.sleep(0.01)
+        result["start_s"] = round(time.perf_counter() - started, 3)
+        result["rss_mb_first_response"] = round(vm_rss_mb(process.pid), 1)
+        wait_for_renders_to_settle(conn)  # the background prewarm
+        result["rss_mb_serving"] = round(vm_rss_mb(process.pid), 1)
+        samples = []
+        for path in rare_tag_paths(size, seed, 20):
+            status, ms, _ = timed_get(conn, path)
+            if status != 200:
+                raise RuntimeError(f"{path}: {status}")
+            samples.append(ms)
+        # The same feeds again: now they are cached (for comparison).
+        warm = [timed_get(conn, p)[1] for p in rare_tag_paths(size, seed, 20)]
+        result["cold_tag_ms_median"] = round(statistics.median(samples), 2)
+        result["cold_tag_ms_max"] = round(max(samples), 2)
+        result["warm_tag_ms_median"] = round(statistics.median(warm), 2)
+        for path in rare_tag_paths(size, seed, sweep):
+            for fmt in ("rss.xml", "atom.xml", "feed.json"):
+                timed_get(conn, path.replace("rss.xml", fmt))
+        result["rss_mb_after_sweep"] = round(vm_rss_mb(process.pid), 1)
+        result["sweep_feeds"] = sweep * 3
+        conn.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+    return result
+
+
+def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[str, object]:
+    """One-file edit, no-change poll, full reload and the cache bound, with counters."""
+    from feedsvc.config import ServiceSettings
+    from feedsvc.service import FeedService
+    from feedsvc.web import create_app
+
+    settings = ServiceSettings(content_dir=content, reload_interval=0)
+    started = time.perf_counter()
+    service = FeedService(settings)
+    load_s = time.perf_counter() - started
+    service.wait_prewarmed(timeout=300)  # an edit made once the service has settled
+    app = create_app(settings, service=service, watch=False)
+    client = app.test_client()
+    assert client.get("/rss.xml").status_code == 200
+    result: dict[str, object] = {"service_init_s": round(load_s, 3)}
+
+    # One-file edit of the newest article (main feed, popular maybe, its tags).
+    newest = service.view.snapshot.articles[0]
+    path = content.parent / newest.source if not Path(newest.source).is_absolute() else None
+    path = path if path and path.exists() else content / "articles" / f"{newest.slug}.yaml"
+    original = path.read_bytes()
+    marker = f"Edited {time.time_ns()}"
+    edited = re.sub(rb"^title: .*$", f'title: "{marker}"'.encode(), original, count=1, flags=re.M)
+    reads, renders = service.loader.files_read, service.cache.renders
+    try:
+        time.sleep(0.05)  # a distinct mtime
+        saved = time.perf_counter()
+        path.write_bytes(edited)
+        service.reload()
+        while marker.encode() not in client.get("/rss.xml").data:
+            if time.perf_counter() - saved > 30:
+                raise RuntimeError("edit never served")
+            service.reload()
+        result["edit_ms"] = round((time.perf_counter() - saved) * 1000, 1)
+        result["edit_files_read"] = service.loader.files_read - reads
+        result["edit_renders"] = service.cache.renders - renders
+        result["edit_tags"] = len(newest.tags)
+    finally:
+        path.write_bytes(original)
+        service.reload()
+
+    timings = []
+    for _ in range(3):
+        poll = time.perf_counter()
+        service.reload()
+        timings.append(time.perf_counter() - poll)
+    result["no_change_poll_ms"] = round(statistics.median(timings) * 1000, 1)
+
+    reads = service.loader.files_read
+    now = time.time() + 5
+    for entry in os.scandir(content / "articles"):
+        os.utime(entry.path, (now, now))
+    full = time.perf_counter()
+    service.reload()
+    result["full_reload_s"] = round(time.perf_counter() - full, 3)
+    result["full_reload_files_read"] = service.loader.files_read - reads
+
+    cache = service.cache
+    evictions = cache.templates.evictions + cache.variants.evictions
+    for tag_path in rare_tag_paths(size, seed, sweep):
+        for fmt in ("rss.xml", "atom.xml", "feed.json"):
+            client.get(tag_path.replace("rss.xml", fmt))
+    result["cache_limit_mb"] = round(settings.cache_bytes / 2**20, 1)
+    result["cache_used_mb"] = round(
+        (cache.templates.size_bytes + cache.variants.size_bytes) / 2**20, 1
+    )
+    result["cache_evictions_in_sweep"] = (
+        cache.templates.evictions + cache.variants.evictions - evictions
+    )
+    service.stop()
+    return result
+
+
+def verdict(metric: str, size: str, value: float) -> str:
+    """``met``/``MISSED`` against the issue's target, or empty when there is none."""
+    target = TARGETS.get(metric, {}).get(size)
+    if target is None:
+        return ""
+    return f"(target ≤ {target:g}: {'met' if value <= target else 'MISSED'})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure each size and print a report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10k,100k", help="comma list of 1k, 10k, 100k")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/feedsvc-scale"))
+    parser.add_argument("--sweep", type=int, default=300, help="rare tags in the cache sweep")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    report: dict[str, object] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "sizes": {},
+    }
+    for size in args.sizes.split(","):
+        articles, tags = SIZES[size]
+        print(f"{size}: {articles} articles, {tags} tags", file=sys.stderr)
+        content = ensure_content(args.data_dir, size, args.seed)
+        figures = {"articles": articles, "tags": tags}
+        figures.update(measure_http(content, size, args.seed, args.sweep))
+        figures.update(measure_in_process(content, size, args.seed, args.sweep))
+        report["sizes"][size] = figures  # type: ignore[index]
+        print(f"\n{size} ({articles} articles, {tags} tags)")
+        print(f"  start to first /rss.xml     {figures['start_s']:>8} s   "
+              f"{verdict('start_s', size, figures['start_s'])}")  # fmt: skip
+        print(f"  RSS once serving            {figures['rss_mb_serving']:>8} MB  "
+              f"{verdict('rss_mb', size, figures['rss_mb_serving'])}")  # fmt: skip
+        print(f"  RSS after {figures['sweep_feeds']} cold feeds  {figures['rss_mb_after_sweep']:>8} MB")
+        print(f"  cold tag feed (median/max)  {figures['cold_tag_ms_median']:>8} / "
+              f"{figures['cold_tag_ms_max']} ms  "
+              f"{verdict('cold_tag_ms', size, figures['cold_tag_ms_median'])}")  # fmt: skip
+        print(f"  same feed again (cached)    {figures['warm_tag_ms_median']:>8} ms")
+        print(f"  one-file edit served        {figures['edit_ms']:>8} ms  "
+              f"({figures['edit_files_read']} file read, {figures['edit_renders']} feeds "
+              f"rendered) {verdict('edit_ms', size, figures['edit_ms'])}")  # fmt: skip
+        print(f"  no-change poll              {figures['no_change_poll_ms']:>8} ms")
+        print(f"  full reload (all changed)   {figures['full_reload_s']:>8} s   "
+              f"({figures['full_reload_files_read']} files read)")  # fmt: skip
+        print(f"  feed cache after sweep      {figures['cache_used_mb']:>8} MB of "
+              f"{figures['cache_limit_mb']} MB ({figures['cache_evictions_in_sweep']} evictions)")
+    report["load_average_after"] = os.getloadavg()
+    target = args.json or RESULTS_DIR / (
+        f"scale-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    )
+    target.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nresults: {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
