@@ -136,7 +136,7 @@ def measure_http(content: Path, size: str, seed: int, sweep: int) -> dict[str, o
                 raise RuntimeError(f"server exited with {process.returncode}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                status, _, body = timed_get(conn, "/rss.xml")
+                status, _, _ = timed_get(conn, "/rss.xml")
                 if status == 200:
                     break
             except OSError:
@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{verdict('start_s', size, figures['start_s'])}")  # fmt: skip
         print(f"  RSS once serving            {figures['rss_mb_serving']:>8} MB  "
               f"{verdict('rss_mb', size, figures['rss_mb_serving'])}")  # fmt: skip
-        print(f"  RSS after {figures['sweep_feeds']} cold feeds  {figures['rss_mb_after_sweep']:>8} MB")
+        swept = f"RSS after {figures['sweep_feeds']} cold feeds"
+        print(f"  {swept:<27} {figures['rss_mb_after_sweep']:>8} MB")
         print(f"  cold tag feed (median/max)  {figures['cold_tag_ms_median']:>8} / "
               f"{figures['cold_tag_ms_max']} ms  "
               f"{verdict('cold_tag_ms', size, figures['cold_tag_ms_median'])}")  # fmt: skip
@@ -296,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  no-change poll              {figures['no_change_poll_ms']:>8} ms")
         print(f"  full reload (all changed)   {figures['full_reload_s']:>8} s   "
               f"({figures['full_reload_files_read']} files read)")  # fmt: skip
-        print(f"  feed cache after sweep      {figures['cache_used_mb']:>8} MB of "
-              f"{figures['cache_limit_mb']} MB ({figures['cache_evictions_in_sweep']} evictions)")
+        print(
+            f"  feed cache after sweep      {figures['cache_used_mb']:>8} MB of "
+            f"{figures['cache_limit_mb']} MB ({figures['cache_evictions_in_sweep']} evictions)"
+        )
     report["load_average_after"] = os.getloadavg()
     target = args.json or RESULTS_DIR / (
         f"scale-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"

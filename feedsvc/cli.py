@@ -1,4 +1,4 @@
-"""Command line: ``feedsvc serve``, ``feedsvc check``.
+"""Command line: ``feedsvc serve``, ``feedsvc check``, ``feedsvc build``.
 
 Thin on purpose: argument parsing and printing only; the work is done by the
 loader, the service and the web app.
@@ -111,6 +111,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    """Write the static export (every feed, page and OPML as files) for one public URL."""
+    from .export import build_site
+
+    public_url = args.public_url or os.environ.get("FEEDSVC_PUBLIC_URL")
+    if not public_url:
+        print("feedsvc build: a public URL is required (--public-url or $FEEDSVC_PUBLIC_URL): "
+              "every link in the files is absolute", file=sys.stderr)  # fmt: skip
+        return EXIT_UNUSABLE
+    try:
+        result = build_site(Path(args.content_dir), Path(args.out), public_url)
+    except ContentError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("feedsvc build: cannot build without a usable site.yaml", file=sys.stderr)
+        return EXIT_UNUSABLE
+    removed = f"; removed {len(result.removed)} stale files" if result.removed else ""
+    print(
+        f"feedsvc build: {result.feeds} feeds, {len(result.files)} files in {result.out} "
+        f"for {result.public_url}{removed}",
+        flush=True,
+    )
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``feedsvc`` argument parser."""
     parser = argparse.ArgumentParser(prog="feedsvc", description=__doc__.splitlines()[0])
@@ -129,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("content_dir", nargs="?", default=_default_content_dir())
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.set_defaults(func=cmd_check)
+
+    build = sub.add_parser("build", help="write every feed, page and OPML as static files")
+    build.add_argument("--out", required=True, help="output folder (served as the web root)")
+    build.add_argument("--content-dir", default=_default_content_dir())
+    build.add_argument("--public-url", default=None, help="overrides $FEEDSVC_PUBLIC_URL")
+    build.set_defaults(func=cmd_build)
     return parser
 
 

@@ -1,0 +1,198 @@
+"""Static export: every feed, page and OPML as files any web server or CDN can serve.
+
+``feedsvc build --out DIR --public-url URL`` writes, for one public URL:
+
+* every feed in every format at its URL path (``rss.xml``, ``atom.xml``,
+  ``feed.json``, ``popular/…``, ``tags/<slug>/…``), each with a ``.gz``
+  sibling (the same deterministic gzip bytes the live service sends);
+* ``index.html`` (the directory), ``tags/index.html``, ``feeds.opml``,
+  ``static/feedsvc.css`` and ``healthz.json``.
+
+The bytes are the live service's bytes, produced by the same code path
+(:class:`~feedsvc.service.FeedService` and the Flask app with the same
+public URL), so a test can compare them byte for byte.
+
+Validators. A static server computes its own: nginx's ``ETag`` is
+``"<mtime>-<size>"`` in hex and ``Last-Modified`` is the file's mtime. The
+export sets each file's mtime to the feed's ``Last-Modified``, so:
+
+* ``Last-Modified`` from the static server equals the live service's;
+* the ETag is a pure function of the content (date and size), identical on
+  every host serving the same export (several origins, a CDN), and it
+  changes whenever the bytes do, because the date then moves forward;
+* it is *not* the live service's ETag (a hash of the bytes): a reader moving
+  between the live service and the static copy downloads each feed once,
+  then revalidates as usual. Serving our hash instead would need the server
+  to compare If-None-Match with a header it did not make itself, which
+  nginx's static module does not do (``add_header ETag`` is sent but never
+  matched, so every conditional request would become a full download).
+
+Last-Modified never moves backwards across builds: ``DIR/.feedsvc-build.json``
+remembers each feed's bytes hash and date, and the next build into the same
+directory keeps the date of unchanged bytes and moves changed ones forward,
+exactly like the live service's ledger. Files are replaced atomically
+(write, then rename) and files of feeds that no longer exist are removed, so
+a server can keep serving ``DIR`` while it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .cache import gzip_bytes
+from .config import ServiceSettings, normalise_public_url
+from .feeds import FORMATS
+from .render import render_feed
+from .service import FeedService
+
+MANIFEST = ".feedsvc-build.json"
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+@dataclass(slots=True)
+class ExportResult:
+    """What a build wrote."""
+
+    out: Path
+    public_url: str
+    feeds: int = 0
+    files: list[str] = field(default_factory=list)  # relative paths, .gz included
+    removed: list[str] = field(default_factory=list)
+
+
+def template_hash(template: bytes) -> str:
+    """The hash the Last-Modified ledger keeps for a feed's template bytes."""
+    return hashlib.blake2b(template, digest_size=12).hexdigest()
+
+
+def _write(out: Path, relative: str, data: bytes, mtime: datetime | None) -> None:
+    """Write ``out/relative`` atomically, with ``mtime`` as its modification time."""
+    target = out / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(temp, 0o644)
+        if mtime is not None:
+            stamp = mtime.timestamp()
+            os.utime(temp, (stamp, stamp))
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _read_manifest(out: Path) -> dict:
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def _feed_path(url_path: str) -> str:
+    """A feed's file path below the export root (URL paths are percent-decoded on disk)."""
+    from urllib.parse import unquote
+
+    return unquote(url_path.lstrip("/"))
+
+
+def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
+    """Write the static export of ``content_dir`` for ``public_url`` into ``out``."""
+    public_url = normalise_public_url(public_url)
+    settings = ServiceSettings(content_dir=content_dir, public_url=public_url, reload_interval=0)
+    service = FeedService(settings, prewarm=False)
+    base = settings.public_url
+    assert base is not None
+    out.mkdir(parents=True, exist_ok=True)
+    previous = _read_manifest(out)
+    ledger = service.cache.ledger
+    # Seed the ledger with the previous build: unchanged bytes keep their date.
+    for key, entry in previous.get("feeds", {}).items():
+        feed_key, _, fmt = key.rpartition("|")
+        try:
+            ledger.observe(feed_key, fmt, 0, entry["hash"], datetime.fromisoformat(entry["date"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    view = service.view
+    result = ExportResult(out=out, public_url=base)
+    feeds_manifest: dict[str, dict[str, str]] = {}
+    newest: datetime | None = None
+    for spec in view.feeds.values():
+        for fmt in FORMATS.values():
+            variant = service.variant(view, base, spec, fmt)
+            template = service.cache.template(
+                view.fingerprint(spec), lambda spec=spec: render_feed(view.snapshot, spec)
+            )
+            relative = _feed_path(spec.url_path(fmt))
+            _write(out, relative, variant.body, variant.last_modified)
+            _write(out, relative + ".gz", variant.gzip_body, variant.last_modified)
+            result.files += [relative, relative + ".gz"]
+            feeds_manifest[f"{spec.key}|{fmt.name}"] = {
+                "hash": template_hash(template.bodies[fmt.name]),
+                "date": variant.last_modified.isoformat(),
+            }
+            if newest is None or variant.last_modified > newest:
+                newest = variant.last_modified
+        result.feeds += 1
+
+    from .web import create_app  # Flask only for the pages, exactly as served
+
+    app = create_app(settings, service=service, watch=False)
+    client = app.test_client()
+    pages = {"index.html": "/", "tags/index.html": "/tags/", "feeds.opml": "/feeds.opml"}
+    for relative, path in pages.items():
+        response = client.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"{path} answered {response.status_code}")
+        body = response.get_data()
+        _write(out, relative, body, newest)
+        _write(out, relative + ".gz", gzip_bytes(body), newest)
+        result.files += [relative, relative + ".gz"]
+    for asset in sorted(STATIC_DIR.iterdir()):
+        if asset.is_file():
+            relative = f"static/{asset.name}"
+            modified = datetime.fromtimestamp(int(asset.stat().st_mtime), UTC)
+            _write(out, relative, asset.read_bytes(), modified)
+            result.files.append(relative)
+    health = {
+        "status": "ok",
+        "static": True,
+        "version": view.snapshot.version,
+        "articles": len(view.snapshot.articles),
+        "tags": len(view.snapshot.tags),
+        "feeds": len(view.feeds),
+        "errors": [p.to_dict() for p in view.snapshot.errors],
+    }
+    _write(out, "healthz.json", (json.dumps(health, indent=2) + "\n").encode(), None)
+    result.files.append("healthz.json")
+
+    written = set(result.files)
+    for stale in previous.get("files", []):
+        if isinstance(stale, str) and stale not in written and ".." not in Path(stale).parts:
+            target = out / stale
+            if target.is_file():
+                target.unlink()
+                result.removed.append(stale)
+                _prune_empty_dirs(target.parent, out)
+    manifest = {"public_url": base, "files": sorted(written), "feeds": feeds_manifest}
+    _write(out, MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode(), None)
+    service.stop()
+    return result
+
+
+def _prune_empty_dirs(folder: Path, root: Path) -> None:
+    """Remove folders left empty by a deleted tag, up to (not including) ``root``."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
