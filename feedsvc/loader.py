@@ -29,8 +29,9 @@ import yaml
 
 from .config import SiteSettings, parse_site_settings
 from .problems import ContentError, Problem
-from .store import Article, Snapshot, Tag, build_snapshot, pack_text
+from .store import Article, Snapshot, Tag, build_snapshot
 from .text import clean_text, is_absolute_http_url, plain_text, tag_slug
+from .textstore import ensure_store, put_text
 
 try:  # libyaml is ~10x faster; fall back to pure Python where it is missing.
     _YamlLoader: type = yaml.CSafeLoader
@@ -271,8 +272,7 @@ def validate_article(
         updated=updated,
         author=author,
         tags=tuple(tags),
-        summary=summary,
-        packed_body=pack_text(body),
+        text_ref=put_text(summary, body),
         views=views,
         image=image or None,
         draft=draft,
@@ -319,6 +319,7 @@ def load_article_files(
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
         return _load_batch(items)
+    ensure_store()  # created before the fork, so the workers append to the same file
     size = -(-len(items) // (workers * 4))  # a few chunks per worker evens out their pace
     chunks = [items[i : i + size] for i in range(0, len(items), size)]
     try:

@@ -9,7 +9,6 @@ request never sees half a reload. This module knows nothing of HTTP or XML.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +16,7 @@ from types import MappingProxyType
 
 from .config import SiteSettings
 from .problems import Problem
+from .textstore import get_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,27 +27,21 @@ class Tag:
     slug: str
 
 
-def pack_text(text: str) -> bytes:
-    """Compress a Markdown body for keeping in memory (see :attr:`Article.body`)."""
-    return zlib.compress(text.encode("utf-8"), 1) if text else b""
-
-
 @dataclass(frozen=True, slots=True)
 class Article:
     """One validated article file.
 
-    The Markdown body is kept zlib-compressed (``packed_body``; build it with
-    :func:`pack_text`) and read through :attr:`body`: bodies are most of an
-    archive's memory (2 KB each, 200 MB at 100k articles) and compress about
-    2:1, while only the few articles a feed renders are ever unpacked
-    (~10 µs each).
+    The summary and the Markdown body are not held here but in the process's
+    text store (:mod:`feedsvc.textstore`; ``text_ref`` from
+    :func:`~feedsvc.textstore.put_text`) and read through :attr:`summary` and
+    :attr:`body`: they are most of an archive's memory, and only the few
+    articles a feed renders ever need them.
     """
 
     slug: str
     title: str
     published: datetime
-    summary: str
-    packed_body: bytes
+    text_ref: int
     tags: tuple[Tag, ...] = ()
     updated: datetime | None = None
     author: str | None = None
@@ -58,9 +52,14 @@ class Article:
     revision: str = ""
 
     @property
+    def summary(self) -> str:
+        """The plain-text summary (read from the text store on each access)."""
+        return get_text(self.text_ref)[0]
+
+    @property
     def body(self) -> str:
-        """The Markdown body (unpacked on each access; renderers cache their HTML)."""
-        return zlib.decompress(self.packed_body).decode("utf-8") if self.packed_body else ""
+        """The Markdown body (read from the text store; renderers cache their HTML)."""
+        return get_text(self.text_ref)[1]
 
     @property
     def modified(self) -> datetime:
