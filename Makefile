@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test lint bench scale clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,14 @@ lint: install
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# Benchmarks against real baselines (wrk and nginx from Debian are used when
+# installed); `make bench ARGS=--quick` takes well under a minute. See bench/README.md.
+bench: install
+	$(BIN)/python bench/run.py $(ARGS)
+
+scale: install
+	$(BIN)/python bench/scale.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -71,6 +71,7 @@ def plain_text(value: str) -> str:
     return _WHITESPACE.sub(" ", clean_text(value)).strip()
 
 
+@functools.lru_cache(maxsize=16384)  # a few thousand tags, each on many articles
 def tag_slug(name: str) -> str:
     """URL slug of a tag: case-folded, hyphenated, non-ASCII letters kept.
 

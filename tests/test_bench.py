@@ -117,3 +117,23 @@ def test_wrk_report_is_read_with_units_and_errors():
     assert (result.p50_ms, result.p99_ms) == (3.13, 11.02)
     with pytest.raises(ValueError):
         parse_wrk("garbage", 1)
+
+
+def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path: Path):
+    out = tmp_path / "scale.json"
+    done = subprocess.run(
+        [sys.executable, "bench/scale.py", "--sizes", "1k", "--sweep", "30",
+         "--data-dir", str(tmp_path / "data"), "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = json.loads(out.read_text())["sizes"]["1k"]
+    assert figures["articles"] == 1000
+    # An edit re-reads exactly the edited file and renders only feeds it is in.
+    assert figures["edit_files_read"] == 1
+    assert 1 <= figures["edit_renders"] <= 2 + figures["edit_tags"]
+    assert figures["full_reload_files_read"] == 1000
+    assert figures["cache_used_mb"] <= figures["cache_limit_mb"]
+    for name in ("start_s", "rss_mb_serving", "cold_tag_ms_median", "edit_ms"):
+        assert figures[name] > 0, name
+    assert "one-file edit served" in done.stdout
