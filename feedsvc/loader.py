@@ -49,6 +49,7 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 Signature = tuple[int, int, int]
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_MIN_FILES = 2000
+_NO_PROBLEMS: tuple[Problem, ...] = ()
 
 
 @dataclass(slots=True)
@@ -295,8 +296,16 @@ def load_article_file(path: Path, display: str) -> tuple[Article | None, list[Pr
 def _load_batch(
     items: list[tuple[str, str]],
 ) -> list[tuple[Article | None, list[Problem]]]:
-    """Worker side of :func:`load_article_files`: one chunk, in order."""
-    return [load_article_file(Path(path), display) for path, display in items]
+    """Worker side of :func:`load_article_files`: one chunk, in order.
+
+    An empty problem list comes back as the empty tuple (a singleton even
+    after pickling): 100k little lists would fragment the parent's heap.
+    """
+    results: list[tuple[Article | None, list[Problem]]] = []
+    for path, display in items:
+        article, problems = load_article_file(Path(path), display)
+        results.append((article, problems or _NO_PROBLEMS))  # type: ignore[arg-type]
+    return results
 
 
 def load_article_files(
@@ -332,9 +341,6 @@ def load_article_files(
 
 def _signature(stat: os.stat_result) -> Signature:
     return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-_NO_PROBLEMS: tuple[Problem, ...] = ()
 
 
 @dataclass(slots=True)

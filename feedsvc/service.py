@@ -8,6 +8,8 @@ started with, so it sees the old state or the new one, never a mix.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import threading
 from collections import OrderedDict
@@ -30,6 +32,16 @@ PREWARM_FEEDS = 256  # feeds rendered before a swap; the rest render on first re
 # bigger one gets its main and popular feeds first and the rest in the background,
 # so that start-up time does not grow with the number of tags.
 START_PREWARM_FEEDS = 16
+
+
+def release_free_memory() -> None:
+    """Hand the parser's garbage back to the OS after a first load (glibc only).
+
+    Parsing 100k YAML files leaves tens of MB of freed-but-kept heap; glibc's
+    ``malloc_trim`` returns those pages. Elsewhere this does nothing.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def wsgi_path(path: str) -> str:
@@ -94,6 +106,7 @@ class FeedService:
         self._prewarmer: threading.Thread | None = None
         now = self.clock()
         snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
+        release_free_memory()
         self._log_problems(snapshot.problems, ())
         self._view = make_view(self._next_seq(), snapshot, now)
         if settings.public_url:
