@@ -147,7 +147,9 @@ def build_snapshot(
         window = timedelta(days=site.popular_window_days)
         ranked = [a for a in visible if a.published > now - window]
         upcoming += [a.published + window for a in ranked]
-    popular = sorted(ranked, key=lambda a: (-views[a.slug], *_newest_first_key(a)))
+    # ``ranked`` is already newest first and sorting is stable, so ties keep that
+    # order without computing the date key again for every article.
+    popular = sorted(ranked, key=lambda a: -views[a.slug])
 
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr(site).encode())
