@@ -146,7 +146,6 @@ def build_variants(args: argparse.Namespace, etag: str, gzip_etag: str) -> list[
         variants += [
             Variant("nginx static", "same bytes as a file, stock nginx (ceiling)", "nginx-static"),
             Variant("nginx cache→feedsvc", "nginx proxy_cache in front of feedsvc", "nginx-proxy"),
-            Variant("nginx static tuned", "same, with open_file_cache", "nginx-tuned"),
         ]
     del gzip_etag  # the gzip 304 path is covered by tests, not measured separately
     return variants
@@ -183,19 +182,16 @@ def start_servers(
     for kind in ("bare", "flask", "naive"):
         group.wait_http(kind, ports[kind], "/rss.xml")
     if with_nginx:
-        for name in ("nginx-static", "nginx-tuned", "nginx-proxy"):
-            ports[name] = free_port()
+        ports["nginx-static"], ports["nginx-proxy"] = free_port(), free_port()
         conf = write_nginx_conf(
-            work, work / "static", ports["nginx-static"], ports["nginx-tuned"],
-            ports["nginx-proxy"], ports["feedsvc"],
-        )  # fmt: skip
+            work, work / "static", ports["nginx-static"], ports["nginx-proxy"], ports["feedsvc"]
+        )
         nginx = nginx_path()
         assert nginx is not None
         group.start("nginx", [nginx, "-p", str(work), "-e", str(work / "nginx-error.log"),
                               "-c", str(conf)])  # fmt: skip
         group.wait_http("nginx", ports["nginx-static"], "/rss.xml")
         group.wait_http("nginx", ports["nginx-proxy"], "/rss.xml")
-        group.wait_http("nginx", ports["nginx-tuned"], "/rss.xml")
     return ports
 
 
@@ -249,7 +245,6 @@ TARGETS = [
     ("feedsvc 304 ≥ 1× bare WSGI 200", "feedsvc 304", "bare WSGI", 1.0),
     ("feedsvc 200 ≥ 10× Flask+feedgen", "feedsvc 200", "Flask+feedgen", 10.0),
     ("nginx cache→feedsvc ≥ 0.8× nginx static", "nginx cache→feedsvc", "nginx static", 0.8),
-    ("  (same against tuned nginx static)", "nginx cache→feedsvc", "nginx static tuned", 0.8),
 ]
 
 

@@ -27,7 +27,7 @@ PYTHON_VARIANTS = {
     "feedsvc 200", "feedsvc 200 gzip", "feedsvc 304", "bare WSGI", "Flask prebuilt",
     "Flask+feedgen",
 }  # fmt: skip
-NGINX_VARIANTS = {"nginx static", "nginx cache→feedsvc", "nginx static tuned"}
+NGINX_VARIANTS = {"nginx static", "nginx cache→feedsvc"}
 
 
 def test_quick_suite_produces_a_complete_table(tmp_path: Path):
@@ -55,7 +55,7 @@ def test_quick_suite_produces_a_complete_table(tmp_path: Path):
     assert result["checks"]["feedsvc 304"] == "304, empty"
     assert all(result["checks"][n] == "same bytes" for n in expected - {"feedsvc 304"})
     verdicts = {t["target"]: t["verdict"] for t in result["targets"]}
-    assert len(verdicts) == 6 and "targets (reported, not asserted):" in done.stdout
+    assert len(verdicts) == 5 and "targets (reported, not asserted):" in done.stdout
     if nginx_path():
         assert all(v in ("met", "MISSED") for v in verdicts.values())
 
