@@ -338,15 +338,26 @@ def load_article_files(
     process has a single thread, i.e. at start-up: later (the watcher and
     the server threads run) and for small batches, files are read here.
     """
+    store = ensure_store()  # created before any fork, so workers append to the same file
     workers = min(os.cpu_count() or 1, 8)
-    if (
-        len(items) < PARALLEL_MIN_FILES
-        or workers < 2
-        or threading.active_count() > 1
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        return _load_batch(items)
-    ensure_store()  # created before the fork, so the workers append to the same file
+    try:
+        if (
+            len(items) < PARALLEL_MIN_FILES
+            or workers < 2
+            or not store.forkable
+            or threading.active_count() > 1
+            or "fork" not in multiprocessing.get_all_start_methods()
+        ):
+            return _load_batch(items)
+        return _load_in_workers(items, workers)
+    finally:
+        store.seal()  # no more forks: the file's name goes, the kernel frees it at exit
+
+
+def _load_in_workers(
+    items: list[tuple[str, str]], workers: int
+) -> list[tuple[Article | None, list[Problem]]]:
+    """The forked half of :func:`load_article_files`."""
     # Tags and time zones come back as the parent's shared instances, not as one
     # copy per chunk (200k duplicate objects at 100k articles otherwise).
     ForkingPickler.register(Tag, _reduce_tag)
