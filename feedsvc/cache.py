@@ -129,8 +129,11 @@ def fill_base(template: bytes, fmt: str, base_url: str) -> bytes:
 class LastModifiedLedger:
     """Per (feed, format): the last bytes' hash and the Last-Modified given to them."""
 
+    HISTORY = 8  # dates remembered per feed for requests still holding an older view
+
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], tuple[int, str, datetime]] = {}
+        self._history: dict[tuple[str, str], OrderedDict[str, datetime]] = {}
         self._lock = threading.Lock()
 
     def observe(
@@ -140,27 +143,44 @@ class LastModifiedLedger:
 
         Unchanged bytes keep their date; changed bytes get the content date or,
         if that is not later, the previous date plus one second. Views older
-        than the last one recorded never move the ledger.
+        than the last one recorded never move the ledger, and their bytes get
+        a date *before* the current one (the one they had, if known): a client
+        that got them must revalidate against the current bytes, never get a
+        304 for them.
         """
         content_date = content_date.replace(microsecond=0)
+        key = (feed_key, fmt)
         with self._lock:
-            previous = self._entries.get((feed_key, fmt))
+            previous = self._entries.get(key)
             if previous is None:
-                self._entries[(feed_key, fmt)] = (seq, body_hash, content_date)
+                self._record(key, seq, body_hash, content_date)
                 return content_date
             prev_seq, prev_hash, prev_date = previous
             if prev_hash == body_hash:
                 return prev_date
+            if seq < prev_seq:
+                known = self._history.get(key, {}).get(body_hash)
+                if known is not None and known < prev_date:
+                    return known
+                return min(content_date, prev_date - ONE_SECOND)
             date = max(content_date, prev_date + ONE_SECOND)
-            if seq >= prev_seq:
-                self._entries[(feed_key, fmt)] = (seq, body_hash, date)
+            self._record(key, seq, body_hash, date)
             return date
+
+    def _record(self, key: tuple[str, str], seq: int, body_hash: str, date: datetime) -> None:
+        self._entries[key] = (seq, body_hash, date)
+        history = self._history.setdefault(key, OrderedDict())
+        history[body_hash] = date
+        history.move_to_end(body_hash)
+        while len(history) > self.HISTORY:
+            history.popitem(last=False)
 
     def forget_missing(self, existing_keys: set[str]) -> None:
         """Drop entries of feeds that no longer exist (deleted tags)."""
         with self._lock:
             for key in [k for k in self._entries if k[0] not in existing_keys]:
                 del self._entries[key]
+                self._history.pop(key, None)
 
 
 class FeedCache:

@@ -108,7 +108,9 @@ def _feedgen(snapshot: Snapshot, spec: FeedSpec, items: list[_Item], updated: da
         entry.guid(item.id, permalink=False)
         entry.title(item.title)
         entry.link(href=item.url, rel="alternate")
-        entry.description(item.summary)
+        # RSS <description> holds HTML (readers unescape it once more), so plain
+        # text is HTML-escaped there; Atom's <summary> is typed text as it is.
+        entry.description(escape(item.summary, quote=False))
         entry.summary(item.summary)
         entry.content(item.content_html, type="html")
         entry.author(name=item.author)
@@ -169,8 +171,10 @@ def render_feed(snapshot: Snapshot, spec: FeedSpec) -> RenderedFeed:
     fg = _feedgen(snapshot, spec, items, updated)
     bodies: dict[str, bytes] = {}
     _set_links(fg, snapshot, spec, "rss")
+    fg.description(escape(spec.description, quote=False))  # HTML in RSS, as for items
     bodies["rss"] = fg.rss_str(pretty=False)
     _set_links(fg, snapshot, spec, "atom")
+    fg.subtitle(spec.description)  # plain text in Atom
     bodies["atom"] = fg.atom_str(pretty=False)
     bodies["json"] = _json_feed(snapshot, spec, items)
     assert set(bodies) == set(FORMATS)

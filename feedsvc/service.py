@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -26,6 +27,21 @@ from .store import Snapshot
 log = logging.getLogger("feedsvc")
 
 PREWARM_FEEDS = 256  # feeds rendered before a swap; the rest render on first request
+SETTLE_MAX = 1.0  # seconds a changed file must be quiet before it is applied
+MIN_WAIT = 0.02  # the watcher never spins faster than this
+
+
+def settle_seconds(reload_interval: float) -> float:
+    """How long a change must be quiet before a reload applies it.
+
+    Half the poll interval, at most :data:`SETTLE_MAX`: long enough to skip a
+    file caught mid-write (truncated, or cut inside its body yet still valid
+    YAML), short enough that a change is live within one interval. No
+    watcher, no settling: explicit reloads apply what is on disk.
+    """
+    if reload_interval <= 0:
+        return 0.0
+    return min(SETTLE_MAX, reload_interval / 2)
 
 
 def wsgi_path(path: str) -> str:
@@ -77,7 +93,9 @@ class FeedService:
     ) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.loader = ContentLoader(settings.content_dir, env)
+        self.loader = ContentLoader(
+            settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
+        )
         self.cache = FeedCache(settings.cache_bytes)
         self.reloads = 0
         self.reload_errors = 0
@@ -102,13 +120,34 @@ class FeedService:
 
     @property
     def view(self) -> View:
-        """The current view; rebuilt first if a scheduled article is now due."""
+        """The current view; rebuilt first if a scheduled article is now due.
+
+        With the watcher running it wakes up for due articles itself, so a
+        request only rebuilds when nothing else will (no watcher, or the
+        watcher is late by a whole interval). Only one request rebuilds; the
+        others keep serving the current view meanwhile.
+        """
         view = self._view
         due = view.snapshot.next_change_at
-        if due is not None and self.clock() >= due:
-            self.reload(force=True)
-            view = self._view
-        return view
+        if due is None:
+            return view
+        now = self.clock()
+        if now < due:
+            return view
+        if self._watcher is not None and (now - due).total_seconds() < max(
+            1.0, 2 * self.settings.reload_interval
+        ):
+            return view
+        if self.loader.lock.acquire(blocking=False):
+            try:
+                self._reload_locked(force=False)
+            finally:
+                self.loader.lock.release()
+        return self._view
+
+    def _due(self) -> bool:
+        due = self._view.snapshot.next_change_at
+        return due is not None and self.clock() >= due
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
@@ -154,32 +193,37 @@ class FeedService:
         Safe to call from any thread; concurrent calls are serialised.
         """
         with self.loader.lock:
-            if not force and not self.loader.has_changes():
-                return False
-            now = self.clock()
-            old = self._view
-            snapshot = self.loader.load(now)
-            self._log_problems(snapshot.problems, old.snapshot.problems)
-            self.last_reload_at = now
-            changed = snapshot.version != old.snapshot.version
-            if not changed:
-                # Same feeds; keep the view (and its cached variants), refresh problems.
-                self._view = View(
-                    old.seq, snapshot, old.feeds, old.routes, old.loaded_at, old.fingerprints
-                )
-                return False
-            view = make_view(self._next_seq(), snapshot, now)
-            self.prewarm(view)
-            self.cache.ledger.forget_missing(set(view.feeds))
-            self._view = view
-            self.reloads += 1
-            log.info(
-                "content reloaded: %d articles, %d tags (version %s)",
-                len(snapshot.articles),
-                len(snapshot.tags),
-                snapshot.version[:12],
+            return self._reload_locked(force=force)
+
+    def _reload_locked(self, *, force: bool) -> bool:
+        """Reload with ``self.loader.lock`` held (see :meth:`reload`)."""
+        if not force and not self._due() and not self.loader.has_changes():
+            return False
+        now = self.clock()
+        old = self._view
+        snapshot = self.loader.load(now)
+        self._log_problems(snapshot.problems, old.snapshot.problems)
+        self.last_reload_at = now
+        changed = snapshot.version != old.snapshot.version
+        if not changed:
+            # Same feeds; keep the view (and its cached variants), refresh problems.
+            self._view = View(
+                old.seq, snapshot, old.feeds, old.routes, old.loaded_at, old.fingerprints
             )
-            return True
+            return False
+        view = make_view(self._next_seq(), snapshot, now)
+        self.prewarm(view)
+        # Ledger entries of vanished feeds are kept: a tag that comes back
+        # must not restart its Last-Modified from an earlier date.
+        self._view = view
+        self.reloads += 1
+        log.info(
+            "content reloaded: %d articles, %d tags (version %s)",
+            len(snapshot.articles),
+            len(snapshot.tags),
+            snapshot.version[:12],
+        )
+        return True
 
     def _log_problems(self, problems: Iterable[Problem], previous: Iterable[Problem]) -> None:
         """Log each problem once: when it first appears, not on every poll."""
@@ -196,15 +240,28 @@ class FeedService:
             return
 
         def watch() -> None:
-            while not self._stop.wait(interval):
+            wait = interval
+            while not self._stop.wait(wait):
                 try:
                     self.reload()
                 except Exception:  # a reload must never kill the watcher
                     self.reload_errors += 1
                     log.exception("content reload failed; still serving the previous content")
+                wait = self._next_wait(interval)
 
         self._watcher = threading.Thread(target=watch, name="feedsvc-reload", daemon=True)
         self._watcher.start()
+
+    def _next_wait(self, interval: float) -> float:
+        """Sleep until the next poll, a pending change settling or an article falling due."""
+        wait = interval
+        settle_at = self.loader.next_settle_at()
+        if settle_at is not None:
+            wait = min(wait, settle_at - time.time() + MIN_WAIT)
+        due = self._view.snapshot.next_change_at
+        if due is not None:
+            wait = min(wait, (due - self.clock()).total_seconds() + MIN_WAIT)
+        return max(MIN_WAIT, wait)
 
     def stop(self) -> None:
         """Stop the watcher thread (if any) and wait for it briefly."""
