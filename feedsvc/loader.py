@@ -793,6 +793,8 @@ class ContentLoader:
         if self.views_path in ready:
             self._load_views(ready[self.views_path], verify)
         self._refresh_articles(ready, verify)
+        for path in ready:
+            self._pending.pop(path, None)
         self._loaded = True
         served, collision_problems = self._resolve_slugs()
         articles = [entry.article for entry in served if entry.article is not None]

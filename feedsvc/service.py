@@ -99,6 +99,7 @@ class FeedService:
         self.cache = FeedCache(settings.cache_bytes)
         self.reloads = 0
         self.reload_errors = 0
+        self.polls = 0  # watcher wake-ups (tests wait for polls, not for time)
         self.last_reload_at: datetime | None = None
         self._seq = 0
         self._recent_bases: OrderedDict[str, None] = OrderedDict()
@@ -242,6 +243,7 @@ class FeedService:
         def watch() -> None:
             wait = interval
             while not self._stop.wait(wait):
+                self.polls += 1
                 try:
                     self.reload()
                 except Exception:  # a reload must never kill the watcher
