@@ -132,7 +132,7 @@ def decode_bytes(raw: bytes, path: str) -> tuple[str | None, list[Problem]]:
             Problem(
                 path,
                 "(file)",
-                f"is not valid UTF-8 (byte {exc.start}: {raw[exc.start : exc.start + 1]!r}); "
+                f"is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
                 "save it as UTF-8",
                 line,
             )
@@ -298,7 +298,10 @@ def _tags(data: Mapping[Any, Any], check: _Checker) -> list[Tag]:
         if isinstance(raw_tag, bool) or not isinstance(raw_tag, str | int | float):
             check("tags", f"each tag must be text, got {shown(raw_tag)}; ignored", "warning")
             continue
-        name = check.plain("tags", clean_text(str(raw_tag)))
+        text = str(raw_tag)
+        if clean_text(text) != text:
+            check("tags", "control character(s) removed (feeds cannot carry them)", "warning")
+        name = check.plain("tags", clean_text(text))
         slug = tag_slug(name)
         if not slug:
             check("tags", f"tag {shown(name)} has no letters or digits; ignored", "warning")
