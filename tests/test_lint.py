@@ -110,7 +110,7 @@ def test_errors_exit_1_and_json_report_has_every_field(clean: Path):
     assert {w["field"] for w in report["warnings"]} == {
         "tags", "title", "summary", "published", "image", "tittle"
     }  # fmt: skip
-    assert report["articles"] == 8  # the future one is valid but not in feeds yet
+    assert report["articles"] == 7  # in feeds: not the future one, not the bad one
 
 
 def test_json_report_for_an_unusable_site_exits_2(tmp_path: Path):
