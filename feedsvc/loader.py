@@ -54,6 +54,7 @@ KNOWN_FIELDS = frozenset(
     {"title", "published", "updated", "author", "tags", "summary", "body", "views", "image",
      "draft"}
 )  # fmt: skip
+RACY_SECONDS = 0.05  # well above file-time granularity (1-10 ms) on local file systems
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a news article is kilobytes; this is a mistake or an attack
 _DATE_ONLY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _SPACE_BEFORE_OFFSET = re.compile(r"\s+(?=(?:Z|[+-]\d{1,2}(?::?\d{2})?)$)")
@@ -645,6 +646,20 @@ class ContentLoader:
 
     # -- applying changes ----------------------------------------------------
 
+    def _recorded(self, signature: Signature) -> Signature:
+        """The signature to remember for a file just read.
+
+        File times are coarse (a clock tick, milliseconds): a second write of
+        the same size within one tick of the first leaves the signature as it
+        was, and would never be read. A file read within :data:`RACY_SECONDS`
+        of its last change is therefore remembered with an impossible size,
+        so the next poll reads it once more ("racy clean", as git calls it).
+        With settling on, reads happen later than that and this never fires.
+        """
+        if self.wall_clock() - _changed_at(signature) < RACY_SECONDS:
+            return (signature[0], signature[1], -1, signature[3])
+        return signature
+
     def _read_settled(
         self, path: Path, signature: Signature, verify: bool
     ) -> tuple[ParsedYaml | None, bytes, list[Problem]] | None:
@@ -673,7 +688,7 @@ class ContentLoader:
         result = self._read_settled(path, signature, verify)
         if result is None:
             return
-        self._site_sig = signature
+        self._site_sig = self._recorded(signature)
         parsed, _, problems = result
         site = None
         if parsed is not None:
@@ -702,7 +717,7 @@ class ContentLoader:
         result = self._read_settled(path, signature, verify)
         if result is None:
             return
-        self._views_sig = signature
+        self._views_sig = self._recorded(signature)
         display = self._display(path)
         parsed, _, problems = result
         keep = self._still_serving(display, "view counts")
@@ -745,7 +760,9 @@ class ContentLoader:
             if article is None and entry is not None and entry.article is not None:
                 problems = [*problems, self._still_serving(display)]
                 article, lines = entry.article, entry.lines
-            self._files[path_text] = _FileEntry(signature, article, problems, lines)
+            self._files[path_text] = _FileEntry(
+                self._recorded(signature), article, problems, lines
+            )
 
     def _resolve_slugs(self) -> tuple[list[_FileEntry], list[Problem]]:
         """One article per slug; case-colliding file names are all reported."""
