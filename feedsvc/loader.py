@@ -760,9 +760,7 @@ class ContentLoader:
             if article is None and entry is not None and entry.article is not None:
                 problems = [*problems, self._still_serving(display)]
                 article, lines = entry.article, entry.lines
-            self._files[path_text] = _FileEntry(
-                self._recorded(signature), article, problems, lines
-            )
+            self._files[path_text] = _FileEntry(self._recorded(signature), article, problems, lines)
 
     def _resolve_slugs(self) -> tuple[list[_FileEntry], list[Problem]]:
         """One article per slug; case-colliding file names are all reported."""

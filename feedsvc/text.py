@@ -13,7 +13,7 @@ import functools
 import html
 import re
 import unicodedata
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
 from markdown_it import MarkdownIt
@@ -119,7 +119,26 @@ def normalise_url(value: str) -> str:
     Existing escapes and reserved characters are kept, so a valid URL is
     returned unchanged.
     """
-    return quote(value.strip(), safe=_URL_UNSAFE_SAFE)
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return quote(value, safe=_URL_UNSAFE_SAFE)
+    netloc = parts.netloc
+    if not netloc.isascii():  # an international host name: IDNA, not percent-encoding
+        try:
+            netloc = netloc.encode("idna").decode("ascii")
+        except UnicodeError:
+            netloc = quote(netloc, safe=_URL_UNSAFE_SAFE)
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=_URL_UNSAFE_SAFE),
+            quote(parts.query, safe=_URL_UNSAFE_SAFE),
+            quote(parts.fragment, safe=_URL_UNSAFE_SAFE),
+        )
+    )
 
 
 def tag_slug(name: str) -> str:

@@ -18,7 +18,7 @@ from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
 
 from feedsvc.loader import ContentLoader
-from feedsvc.text import clean_text, looks_like_html, markup_to_text
+from feedsvc.text import clean_text, looks_like_html, markup_to_text, normalise_url
 
 FEEDS = ("/rss.xml", "/atom.xml", "/feed.json")
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
@@ -274,3 +274,11 @@ def test_markup_detection_leaves_ordinary_text_alone():
         assert looks_like_html(text), text
     assert markup_to_text("<p>a</p><p>b &lt; c</p><script>evil()</script>") == "a b < c"
     assert clean_text("ok\x00\x1f\x7f\x9f\ud800\ufffe!") == "ok!"
+
+
+def test_url_normalisation_keeps_valid_urls_and_fixes_the_rest():
+    valid = "https://img.test/a%20b/c.jpg?x=1&y=%2F#frag"
+    assert normalise_url(valid) == valid
+    assert normalise_url(" https://img.test/a b.jpg ") == "https://img.test/a%20b.jpg"
+    assert normalise_url("https://bücher.test/ü.jpg") == "https://xn--bcher-kva.test/%C3%BC.jpg"
+    assert normalise_url('https://img.test/"><script>') == "https://img.test/%22%3E%3Cscript%3E"
