@@ -21,11 +21,14 @@ from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_fingerprint
 from .loader import ContentLoader
 from .problems import Problem
 from .render import RenderedFeed, render_feed
+from .routing import Found, decode_path, resolve
 from .store import Snapshot
 
 log = logging.getLogger("feedsvc")
 
-PREWARM_FEEDS = 256  # feeds rendered before a swap; the rest render on first request
+PREWARM_FEEDS = 256
+MAX_DYNAMIC_ROUTES = 4096  # memoised page / combined-tag URLs per view
+MAX_FINGERPRINTS = 65536  # feeds rendered before a swap; the rest render on first request
 
 
 def wsgi_path(path: str) -> str:
@@ -43,11 +46,32 @@ class View:
     routes: dict[str, tuple[FeedSpec, FeedFormat]]
     loaded_at: datetime
     fingerprints: dict[str, str] = field(default_factory=dict)
+    dynamic_routes: dict[str, tuple[FeedSpec, FeedFormat]] = field(default_factory=dict)
+
+    def lookup(self, path: str) -> tuple[FeedSpec, FeedFormat] | None:
+        """The feed a canonical PATH_INFO names, or ``None`` (Flask decides then).
+
+        Feed first pages are in the prebuilt table; older pages and combined
+        tags are resolved on demand and memoised (bounded).
+        """
+        route = self.routes.get(path) or self.dynamic_routes.get(path)
+        if route is not None or ("/page/" not in path and "+" not in path):
+            return route
+        decoded = decode_path(path)
+        found = resolve(self.snapshot, decoded) if decoded is not None else None
+        if not isinstance(found, Found):
+            return None
+        if len(self.dynamic_routes) >= MAX_DYNAMIC_ROUTES:
+            self.dynamic_routes.clear()
+        route = self.dynamic_routes[path] = (found.spec, found.fmt)
+        return route
 
     def fingerprint(self, spec: FeedSpec) -> str:
         """Memoised :func:`feed_fingerprint` (the snapshot never changes)."""
         found = self.fingerprints.get(spec.key)
         if found is None:
+            if len(self.fingerprints) >= MAX_FINGERPRINTS:
+                self.fingerprints.clear()  # pages and tag combinations are unbounded
             found = self.fingerprints[spec.key] = feed_fingerprint(self.snapshot, spec)
         return found
 
@@ -165,7 +189,13 @@ class FeedService:
             if not changed:
                 # Same feeds; keep the view (and its cached variants), refresh problems.
                 self._view = View(
-                    old.seq, snapshot, old.feeds, old.routes, old.loaded_at, old.fingerprints
+                    old.seq,
+                    snapshot,
+                    old.feeds,
+                    old.routes,
+                    old.loaded_at,
+                    old.fingerprints,
+                    old.dynamic_routes,
                 )
                 return False
             view = make_view(self._next_seq(), snapshot, now)

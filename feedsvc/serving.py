@@ -148,7 +148,7 @@ class FeedEndpoint:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         view = self.service.view
-        route = view.routes.get(environ.get("PATH_INFO", ""))
+        route = view.lookup(environ.get("PATH_INFO", ""))
         if route is None:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
