@@ -156,10 +156,10 @@ class LastModifiedLedger:
                 self._entries[(feed_key, fmt)] = (seq, body_hash, date)
             return date
 
-    def forget_missing(self, existing_keys: set[str]) -> None:
+    def forget_missing(self, exists: Callable[[str], bool]) -> None:
         """Drop entries of feeds that no longer exist (deleted tags)."""
         with self._lock:
-            for key in [k for k in self._entries if k[0] not in existing_keys]:
+            for key in [k for k in self._entries if not exists(k[0])]:
                 del self._entries[key]
 
 

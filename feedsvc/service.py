@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from .cache import FeedCache, Variant
 from .config import ServiceSettings
-from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_fingerprint
+from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_by_key, feed_fingerprint
 from .loader import ContentLoader
 from .problems import Problem
 from .render import RenderedFeed, render_feed
@@ -89,6 +89,36 @@ def make_view(seq: int, snapshot: Snapshot, now: datetime) -> View:
     return View(seq, snapshot, feeds, routes, now)
 
 
+def feed_exists(snapshot: Snapshot, key: str) -> bool:
+    """Whether a feed key (any page, any tag combination) still names a feed."""
+    base = key.split("@", 1)[0]
+    if base.startswith("tag:"):
+        return base[4:] in snapshot.tags
+    if base.startswith("tags:"):
+        return all(slug in snapshot.tags for slug in base[5:].split("+"))
+    return True
+
+
+def changed_feeds(old: View, new: View) -> list[FeedSpec]:
+    """First pages (and memoised tag combinations) whose bytes differ between views."""
+    changed = []
+    candidates = list(new.feeds.values())
+    candidates += [spec for spec, _ in new.dynamic_routes.values() if spec.page == 1]
+    candidates += [spec for spec, _ in old.dynamic_routes.values() if spec.page == 1]
+    seen: set[str] = set()
+    for spec in candidates:
+        if spec.key in seen:
+            continue
+        seen.add(spec.key)
+        old_spec = feed_by_key(old.snapshot, spec.key)
+        new_spec = feed_by_key(new.snapshot, spec.key)
+        if new_spec is None:
+            continue
+        if old_spec is None or old.fingerprint(old_spec) != new.fingerprint(new_spec):
+            changed.append(new_spec)
+    return changed
+
+
 class FeedService:
     """Loads content, keeps the current view and serves rendered variants."""
 
@@ -110,6 +140,8 @@ class FeedService:
         self._recent_bases: OrderedDict[str, None] = OrderedDict()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        # Called as listener(old_view, new_view) after each swap, in the reloading thread.
+        self.listeners: list[Callable[[View, View], None]] = []
         now = self.clock()
         snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
         self._log_problems(snapshot.problems, ())
@@ -133,6 +165,13 @@ class FeedService:
             self.reload(force=True)
             view = self._view
         return view
+
+    @property
+    def known_bases(self) -> list[str]:
+        """Base URLs feeds are published under: the public URL, else those seen lately."""
+        if self.settings.public_url:
+            return [self.settings.public_url]
+        return list(self._recent_bases)
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
@@ -200,9 +239,14 @@ class FeedService:
                 return False
             view = make_view(self._next_seq(), snapshot, now)
             self.prewarm(view)
-            self.cache.ledger.forget_missing(set(view.feeds))
+            self.cache.ledger.forget_missing(lambda key: feed_exists(snapshot, key))
             self._view = view
             self.reloads += 1
+            for listener in self.listeners:
+                try:
+                    listener(old, view)
+                except Exception:  # a listener (e.g. WebSub) must never break reloads
+                    log.exception("reload listener %r failed", listener)
             log.info(
                 "content reloaded: %d articles, %d tags (version %s)",
                 len(snapshot.articles),

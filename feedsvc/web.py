@@ -24,6 +24,7 @@ from .feeds import FORMAT_BY_FILENAME, FORMATS, FeedSpec
 from .service import FeedService, View
 from .serving import CORS_HEADERS, FeedEndpoint, preflight_headers, request_base_url
 from .text import tag_slug
+from .websub import WebSubNotifier
 
 log = logging.getLogger("feedsvc")
 
@@ -217,6 +218,10 @@ def create_app(
         if error.code == 405:
             response.headers["Allow"] = "GET, HEAD, OPTIONS"
         return response
+
+    notifier = WebSubNotifier(service)
+    service.listeners.append(notifier)
+    app.extensions["feedsvc.websub"] = notifier
 
     app.wsgi_app = FeedEndpoint(app.wsgi_app, service)  # type: ignore[method-assign]
     hops = settings.proxy_hops
