@@ -9,6 +9,7 @@ attempts, logging it: the hub will still see the change at its next fetch).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import random
@@ -120,10 +121,8 @@ class WebSubPublisher:
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the thread (pending pings are dropped)."""
         self._stop.set()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         self._thread.join(timeout)
 
 
