@@ -59,11 +59,16 @@ class BoundedLRU(Generic[V]):
         self._bytes = 0
         self._lock = threading.Lock()
         self.evictions = 0
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: Hashable) -> V | None:
         """The value for ``key`` (marked as recently used), or ``None``."""
         value = self._items.get(key)
-        if value is not None:
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
             # Another thread may have evicted it meanwhile; the value is still valid.
             with contextlib.suppress(KeyError):
                 self._items.move_to_end(key)

@@ -25,6 +25,7 @@ from werkzeug.sansio.http import is_resource_modified
 
 from .cache import Variant
 from .feeds import FeedFormat, FeedSpec
+from .metrics import RequestCounter
 from .service import FeedService
 
 StartResponse = Callable[..., Any]
@@ -145,6 +146,7 @@ class FeedEndpoint:
         self.public_url = service.settings.public_url
         self.requests = 0
         self.not_modified = 0
+        self.counter = RequestCounter()  # (feed kind, format, status) for /metrics
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         view = self.service.view
@@ -152,10 +154,13 @@ class FeedEndpoint:
         if route is None:
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
+        spec, fmt = route
         if method == "OPTIONS":
+            self.counter.add((spec.kind, fmt.name, "204"))
             start_response("204 No Content", preflight_headers(environ))
             return []
         if method not in ("GET", "HEAD"):
+            self.counter.add((spec.kind, fmt.name, "405"))
             return plain_response(
                 start_response, "405 Method Not Allowed", "method not allowed",
                 [("Allow", ALLOWED_METHODS)],
@@ -194,8 +199,10 @@ class FeedEndpoint:
         )
         if not modified:
             self.not_modified += 1
+            self.counter.add((spec.kind, fmt.name, "304"))
             start_response("304 Not Modified", headers["304gz" if gz else "304"])
             return []
+        self.counter.add((spec.kind, fmt.name, "200"))
         start_response("200 OK", headers["200gz" if gz else "200"])
         if head:
             return []

@@ -21,6 +21,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from . import __version__
 from .config import ServiceSettings
 from .feeds import FORMAT_BY_FILENAME, FORMATS, FeedSpec
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import RequestCounter, collect
 from .service import FeedService, View
 from .serving import CORS_HEADERS, FeedEndpoint, preflight_headers, request_base_url
 from .text import tag_slug
@@ -202,8 +204,20 @@ def create_app(
             response.headers[name] = value
         return response
 
+    pages_counter = RequestCounter()
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        endpoint: FeedEndpoint = current_app.extensions["feedsvc.endpoint"]
+        body = collect(_service(), endpoint.counter, pages_counter)
+        return Response(
+            body, content_type=METRICS_CONTENT_TYPE, headers={"Cache-Control": "no-store"}
+        )
+
     @app.after_request
     def common_headers(response: Response) -> Response:
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        pages_counter.add((rule, str(response.status_code)))
         for name, value in CORS_HEADERS:
             response.headers.setdefault(name, value)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -223,7 +237,8 @@ def create_app(
     service.listeners.append(notifier)
     app.extensions["feedsvc.websub"] = notifier
 
-    app.wsgi_app = FeedEndpoint(app.wsgi_app, service)  # type: ignore[method-assign]
+    endpoint = app.extensions["feedsvc.endpoint"] = FeedEndpoint(app.wsgi_app, service)
+    app.wsgi_app = endpoint  # type: ignore[method-assign]
     hops = settings.proxy_hops
     if hops > 0:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
