@@ -130,8 +130,10 @@ def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) 
     out.family("feedsvc_reload_errors_total", "counter", "Reloads that failed unexpectedly.",
                service.reload_errors)  # fmt: skip
     last = service.last_reload_at or view.loaded_at
-    out.family("feedsvc_last_reload_timestamp_seconds", "gauge",
-               "When content was last checked and reloaded (Unix time).", last.timestamp())  # fmt: skip
+    out.family(
+        "feedsvc_last_reload_timestamp_seconds", "gauge",
+        "When content was last checked and reloaded (Unix time).", last.timestamp(),
+    )  # fmt: skip
     out.family(
         "feedsvc_content_problems", "gauge", "Current content problems by severity.",
         [(("error",), len(snapshot.errors)),
