@@ -23,6 +23,7 @@ from urllib.parse import quote
 from werkzeug.http import http_date, parse_accept_header
 from werkzeug.sansio.http import is_resource_modified
 
+from .browser import PAGE_CSP, feed_page, wants_html
 from .cache import Variant
 from .feeds import FeedFormat, FeedSpec
 from .metrics import RequestCounter
@@ -33,6 +34,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Headers = list[tuple[str, str]]
 
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+# Feed URLs answer browsers' navigations with an HTML page (see browser.py).
+VARY = "Accept-Encoding, Sec-Fetch-Dest"
 CORS_HEADERS: Headers = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Expose-Headers", "ETag, Last-Modified"),
@@ -111,7 +114,7 @@ def _variant_headers(variant: Variant, max_age: int) -> dict[str, Headers]:
     common = [
         ("Last-Modified", http_date(variant.last_modified)),
         ("Cache-Control", f"public, max-age={max_age}"),
-        ("Vary", "Accept-Encoding"),
+        ("Vary", VARY),
         *CORS_HEADERS,
     ]
     identity_200 = [
@@ -184,6 +187,8 @@ class FeedEndpoint:
         """Answer one feed request (200 or 304) from the variant cache."""
         spec, fmt = route
         variant = self.service.variant(view, base, spec, fmt)
+        if wants_html(environ):
+            return self.serve_page(start_response, view, variant, spec, fmt, base, head)
         headers = variant.extra.get("headers")
         if headers is None:
             headers = variant.extra["headers"] = _variant_headers(
@@ -207,3 +212,33 @@ class FeedEndpoint:
         if head:
             return []
         return [variant.gzip_body if gz else variant.body]
+
+    def serve_page(
+        self,
+        start_response: StartResponse,
+        view: Any,
+        variant: Variant,
+        spec: FeedSpec,
+        fmt: FeedFormat,
+        base: str,
+        head: bool,
+    ) -> Iterable[bytes]:
+        """The HTML page about a feed, for a person who navigated to its URL."""
+        page = variant.extra.get("page")
+        if page is None:
+            page = variant.extra["page"] = feed_page(view.snapshot, spec, fmt, base)
+        self.counter.add((spec.kind, "html", "200"))
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(page))),
+                ("Cache-Control", "private, no-cache"),
+                ("Vary", VARY),
+                ("Content-Security-Policy", PAGE_CSP),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"),
+                *CORS_HEADERS,
+            ],
+        )
+        return [] if head else [page]

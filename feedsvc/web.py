@@ -19,10 +19,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import __version__
+from .browser import EMBED_CSP, EMBED_MAX_ITEMS, EMBED_THEMES, embed_fragment
 from .config import ServiceSettings
 from .feeds import FORMAT_BY_FILENAME, FORMATS, FeedSpec
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import RequestCounter, collect
+from .routing import Redirect, Refused, resolve
 from .service import FeedService, View
 from .serving import CORS_HEADERS, FeedEndpoint, preflight_headers, request_base_url
 from .text import tag_slug
@@ -125,6 +127,35 @@ def _canonical_tag_redirect(rest: str) -> Response:
     return response
 
 
+def _embed(feed: str) -> Response:
+    """Headlines of a feed as a small HTML document other sites may frame."""
+    view = _service().view
+    trimmed = feed.strip("/")
+    resolution = resolve(view.snapshot, (f"/{trimmed}" if trimmed else "") + "/rss.xml")
+    if isinstance(resolution, Refused):
+        abort(resolution.status, resolution.message)
+    if isinstance(resolution, Redirect):
+        canonical = resolution.path.rsplit("/", 1)[0]
+        query = request.query_string.decode("latin-1")
+        target = f"{request.script_root}/embed{canonical}/" + (f"?{query}" if query else "")
+        response = redirect(target, code=308)
+        response.autocorrect_location_header = False
+        return response
+    theme = request.args.get("theme", "auto")
+    if theme not in EMBED_THEMES:
+        abort(400, "theme must be one of: " + ", ".join(EMBED_THEMES))
+    raw_limit = request.args.get("limit", "5")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= EMBED_MAX_ITEMS:
+        abort(400, f"limit must be a whole number from 1 to {EMBED_MAX_ITEMS}")
+    body = embed_fragment(view.snapshot, resolution.spec, _base_url(), theme, int(raw_limit))
+    response = Response(body, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = EMBED_CSP
+    response.headers["Cache-Control"] = f"public, max-age={view.snapshot.site.cache_max_age}"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 def create_app(
     settings: ServiceSettings | None = None,
     *,
@@ -159,6 +190,11 @@ def create_app(
     @app.get("/tags/<path:rest>")
     def tag_alias(rest: str) -> Response:
         return _canonical_tag_redirect(rest)
+
+    @app.get("/embed/", defaults={"feed": ""})
+    @app.get("/embed/<path:feed>")
+    def embed(feed: str) -> Response:
+        return _embed(feed)
 
     @app.get("/feeds.opml")
     def opml() -> Response:
@@ -221,6 +257,9 @@ def create_app(
         for name, value in CORS_HEADERS:
             response.headers.setdefault(name, value)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.mimetype == "text/html" and request.url_rule is not None:
+            if not request.url_rule.rule.startswith("/embed/"):
+                response.headers.setdefault("X-Frame-Options", "DENY")  # only embeds are framed
         return response
 
     @app.errorhandler(HTTPException)
