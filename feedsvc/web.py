@@ -257,9 +257,9 @@ def create_app(
         for name, value in CORS_HEADERS:
             response.headers.setdefault(name, value)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if response.mimetype == "text/html" and request.url_rule is not None:
-            if not request.url_rule.rule.startswith("/embed/"):
-                response.headers.setdefault("X-Frame-Options", "DENY")  # only embeds are framed
+        framable = request.url_rule is not None and request.url_rule.rule.startswith("/embed/")
+        if response.mimetype == "text/html" and not framable:
+            response.headers.setdefault("X-Frame-Options", "DENY")  # only embeds are framed
         return response
 
     @app.errorhandler(HTTPException)
