@@ -106,23 +106,31 @@ def opml_document(view: View, base: str) -> str:
     return "\n".join(lines)
 
 
-def _canonical_tag_redirect(rest: str) -> Response:
-    """Redirect other spellings of a tag feed URL to its canonical form."""
+def _feed_alias(path: str) -> Response:
+    """Redirect another spelling of a feed URL to its canonical form, or refuse.
+
+    ``/tags/NorthKorea/rss.xml``, ``/tags/china+North%20Korea/rss.xml``,
+    ``/page/1/rss.xml`` and trailing slashes all get a 308; unknown tags and
+    pages past the end a 404; too many combined tags a 400 saying so.
+    """
     view = _service().view
-    parts = [p for p in rest.split("/") if p]
-    filename = None
-    if parts and parts[-1].lower() in FORMAT_BY_FILENAME:
-        filename = parts.pop().lower()
-    if len(parts) != 1:
-        abort(404)
-    slug = tag_slug(parts[0])
-    spec = view.feeds.get(f"tag:{slug}")
-    if spec is None:
+    if path.startswith("/tags/") and not path.rstrip("/").endswith(tuple(FORMAT_BY_FILENAME)):
+        # A tag without a format: its entry on the tags page.
+        slugs = sorted({tag_slug(p) for p in path[6:].strip("/").split("+") if p.strip()})
+        if len(slugs) == 1 and slugs[0] in view.snapshot.tags:
+            return _redirect(f"/tags/#{quote(slugs[0])}")
         abort(404, "unknown tag")
-    target = spec.url_path(FORMAT_BY_FILENAME[filename]) if filename else "/tags/"
-    if not filename:
-        target += "#" + quote(slug)
-    response = redirect(request.script_root + target, code=308)
+    resolution = resolve(view.snapshot, path)
+    if isinstance(resolution, Redirect):
+        return _redirect(resolution.path)
+    if isinstance(resolution, Refused):
+        abort(resolution.status, resolution.message)
+    return _redirect(resolution.spec.url_path(resolution.fmt))  # canonical but missed the fast path
+
+
+def _redirect(path: str) -> Response:
+    """A permanent (308) redirect to a path under this app's mount point."""
+    response = redirect(request.script_root + path, code=308)
     response.autocorrect_location_header = False
     return response
 
@@ -188,8 +196,10 @@ def create_app(
         return redirect(request.script_root + "/tags/", code=308)
 
     @app.get("/tags/<path:rest>")
-    def tag_alias(rest: str) -> Response:
-        return _canonical_tag_redirect(rest)
+    @app.get("/page/<path:rest>")
+    @app.get("/popular/<path:rest>")
+    def feed_alias(rest: str) -> Response:
+        return _feed_alias(request.path)
 
     @app.get("/embed/", defaults={"feed": ""})
     @app.get("/embed/<path:feed>")

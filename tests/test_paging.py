@@ -117,3 +117,28 @@ def test_combined_tags_with_overlap_keep_each_article_once(make_app, small_conte
     client = make_app(small_content).test_client()
     feed = parse_feed(client.get("/tags/china+north-korea/atom.xml").data, "atom")
     assert [e.title for e in feed.entries] == ["Beta", "Alpha"]
+
+
+def test_other_spellings_of_combined_and_paged_urls_redirect(make_app, history):
+    client = make_app(history).test_client()
+    for path, target in [
+        ("/tags/health+even/rss.xml", "/tags/even+health/rss.xml"),
+        ("/tags/Health+EVEN/atom.xml", "/tags/even+health/atom.xml"),
+        ("/tags/even+health+even/feed.json", "/tags/even+health/feed.json"),
+        ("/tags/even%2Bhealth/rss.xml/", "/tags/even+health/rss.xml"),
+        ("/page/1/rss.xml", "/rss.xml"),
+        ("/tags/History/page/2/atom.xml", "/tags/history/page/2/atom.xml"),
+    ]:
+        response = client.get(path)
+        assert response.status_code == 308, path
+        assert response.headers["Location"] == target, path
+        assert client.get(target).status_code == 200, target
+
+
+def test_too_many_combined_tags_is_a_clear_400(make_app, history):
+    client = make_app(history).test_client()
+    response = client.get("/tags/even+health+history+north-korea+china/rss.xml")
+    assert response.status_code == 400
+    assert b"at most 4 tags" in response.data
+    assert client.get("/tags/china+even+health+history/rss.xml").status_code == 200
+    assert client.get("/tags/even+nope/rss.xml").status_code == 404
