@@ -41,12 +41,49 @@ _HOST = re.compile(
 )
 
 
+GZIP_CODINGS = frozenset({"gzip", "x-gzip"})  # RFC 9110 §8.4.1.3: x-gzip is gzip
+_MEMO_LIMIT = 256  # longer Accept-Encoding values are parsed, never memoised
+
+
+def gzip_quality(accept_encoding: str | None) -> float:
+    """Quality the client gives gzip in ``Accept-Encoding`` (RFC 9110 §12.5.3).
+
+    An explicit ``gzip`` (or ``x-gzip``) entry wins over ``*``, whatever their
+    order: ``gzip;q=0, *`` refuses gzip, ``*`` alone accepts it, ``*;q=0``
+    refuses it. Werkzeug's ``Accept.quality`` returns the first match in
+    quality order, which would let ``*`` override an explicit ``gzip;q=0``.
+    Entries with an invalid q-value are dropped by the parser (no gzip).
+    """
+    if not accept_encoding:
+        return 0.0
+    explicit: float | None = None
+    wildcard = 0.0
+    for coding, quality in parse_accept_header(accept_encoding):
+        coding = coding.lower()
+        if coding in GZIP_CODINGS:
+            explicit = max(explicit or 0.0, quality)
+        elif coding == "*":
+            wildcard = quality
+    return wildcard if explicit is None else explicit
+
+
 @functools.lru_cache(maxsize=512)
+def _accepts_gzip_memo(accept_encoding: str) -> bool:
+    return gzip_quality(accept_encoding) > 0
+
+
 def accepts_gzip(accept_encoding: str | None) -> bool:
-    """Whether ``Accept-Encoding`` allows gzip, honouring q-values (``gzip;q=0``)."""
+    """Whether to send the gzip copy for this ``Accept-Encoding`` value.
+
+    Real clients send a handful of distinct short values, so answers are
+    memoised; long values (which only a hostile client sends) are not, so
+    they cannot pin memory in the memo.
+    """
     if not accept_encoding:
         return False
-    return parse_accept_header(accept_encoding).quality("gzip") > 0
+    if len(accept_encoding) > _MEMO_LIMIT:
+        return gzip_quality(accept_encoding) > 0
+    return _accepts_gzip_memo(accept_encoding)
 
 
 def request_base_url(environ: dict[str, Any]) -> str | None:
@@ -143,13 +180,25 @@ class FeedEndpoint:
         self.app = app
         self.service = service
         self.public_url = service.settings.public_url
+        # Plain counters (no lock: the hot path stays a dict lookup); under
+        # heavy concurrency an increment may rarely be lost, which is fine
+        # for the operational figures /healthz reports.
         self.requests = 0
         self.not_modified = 0
 
+    def stats(self) -> dict[str, int]:
+        """Feed responses so far, and how many were 304 (for /healthz)."""
+        return {"feed_responses": self.requests, "not_modified": self.not_modified}
+
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         view = self.service.view
-        route = view.routes.get(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        route = view.routes.get(path)
         if route is None:
+            if path == "*" and environ.get("REQUEST_METHOD") == "OPTIONS":
+                # ``OPTIONS *`` asks about the server as a whole (RFC 9110 §9.3.7).
+                start_response("204 No Content", preflight_headers(environ))
+                return []
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "OPTIONS":
