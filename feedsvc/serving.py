@@ -90,11 +90,15 @@ def request_base_url(environ: dict[str, Any]) -> str | None:
     """``scheme://host/prefix`` of this request, or ``None`` for a bogus Host.
 
     Runs after ProxyFix (when proxy hops are trusted), so forwarded scheme,
-    host and prefix are already applied to the environ.
+    host and prefix are already applied to the environ. An HTTP/1.1 request
+    without Host is invalid (RFC 9112 §3.2: answer 400); HTTP/1.0 may omit
+    it, and gets the server's own name.
     """
     host = environ.get("HTTP_HOST")
     scheme = environ.get("wsgi.url_scheme", "http")
     if not host:
+        if environ.get("SERVER_PROTOCOL") != "HTTP/1.0":
+            return None
         host = environ.get("SERVER_NAME", "localhost")
         port = environ.get("SERVER_PORT", "")
         if port and port != ("443" if scheme == "https" else "80"):
@@ -206,12 +210,14 @@ class FeedEndpoint:
             return []
         if method not in ("GET", "HEAD"):
             return plain_response(
-                start_response, "405 Method Not Allowed", "method not allowed",
+                start_response, "405 Method Not Allowed", "405 method not allowed",
                 [("Allow", ALLOWED_METHODS)],
             )  # fmt: skip
         base = self.public_url or request_base_url(environ)
         if base is None:
-            return plain_response(start_response, "400 Bad Request", "invalid Host header")
+            return plain_response(
+                start_response, "400 Bad Request", "400 missing or invalid Host header"
+            )
         if base is not self.public_url:
             self.service.note_base(base)
         return self.serve(environ, start_response, view, route, base, method == "HEAD")

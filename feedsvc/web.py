@@ -48,7 +48,7 @@ def _base_url() -> str:
     service = _service()
     base = service.settings.public_url or request_base_url(request.environ)
     if base is None:
-        abort(400, "invalid Host header")
+        abort(400, "missing or invalid Host header")
     return base
 
 
