@@ -8,6 +8,7 @@ ProxyFix alone decides which of them count). The real nginx in front is in
 
 from __future__ import annotations
 
+import os
 import re
 from html.parser import HTMLParser
 
@@ -222,3 +223,31 @@ def test_many_host_headers_cannot_grow_memory(content, transport):
             assert f'href="http://{host}/rss.xml" rel="self"'.encode() in reply.body
         assert variants.evictions > 0
         assert variants.size_bytes <= bound
+
+
+def test_deploy_unit_configures_what_feedsvc_reads(monkeypatch):
+    """deploy/feedsvc.service's settings are real ones, read as the unit means them."""
+    from pathlib import Path
+
+    from feedsvc.cli import build_parser
+    from feedsvc.config import ServiceSettings, normalise_public_url
+
+    unit = (Path(__file__).resolve().parent.parent / "deploy" / "feedsvc.service").read_text()
+    settings = re.findall(r"^#?Environment=(FEEDSVC_\w+)=(\S+)$", unit, flags=re.M)
+    active = re.findall(r"^Environment=(FEEDSVC_\w+)=(\S+)$", unit, flags=re.M)
+    assert {name for name, _ in settings} == {
+        "FEEDSVC_HOST", "FEEDSVC_PORT", "FEEDSVC_CONTENT_DIR", "FEEDSVC_THREADS",
+        "FEEDSVC_PROXY_HOPS", "FEEDSVC_PUBLIC_URL",
+    }  # fmt: skip
+    for name in [n for n in os.environ if n.startswith("FEEDSVC_")]:
+        monkeypatch.delenv(name)
+    for name, value in active:
+        monkeypatch.setenv(name, value)
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.threads) == ("127.0.0.1", 8080, 8)
+    assert args.content_dir == "/srv/feedsvc/content"
+    service = ServiceSettings.from_env()
+    assert service.proxy_hops == 1 and service.public_url is None
+    assert "ExecStart=/srv/feedsvc/.venv/bin/feedsvc serve" in unit
+    public = dict(settings)["FEEDSVC_PUBLIC_URL"]
+    assert normalise_public_url(public) == "https://news.example.com/feeds"

@@ -38,6 +38,7 @@ from servers import HOST, ServerProcess, free_port, http_request, raw_request
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY_CONF = REPO / "deploy" / "nginx.conf"
+DEPLOY_UNIT = REPO / "deploy" / "feedsvc.service"
 PREFIX = "/feeds"
 FORMATS = {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}
 
@@ -58,6 +59,15 @@ pytestmark = [
         "(.ci/run does this before `make test`)",
     ),
 ]
+
+
+def unit_environment(unit: str) -> dict[str, str]:
+    """The uncommented ``Environment=NAME=value`` settings of a systemd unit."""
+    return dict(
+        line.removeprefix("Environment=").split("=", 1)
+        for line in unit.splitlines()
+        if line.startswith("Environment=")
+    )
 
 
 def fill_deploy_conf(text: str, *, port: int, app_port: int, cache_dir: Path) -> str:
@@ -130,11 +140,18 @@ def edge(tmp_path_factory):
     (content / "site.yaml").write_text(yaml.safe_dump(site, allow_unicode=True), "utf-8")
 
     app_port, port = free_port(), free_port()
+    # The app runs as deploy/feedsvc.service runs it: `feedsvc serve` with the
+    # unit's environment (port and content directory swapped for the test's).
+    env = {
+        **unit_environment(DEPLOY_UNIT.read_text("utf-8")),
+        "FEEDSVC_PORT": str(app_port),
+        "FEEDSVC_CONTENT_DIR": str(content),
+        "FEEDSVC_RELOAD": "0",
+    }
+    assert env["FEEDSVC_PROXY_HOPS"] == "1" and env["FEEDSVC_HOST"] == HOST
     app = ServerProcess(
-        [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(app_port),
-         "--content-dir", str(content), "--proxy-hops", "1", "--threads", "4"],
-        port=app_port, log_path=root / "feedsvc.log",
-        env={"FEEDSVC_RELOAD": "0", "PYTHONUNBUFFERED": "1"},
+        [sys.executable, "-m", "feedsvc.cli", "serve"],
+        port=app_port, log_path=root / "feedsvc.log", env=env,
     )  # fmt: skip
     site_conf = root / "feedsvc.conf"
     site_conf.write_text(
