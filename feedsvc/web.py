@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 from xml.sax.saxutils import quoteattr
 
 from flask import Flask, Response, abort, current_app, render_template, request
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -50,6 +51,21 @@ def _base_url() -> str:
     if base is None:
         abort(400, "missing or invalid Host header")
     return base
+
+
+def breakable_url(url: str) -> Markup:
+    """A URL, escaped, with line-break opportunities after each path ``/``.
+
+    Long feed URLs then wrap at segment boundaries on a phone instead of
+    mid-word; ``<wbr>`` adds nothing to the text, so a copied URL is intact.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return escape(url)
+    host, slash, path = rest.partition("/")
+    return escape(f"{scheme}://{host}{slash}") + Markup("/<wbr>").join(
+        escape(part) for part in path.split("/")
+    )
 
 
 def _cache_control(view: View) -> str:
@@ -164,6 +180,7 @@ def create_app(
     app = Flask(__name__, static_folder=None)
     app.extensions["feedsvc"] = service
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.jinja_env.filters["breakable"] = breakable_url
     # Werkzeug's own slash redirects would build a Location from the raw
     # request, ignoring FEEDSVC_PUBLIC_URL; other spellings go through
     # aliases.resolve and _permanent_redirect instead.
