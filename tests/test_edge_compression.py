@@ -46,6 +46,11 @@ NEGOTIATION = {
 }
 
 
+def varies_on_encoding(reply) -> bool:
+    """``Vary`` names Accept-Encoding (other negotiated headers may join it)."""
+    return "accept-encoding" in {v.strip().lower() for v in reply.headers["Vary"].split(",")}
+
+
 @pytest.fixture(scope="module")
 def edge_app(tmp_path_factory):
     with feedsvc_app(copy_bundled_content(tmp_path_factory.mktemp("gz") / "content")) as app:
@@ -63,7 +68,7 @@ def test_accept_encoding_q_values(fetch, accept, wants_gzip):
     plain = fetch("/atom.xml")
     reply = fetch("/atom.xml", headers={"Accept-Encoding": accept})
     assert reply.status == 200
-    assert reply.headers["Vary"] == "Accept-Encoding"
+    assert varies_on_encoding(reply)
     if wants_gzip:
         assert reply.headers["Content-Encoding"] == "gzip"
         assert gzip.decompress(reply.body) == plain.body
@@ -81,7 +86,7 @@ def test_both_encodings_vary_and_carry_their_own_strong_etag(fetch, path):
     zipped = fetch(path, headers={"Accept-Encoding": "gzip"})
     assert gzip.decompress(zipped.body) == plain.body
     for reply in (plain, zipped):
-        assert reply.headers["Vary"] == "Accept-Encoding"
+        assert varies_on_encoding(reply)
         assert reply.headers["ETag"].startswith('"')
         assert reply.headers["Content-Type"] == plain.headers["Content-Type"]
         assert reply.headers["Last-Modified"] == plain.headers["Last-Modified"]
@@ -97,7 +102,7 @@ def test_conditional_requests_work_for_each_encoding(fetch, path):
     again = fetch(path, headers={"Accept-Encoding": "gzip", "If-None-Match": gzip_etag})
     assert again.status == 304 and again.body == b""
     assert again.headers["ETag"] == gzip_etag
-    assert again.headers["Vary"] == "Accept-Encoding"
+    assert varies_on_encoding(again)  # a 304 carries Vary too (RFC 9110 §15.4.5)
     assert again.headers["Last-Modified"] == plain.headers["Last-Modified"]
 
     again = fetch(path, headers={"If-None-Match": plain_etag})
