@@ -36,10 +36,6 @@ _env = Environment(
     lstrip_blocks=True,
 )
 
-PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
-)
 # The embed fragment is meant to be framed by any site; it carries its own
 # inline style so the embedding page needs nothing else.
 EMBED_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"

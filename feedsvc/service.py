@@ -14,14 +14,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
+from .aliases import Target, resolve
 from .cache import FeedCache, Variant
 from .config import ServiceSettings
 from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_by_key, feed_fingerprint
 from .loader import ContentLoader
 from .problems import Problem
 from .render import RenderedFeed, render_feed
-from .routing import Found, decode_path, resolve
 from .store import Snapshot
 
 log = logging.getLogger("feedsvc")
@@ -29,6 +30,14 @@ log = logging.getLogger("feedsvc")
 PREWARM_FEEDS = 256
 MAX_DYNAMIC_ROUTES = 4096  # memoised page / combined-tag URLs per view
 MAX_FINGERPRINTS = 65536  # feeds rendered before a swap; the rest render on first request
+
+
+def decode_path(wsgi_path: str) -> str | None:
+    """PATH_INFO (UTF-8 bytes read as Latin-1) as text, or ``None`` if not UTF-8."""
+    try:
+        return wsgi_path.encode("latin-1").decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return None
 
 
 def wsgi_path(path: str) -> str:
@@ -58,12 +67,14 @@ class View:
         if route is not None or ("/page/" not in path and "+" not in path):
             return route
         decoded = decode_path(path)
-        found = resolve(self.snapshot, decoded) if decoded is not None else None
-        if not isinstance(found, Found):
+        target = resolve(self, decoded) if decoded is not None else None
+        if not isinstance(target, Target) or target.kind != "feed" or target.fmt is None:
+            return None
+        if unquote(target.path) != decoded:  # another spelling: Flask redirects it
             return None
         if len(self.dynamic_routes) >= MAX_DYNAMIC_ROUTES:
             self.dynamic_routes.clear()
-        route = self.dynamic_routes[path] = (found.spec, found.fmt)
+        route = self.dynamic_routes[path] = (target.spec, target.fmt)  # type: ignore[assignment]
         return route
 
     def fingerprint(self, spec: FeedSpec) -> str:

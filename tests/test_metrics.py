@@ -31,7 +31,7 @@ def test_metrics_count_requests_statuses_and_the_304_ratio(client):
     assert feeds[(("format", "json"), ("kind", "tag"), ("status", "200"))] == 1
     assert metrics["feedsvc_not_modified_ratio"][()] == 3 / 5
     pages = metrics["feedsvc_http_requests"]
-    assert pages[(("route", "unmatched"), ("status", "404"))] == 1
+    assert pages[(("route", "/<path:path>"), ("status", "404"))] == 1
     assert pages[(("route", "/healthz"), ("status", "200"))] == 1
 
 
