@@ -59,11 +59,16 @@ class BoundedLRU(Generic[V]):
         self._bytes = 0
         self._lock = threading.Lock()
         self.evictions = 0
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: Hashable) -> V | None:
         """The value for ``key`` (marked as recently used), or ``None``."""
         value = self._items.get(key)
-        if value is not None:
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
             # Another thread may have evicted it meanwhile; the value is still valid.
             with contextlib.suppress(KeyError):
                 self._items.move_to_end(key)
@@ -130,9 +135,10 @@ class LastModifiedLedger:
     """Per (feed, format): the last bytes' hash and the Last-Modified given to them."""
 
     HISTORY = 8  # dates remembered per feed for requests still holding an older view
+    MAX_FEEDS = 200_000  # (feed, format) pairs remembered
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[int, str, datetime]] = {}
+        self._entries: OrderedDict[tuple[str, str], tuple[int, str, datetime]] = OrderedDict()
         self._history: dict[tuple[str, str], OrderedDict[str, datetime]] = {}
         self._lock = threading.Lock()
 
@@ -169,18 +175,19 @@ class LastModifiedLedger:
 
     def _record(self, key: tuple[str, str], seq: int, body_hash: str, date: datetime) -> None:
         self._entries[key] = (seq, body_hash, date)
+        self._entries.move_to_end(key)
         history = self._history.setdefault(key, OrderedDict())
         history[body_hash] = date
         history.move_to_end(body_hash)
         while len(history) > self.HISTORY:
             history.popitem(last=False)
-
-    def forget_missing(self, existing_keys: set[str]) -> None:
-        """Drop entries of feeds that no longer exist (deleted tags)."""
-        with self._lock:
-            for key in [k for k in self._entries if k[0] not in existing_keys]:
-                del self._entries[key]
-                self._history.pop(key, None)
+        # Feed keys include pages and tag combinations, which clients choose:
+        # bound the ledger, forgetting the feeds that changed longest ago.
+        # Deleted tags keep theirs, so a tag that comes back never gets an
+        # earlier Last-Modified than it had.
+        while len(self._entries) > self.MAX_FEEDS:
+            old_key, _ = self._entries.popitem(last=False)
+            self._history.pop(old_key, None)
 
 
 class FeedCache:

@@ -121,6 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         server.close()
         app.extensions["feedsvc"].stop()
+        app.extensions["feedsvc.websub"].stop()
         print("feedsvc stopped", flush=True)
     return EXIT_OK
 

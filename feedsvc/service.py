@@ -15,10 +15,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
+from .aliases import Target, resolve
 from .cache import FeedCache, Variant
 from .config import ServiceSettings
-from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_fingerprint
+from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_by_key, feed_fingerprint
 from .loader import ContentLoader
 from .problems import Problem
 from .render import RenderedFeed, render_feed
@@ -44,6 +46,18 @@ def settle_seconds(reload_interval: float) -> float:
     return min(SETTLE_MAX, reload_interval / 2)
 
 
+MAX_DYNAMIC_ROUTES = 4096  # memoised page / combined-tag URLs per view
+MAX_FINGERPRINTS = 65536
+
+
+def decode_path(wsgi_path: str) -> str | None:
+    """PATH_INFO (UTF-8 bytes read as Latin-1) as text, or ``None`` if not UTF-8."""
+    try:
+        return wsgi_path.encode("latin-1").decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return None
+
+
 def wsgi_path(path: str) -> str:
     """A URL path as WSGI's PATH_INFO carries it (UTF-8 bytes read as Latin-1)."""
     return path.encode("utf-8").decode("latin-1")
@@ -59,11 +73,34 @@ class View:
     routes: dict[str, tuple[FeedSpec, FeedFormat]]
     loaded_at: datetime
     fingerprints: dict[str, str] = field(default_factory=dict)
+    dynamic_routes: dict[str, tuple[FeedSpec, FeedFormat]] = field(default_factory=dict)
+
+    def lookup(self, path: str) -> tuple[FeedSpec, FeedFormat] | None:
+        """The feed a canonical PATH_INFO names, or ``None`` (Flask decides then).
+
+        Feed first pages are in the prebuilt table; older pages and combined
+        tags are resolved on demand and memoised (bounded).
+        """
+        route = self.routes.get(path) or self.dynamic_routes.get(path)
+        if route is not None or ("/page/" not in path and "+" not in path):
+            return route
+        decoded = decode_path(path)
+        target = resolve(self, decoded) if decoded is not None else None
+        if not isinstance(target, Target) or target.kind != "feed" or target.fmt is None:
+            return None
+        if unquote(target.path) != decoded:  # another spelling: Flask redirects it
+            return None
+        if len(self.dynamic_routes) >= MAX_DYNAMIC_ROUTES:
+            self.dynamic_routes.clear()
+        route = self.dynamic_routes[path] = (target.spec, target.fmt)  # type: ignore[assignment]
+        return route
 
     def fingerprint(self, spec: FeedSpec) -> str:
         """Memoised :func:`feed_fingerprint` (the snapshot never changes)."""
         found = self.fingerprints.get(spec.key)
         if found is None:
+            if len(self.fingerprints) >= MAX_FINGERPRINTS:
+                self.fingerprints.clear()  # pages and tag combinations are unbounded
             found = self.fingerprints[spec.key] = feed_fingerprint(self.snapshot, spec)
         return found
 
@@ -79,6 +116,26 @@ def make_view(seq: int, snapshot: Snapshot, now: datetime) -> View:
         for fmt in FORMATS.values():
             routes[wsgi_path(f"{decoded}/{fmt.filename}")] = (spec, fmt)
     return View(seq, snapshot, feeds, routes, now)
+
+
+def changed_feeds(old: View, new: View) -> list[FeedSpec]:
+    """First pages (and memoised tag combinations) whose bytes differ between views."""
+    changed = []
+    candidates = list(new.feeds.values())
+    candidates += [spec for spec, _ in new.dynamic_routes.values() if spec.page == 1]
+    candidates += [spec for spec, _ in old.dynamic_routes.values() if spec.page == 1]
+    seen: set[str] = set()
+    for spec in candidates:
+        if spec.key in seen:
+            continue
+        seen.add(spec.key)
+        old_spec = feed_by_key(old.snapshot, spec.key)
+        new_spec = feed_by_key(new.snapshot, spec.key)
+        if new_spec is None:
+            continue
+        if old_spec is None or old.fingerprint(old_spec) != new.fingerprint(new_spec):
+            changed.append(new_spec)
+    return changed
 
 
 class FeedService:
@@ -105,6 +162,8 @@ class FeedService:
         self._recent_bases: OrderedDict[str, None] = OrderedDict()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        # Called as listener(old_view, new_view) after each swap, in the reloading thread.
+        self.listeners: list[Callable[[View, View], None]] = []
         now = self.clock()
         snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
         self._log_problems(snapshot.problems, ())
@@ -149,6 +208,13 @@ class FeedService:
     def _due(self) -> bool:
         due = self._view.snapshot.next_change_at
         return due is not None and self.clock() >= due
+
+    @property
+    def known_bases(self) -> list[str]:
+        """Base URLs feeds are published under: the public URL, else those seen lately."""
+        if self.settings.public_url:
+            return [self.settings.public_url]
+        return list(self._recent_bases)
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
@@ -209,7 +275,13 @@ class FeedService:
         if not changed:
             # Same feeds; keep the view (and its cached variants), refresh problems.
             self._view = View(
-                old.seq, snapshot, old.feeds, old.routes, old.loaded_at, old.fingerprints
+                old.seq,
+                snapshot,
+                old.feeds,
+                old.routes,
+                old.loaded_at,
+                old.fingerprints,
+                old.dynamic_routes,
             )
             return False
         view = make_view(self._next_seq(), snapshot, now)
@@ -218,6 +290,11 @@ class FeedService:
         # must not restart its Last-Modified from an earlier date.
         self._view = view
         self.reloads += 1
+        for listener in self.listeners:
+            try:
+                listener(old, view)
+            except Exception:  # a listener (e.g. WebSub) must never break reloads
+                log.exception("reload listener %r failed", listener)
         log.info(
             "content reloaded: %d articles, %d tags (version %s)",
             len(snapshot.articles),
