@@ -58,11 +58,16 @@ class BoundedLRU(Generic[V]):
         self._bytes = 0
         self._lock = threading.Lock()
         self.evictions = 0
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: Hashable) -> V | None:
         """The value for ``key`` (marked as recently used), or ``None``."""
         value = self._items.get(key)
-        if value is not None:
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
             try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup itself
                 self._items.move_to_end(key)
             except KeyError:  # evicted by another thread meanwhile; the value is still valid
@@ -137,8 +142,12 @@ def fill_base(template: bytes, fmt: str, base_url: str) -> bytes:
 class LastModifiedLedger:
     """Per (feed, format): the last bytes' hash and the Last-Modified given to them."""
 
+    HISTORY = 8  # dates remembered per feed for requests still holding an older view
+    MAX_FEEDS = 200_000  # (feed, format) pairs remembered
+
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[int, str, datetime]] = {}
+        self._entries: OrderedDict[tuple[str, str], tuple[int, str, datetime]] = OrderedDict()
+        self._history: dict[tuple[str, str], OrderedDict[str, datetime]] = {}
         self._lock = threading.Lock()
 
     def observe(
@@ -148,27 +157,45 @@ class LastModifiedLedger:
 
         Unchanged bytes keep their date; changed bytes get the content date or,
         if that is not later, the previous date plus one second. Views older
-        than the last one recorded never move the ledger.
+        than the last one recorded never move the ledger, and their bytes get
+        a date *before* the current one (the one they had, if known): a client
+        that got them must revalidate against the current bytes, never get a
+        304 for them.
         """
         content_date = content_date.replace(microsecond=0)
+        key = (feed_key, fmt)
         with self._lock:
-            previous = self._entries.get((feed_key, fmt))
+            previous = self._entries.get(key)
             if previous is None:
-                self._entries[(feed_key, fmt)] = (seq, body_hash, content_date)
+                self._record(key, seq, body_hash, content_date)
                 return content_date
             prev_seq, prev_hash, prev_date = previous
             if prev_hash == body_hash:
                 return prev_date
+            if seq < prev_seq:
+                known = self._history.get(key, {}).get(body_hash)
+                if known is not None and known < prev_date:
+                    return known
+                return min(content_date, prev_date - ONE_SECOND)
             date = max(content_date, prev_date + ONE_SECOND)
-            if seq >= prev_seq:
-                self._entries[(feed_key, fmt)] = (seq, body_hash, date)
+            self._record(key, seq, body_hash, date)
             return date
 
-    def forget_missing(self, existing_keys: set[str]) -> None:
-        """Drop entries of feeds that no longer exist (deleted tags)."""
-        with self._lock:
-            for key in [k for k in self._entries if k[0] not in existing_keys]:
-                del self._entries[key]
+    def _record(self, key: tuple[str, str], seq: int, body_hash: str, date: datetime) -> None:
+        self._entries[key] = (seq, body_hash, date)
+        self._entries.move_to_end(key)
+        history = self._history.setdefault(key, OrderedDict())
+        history[body_hash] = date
+        history.move_to_end(body_hash)
+        while len(history) > self.HISTORY:
+            history.popitem(last=False)
+        # Feed keys include pages and tag combinations, which clients choose:
+        # bound the ledger, forgetting the feeds that changed longest ago.
+        # Deleted tags keep theirs, so a tag that comes back never gets an
+        # earlier Last-Modified than it had.
+        while len(self._entries) > self.MAX_FEEDS:
+            old_key, _ = self._entries.popitem(last=False)
+            self._history.pop(old_key, None)
 
 
 class FeedCache:

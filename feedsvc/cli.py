@@ -27,42 +27,55 @@ def _default_content_dir() -> str:
     return os.environ.get("FEEDSVC_CONTENT_DIR") or "content"
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """Validate a content directory; exit 1 on errors (warnings alone pass)."""
-    loader = ContentLoader(Path(args.content_dir))
+def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem]]:
+    """Lint a content directory: (exit code, JSON-ready report, problems in file order).
+
+    The problems are exactly those the server logs and lists in ``/healthz``
+    (the same loader builds them), paths named as the user named the folder.
+    """
+    loader = ContentLoader(Path(content_dir), display_prefix=content_dir)
     try:
         snapshot = loader.load()
-        problems: list[Problem] = list(snapshot.problems)
-        # Drafts and future articles are valid, but a future date is worth a word.
-        for article in (a for a in loader.all_articles() if a.published > snapshot.built_at):
-            problems.append(
-                Problem(article.source, "published", "is in the future; not in feeds until then",
-                        severity="warning")
-            )  # fmt: skip
     except ContentError as exc:
-        problems = exc.problems
-        snapshot = None
-    problems.sort(key=lambda p: (p.path, p.line or 0, p.field))
-    errors = [p for p in problems if p.severity == "error"]
-    if args.format == "json":
-        print(json.dumps({
-            "content_dir": str(args.content_dir),
-            "articles": len(snapshot.articles) if snapshot else 0,
-            "errors": [p.to_dict() for p in errors],
-            "warnings": [p.to_dict() for p in problems if p.severity == "warning"],
-        }, indent=2, ensure_ascii=False))  # fmt: skip
+        problems, snapshot = list(exc.problems), None
     else:
-        for problem in problems:
-            print(problem)
-        if snapshot is not None:
-            print(
-                f"{len(snapshot.articles)} articles, {len(snapshot.tags)} tags: "
-                f"{len(errors)} errors, {len(problems) - len(errors)} warnings",
-                file=sys.stderr,
-            )
-    if snapshot is None:
-        return EXIT_UNUSABLE
-    return EXIT_PROBLEMS if errors else EXIT_OK
+        problems = list(snapshot.problems)
+    problems.sort(key=lambda p: (p.path, p.line or 0, p.field, p.severity, p.message))
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    code = EXIT_UNUSABLE if snapshot is None else EXIT_PROBLEMS if errors else EXIT_OK
+    report: dict[str, object] = {
+        "content_dir": content_dir,
+        "exit_code": code,
+        "valid": not errors,
+        "articles": len(snapshot.articles) if snapshot else 0,
+        "tags": len(snapshot.tags) if snapshot else 0,
+        "summary": {"errors": len(errors), "warnings": len(warnings)},
+        "errors": [p.to_dict() for p in errors],
+        "warnings": [p.to_dict() for p in warnings],
+    }
+    return code, report, problems
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a content directory; exit 1 on errors (warnings alone pass), 2 if unusable."""
+    code, report, problems = check_report(args.content_dir)
+    if args.format == "json":
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return code
+    for problem in problems:
+        print(problem)
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    if code == EXIT_UNUSABLE:
+        print("feedsvc: site.yaml is unusable; nothing can be served", file=sys.stderr)
+    else:
+        print(
+            f"{report['articles']} articles, {report['tags']} tags: "
+            f"{summary['errors']} errors, {summary['warnings']} warnings",
+            file=sys.stderr,
+        )
+    return code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -107,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         server.close()
         app.extensions["feedsvc"].stop()
+        app.extensions["feedsvc.websub"].stop()
         print("feedsvc stopped", flush=True)
     return EXIT_OK
 

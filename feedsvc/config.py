@@ -43,6 +43,7 @@ class SiteSettings:
     popular_window_days: int = 0
     cache_max_age: int = 300
     tag_combine_limit: int = 4
+    websub_hub: str = ""
     notes: str = ""
 
     @property
@@ -74,6 +75,7 @@ _SITE_FIELDS: dict[str, tuple[str, type, str | None]] = {
     "items_per_feed": ("items_per_feed", int, "ITEMS_PER_FEED"),
     "cache_max_age": ("cache_max_age", int, "CACHE_MAX_AGE"),
     "tag_combine_limit": ("tag_combine_limit", int, None),
+    "websub_hub": ("websub_hub", str, "WEBSUB_HUB"),
     "notes": ("notes", str, None),
 }
 _POPULAR_FIELDS: dict[str, tuple[str, str | None]] = {
@@ -153,6 +155,9 @@ def parse_site_settings(
     site_url = values.get("site_url", "")
     if site_url and not is_absolute_http_url(site_url):
         problems.append(Problem(path, "site_url", f"must be an absolute http(s) URL: {site_url!r}"))
+    hub = values.get("websub_hub")
+    if hub and not is_absolute_http_url(hub):
+        problems.append(Problem(path, "websub_hub", f"must be an absolute http(s) URL: {hub!r}"))
     if values.get("items_per_feed") == 0:
         problems.append(Problem(path, "items_per_feed", "must be at least 1"))
     if "article_path" in values and "{slug}" not in values["article_path"]:

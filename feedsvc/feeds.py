@@ -8,13 +8,16 @@ serving lives in the web layer. This module knows nothing of Flask or XML.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import heapq
+import math
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import quote
 
 from .store import Article, Snapshot, TagEntry
 
-FeedKind = Literal["main", "tag", "popular"]
+FeedKind = Literal["main", "tag", "tags", "popular"]
+PAGE_LIMIT = 1_000_000  # page numbers beyond this are not parsed at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,19 +40,46 @@ FORMAT_BY_FILENAME: dict[str, FeedFormat] = {f.filename: f for f in FORMATS.valu
 
 @dataclass(frozen=True, slots=True)
 class FeedSpec:
-    """A feed independent of format: what it is called and where it lives."""
+    """A feed independent of format: what it is called and where it lives.
+
+    ``page`` > 1 is an older page of the same feed (RFC 5005 paging): its URL
+    inserts ``/page/N`` before the file name.
+    """
 
     key: str
     kind: FeedKind
     title: str
     description: str
     path: str  # URL path before the file name: "", "/popular", "/tags/north-korea"
-    tag: TagEntry | None = None
+    tags: tuple[TagEntry, ...] = ()
+    page: int = 1
 
-    def url_path(self, fmt: FeedFormat | str) -> str:
+    @property
+    def tag(self) -> TagEntry | None:
+        """The tag of a single-tag feed."""
+        return self.tags[0] if self.kind == "tag" else None
+
+    @property
+    def feed_key(self) -> str:
+        """Key of the feed regardless of page."""
+        return self.key.split("@", 1)[0]
+
+    @property
+    def pageable(self) -> bool:
+        """Main and tag feeds page back through history; the popular feed does not."""
+        return self.kind != "popular"
+
+    def url_path(self, fmt: FeedFormat | str, page: int | None = None) -> str:
         """Path of this feed in one format, percent-encoded, e.g. ``/tags/x/rss.xml``."""
         feed_format = FORMATS[fmt] if isinstance(fmt, str) else fmt
-        return f"{self.path}/{feed_format.filename}"
+        number = self.page if page is None else page
+        paged = f"/page/{number}" if number > 1 else ""
+        return f"{self.path}{paged}/{feed_format.filename}"
+
+    def at_page(self, page: int) -> FeedSpec:
+        """The same feed at another page."""
+        key = self.feed_key if page == 1 else f"{self.feed_key}@{page}"
+        return replace(self, key=key, page=page)
 
 
 def tag_path(slug: str) -> str:
@@ -88,7 +118,32 @@ def tag_feed(snapshot: Snapshot, slug: str) -> FeedSpec | None:
         f"{site.title}: {entry.name}",
         f"Articles of {site.title} tagged {entry.name}.",
         tag_path(slug),
-        entry,
+        (entry,),
+    )
+
+
+def combined_path(slugs: tuple[str, ...]) -> str:
+    """URL path of a union of tags: canonical (sorted) slugs joined by ``+``."""
+    return "/tags/" + "+".join(quote(slug, safe="-") for slug in slugs)
+
+
+def combined_feed(snapshot: Snapshot, slugs: tuple[str, ...]) -> FeedSpec | None:
+    """The union of several tags, or ``None`` if any tag is unknown.
+
+    ``slugs`` must already be canonical: sorted, distinct, two or more.
+    """
+    entries = tuple(snapshot.tags.get(slug) for slug in slugs)
+    if len(slugs) < 2 or any(entry is None for entry in entries):
+        return None
+    site = snapshot.site
+    names = " + ".join(entry.name for entry in entries)  # type: ignore[union-attr]
+    return FeedSpec(
+        "tags:" + "+".join(slugs),
+        "tags",
+        f"{site.title}: {names}",
+        f"Articles of {site.title} tagged {names}.",
+        combined_path(slugs),
+        entries,  # type: ignore[arg-type]
     )
 
 
@@ -107,18 +162,48 @@ def feed_by_key(snapshot: Snapshot, key: str) -> FeedSpec | None:
         return popular_feed(snapshot)
     if key.startswith("tag:"):
         return tag_feed(snapshot, key[4:])
+    if key.startswith("tags:"):
+        return combined_feed(snapshot, tuple(key[5:].split("+")))
     return None
 
 
-def feed_items(snapshot: Snapshot, spec: FeedSpec) -> tuple[Article, ...]:
-    """The articles of a feed, in feed order."""
-    site = snapshot.site
+def _all_items(snapshot: Snapshot, spec: FeedSpec) -> tuple[Article, ...] | list[Article]:
+    """Every article of a feed across all its pages, in feed order."""
     if spec.kind == "main":
-        return snapshot.articles[: site.items_per_feed]
+        return snapshot.articles
     if spec.kind == "popular":
-        return snapshot.popular[: site.popular_items]
-    assert spec.tag is not None
-    return spec.tag.articles[: site.items_per_feed]
+        return snapshot.popular[: snapshot.site.popular_items]
+    if spec.kind == "tag":
+        return spec.tags[0].articles
+    merged = heapq.merge(
+        *(entry.articles for entry in spec.tags),
+        key=lambda a: (-a.published.timestamp(), a.slug),
+    )
+    seen: set[str] = set()
+    union = []
+    for article in merged:
+        if article.slug not in seen:
+            seen.add(article.slug)
+            union.append(article)
+    return union
+
+
+def page_count(snapshot: Snapshot, spec: FeedSpec) -> int:
+    """How many pages the feed has (at least one, even when empty)."""
+    if not spec.pageable:
+        return 1
+    total = len(_all_items(snapshot, spec))
+    return max(1, math.ceil(total / snapshot.site.items_per_feed))
+
+
+def feed_items(snapshot: Snapshot, spec: FeedSpec) -> tuple[Article, ...]:
+    """The articles of a feed page, in feed order."""
+    items = _all_items(snapshot, spec)
+    if not spec.pageable:
+        return tuple(items)
+    size = snapshot.site.items_per_feed
+    start = (spec.page - 1) * size
+    return tuple(items[start : start + size])
 
 
 def feed_fingerprint(snapshot: Snapshot, spec: FeedSpec) -> str:
@@ -126,10 +211,12 @@ def feed_fingerprint(snapshot: Snapshot, spec: FeedSpec) -> str:
 
     Two snapshots give the same fingerprint for a feed exactly when it would
     render to the same bytes, so unaffected feeds are not re-rendered after
-    an edit elsewhere.
+    an edit elsewhere. The page count is included because every page links
+    to the last one.
     """
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr((snapshot.site, spec.key, spec.title, spec.path)).encode())
+    pages = page_count(snapshot, spec)
+    digest.update(repr((snapshot.site, spec.key, spec.title, spec.path, pages)).encode())
     for article in feed_items(snapshot, spec):
         digest.update(f"{article.slug}\0{article.revision}\n".encode())
     return digest.hexdigest()

@@ -17,16 +17,19 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, urljoin
 
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from . import __version__
-from .feeds import FORMATS, FeedSpec, feed_items
+from .feeds import FORMATS, FeedSpec, feed_items, page_count
 from .store import Article, Snapshot
 from .text import html_to_text, is_absolute_http_url, render_body, shorten
 
 BASE_TOKEN = "https://feedsvc-base.invalid"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,8 @@ def article_id(snapshot: Snapshot, article: Article) -> str:
 
 def feed_id(snapshot: Snapshot, spec: FeedSpec) -> str:
     """Stable ``tag:`` URI of a feed (Atom ``<id>``)."""
-    return f"tag:{snapshot.site.tag_authority}:feeds/{quote(spec.key, safe='-:')}"
+    # Every page of a paged feed is part of one logical feed, so they share the id.
+    return f"tag:{snapshot.site.tag_authority}:feeds/{quote(spec.feed_key, safe='-:+')}"
 
 
 def _item(snapshot: Snapshot, article: Article) -> _Item:
@@ -93,6 +97,7 @@ def _feedgen(snapshot: Snapshot, spec: FeedSpec, items: list[_Item], updated: da
     site = snapshot.site
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("atomlinks", AtomLinks, atom=False, rss=True)
     fg.id(feed_id(snapshot, spec))
     fg.title(spec.title)
     fg.description(spec.description)
@@ -108,7 +113,9 @@ def _feedgen(snapshot: Snapshot, spec: FeedSpec, items: list[_Item], updated: da
         entry.guid(item.id, permalink=False)
         entry.title(item.title)
         entry.link(href=item.url, rel="alternate")
-        entry.description(item.summary)
+        # RSS <description> holds HTML (readers unescape it once more), so plain
+        # text is HTML-escaped there; Atom's <summary> is typed text as it is.
+        entry.description(escape(item.summary, quote=False))
         entry.summary(item.summary)
         entry.content(item.content_html, type="html")
         entry.author(name=item.author)
@@ -120,12 +127,59 @@ def _feedgen(snapshot: Snapshot, spec: FeedSpec, items: list[_Item], updated: da
     return fg
 
 
+class AtomLinks(BaseExtension):
+    """feedgen extension adding ``atom:link`` elements to an RSS channel.
+
+    feedgen writes a single ``atom:link`` (self) in RSS; paging (RFC 5005)
+    and WebSub need next/previous/first/last/hub links there too.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"atom": ATOM_NS}
+
+    def extend_rss(self, rss_feed):  # type: ignore[no-untyped-def]
+        channel = rss_feed[0]
+        for link in self.links:
+            etree.SubElement(channel, f"{{{ATOM_NS}}}link", link)
+        return rss_feed
+
+
+def extra_links(snapshot: Snapshot, spec: FeedSpec, fmt: str) -> list[dict[str, str]]:
+    """Paging (RFC 5005) and WebSub hub links of one feed document."""
+    links: list[dict[str, str]] = []
+    pages = page_count(snapshot, spec)
+    if spec.pageable and pages > 1:
+
+        def page_link(rel: str, page: int) -> dict[str, str]:
+            return {"rel": rel, "href": BASE_TOKEN + spec.url_path(fmt, page)}
+
+        links.append(page_link("first", 1))
+        if spec.page > 1:
+            links.append(page_link("previous", spec.page - 1))
+        if spec.page < pages:
+            links.append(page_link("next", spec.page + 1))
+        links.append(page_link("last", pages))
+    if snapshot.site.websub_hub:
+        links.append({"rel": "hub", "href": snapshot.site.websub_hub})
+    return links
+
+
 def _set_links(fg: FeedGenerator, snapshot: Snapshot, spec: FeedSpec, fmt: str) -> None:
     # The self link is set before the alternate one: feedgen's RSS <link> takes
-    # the last alternate, and RSS keeps only one atom:link.
+    # the last alternate, and RSS keeps only one atom:link (the rest go
+    # through the AtomLinks extension).
     media_type = FORMATS[fmt].content_type.split(";")[0]
     fg.link(href=BASE_TOKEN + spec.url_path(fmt), rel="self", type=media_type, replace=True)
     fg.link(href=_home_url(snapshot, spec), rel="alternate")
+    links = extra_links(snapshot, spec, fmt)
+    if fmt == "rss":
+        fg.atomlinks.links = links
+    else:
+        for link in links:
+            fg.link(**link)
 
 
 def _home_url(snapshot: Snapshot, spec: FeedSpec) -> str:
@@ -139,6 +193,7 @@ def _json_feed(snapshot: Snapshot, spec: FeedSpec, items: list[_Item]) -> bytes:
         "title": spec.title,
         "home_page_url": _home_url(snapshot, spec),
         "feed_url": BASE_TOKEN + spec.url_path("json"),
+        **_json_paging(snapshot, spec),
         "description": spec.description,
         "language": site.language,
         "authors": [{"name": site.author}],
@@ -161,6 +216,17 @@ def _json_feed(snapshot: Snapshot, spec: FeedSpec, items: list[_Item]) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
 
 
+def _json_paging(snapshot: Snapshot, spec: FeedSpec) -> dict[str, object]:
+    """JSON Feed's ``next_url`` (older page) and ``hubs`` (WebSub)."""
+    extra: dict[str, object] = {}
+    for link in extra_links(snapshot, spec, "json"):
+        if link["rel"] == "next":
+            extra["next_url"] = link["href"]
+        elif link["rel"] == "hub":
+            extra["hubs"] = [{"type": "WebSub", "url": link["href"]}]
+    return extra
+
+
 def render_feed(snapshot: Snapshot, spec: FeedSpec) -> RenderedFeed:
     """Render one feed in all formats (a single feedgen build serves RSS and Atom)."""
     articles = feed_items(snapshot, spec)
@@ -169,8 +235,10 @@ def render_feed(snapshot: Snapshot, spec: FeedSpec) -> RenderedFeed:
     fg = _feedgen(snapshot, spec, items, updated)
     bodies: dict[str, bytes] = {}
     _set_links(fg, snapshot, spec, "rss")
+    fg.description(escape(spec.description, quote=False))  # HTML in RSS, as for items
     bodies["rss"] = fg.rss_str(pretty=False)
     _set_links(fg, snapshot, spec, "atom")
+    fg.subtitle(spec.description)  # plain text in Atom
     bodies["atom"] = fg.atom_str(pretty=False)
     bodies["json"] = _json_feed(snapshot, spec, items)
     assert set(bodies) == set(FORMATS)

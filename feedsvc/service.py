@@ -12,14 +12,17 @@ import contextlib
 import ctypes
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
+from .aliases import Target, resolve
 from .cache import FeedCache, Variant
 from .config import ServiceSettings
-from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_fingerprint
+from .feeds import FORMATS, FeedFormat, FeedSpec, all_feeds, feed_by_key, feed_fingerprint
 from .loader import ContentLoader
 from .problems import Problem
 from .render import RenderedFeed, render_feed
@@ -44,6 +47,35 @@ def release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+SETTLE_MAX = 1.0  # seconds a changed file must be quiet before it is applied
+MIN_WAIT = 0.02  # the watcher never spins faster than this
+
+
+def settle_seconds(reload_interval: float) -> float:
+    """How long a change must be quiet before a reload applies it.
+
+    Half the poll interval, at most :data:`SETTLE_MAX`: long enough to skip a
+    file caught mid-write (truncated, or cut inside its body yet still valid
+    YAML), short enough that a change is live within one interval. No
+    watcher, no settling: explicit reloads apply what is on disk.
+    """
+    if reload_interval <= 0:
+        return 0.0
+    return min(SETTLE_MAX, reload_interval / 2)
+
+
+MAX_DYNAMIC_ROUTES = 4096  # memoised page / combined-tag URLs per view
+MAX_FINGERPRINTS = 65536
+
+
+def decode_path(wsgi_path: str) -> str | None:
+    """PATH_INFO (UTF-8 bytes read as Latin-1) as text, or ``None`` if not UTF-8."""
+    try:
+        return wsgi_path.encode("latin-1").decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return None
+
+
 def wsgi_path(path: str) -> str:
     """A URL path as WSGI's PATH_INFO carries it (UTF-8 bytes read as Latin-1)."""
     return path.encode("utf-8").decode("latin-1")
@@ -59,11 +91,34 @@ class View:
     routes: dict[str, tuple[FeedSpec, FeedFormat]]
     loaded_at: datetime
     fingerprints: dict[str, str] = field(default_factory=dict)
+    dynamic_routes: dict[str, tuple[FeedSpec, FeedFormat]] = field(default_factory=dict)
+
+    def lookup(self, path: str) -> tuple[FeedSpec, FeedFormat] | None:
+        """The feed a canonical PATH_INFO names, or ``None`` (Flask decides then).
+
+        Feed first pages are in the prebuilt table; older pages and combined
+        tags are resolved on demand and memoised (bounded).
+        """
+        route = self.routes.get(path) or self.dynamic_routes.get(path)
+        if route is not None or ("/page/" not in path and "+" not in path):
+            return route
+        decoded = decode_path(path)
+        target = resolve(self, decoded) if decoded is not None else None
+        if not isinstance(target, Target) or target.kind != "feed" or target.fmt is None:
+            return None
+        if unquote(target.path) != decoded:  # another spelling: Flask redirects it
+            return None
+        if len(self.dynamic_routes) >= MAX_DYNAMIC_ROUTES:
+            self.dynamic_routes.clear()
+        route = self.dynamic_routes[path] = (target.spec, target.fmt)  # type: ignore[assignment]
+        return route
 
     def fingerprint(self, spec: FeedSpec) -> str:
         """Memoised :func:`feed_fingerprint` (the snapshot never changes)."""
         found = self.fingerprints.get(spec.key)
         if found is None:
+            if len(self.fingerprints) >= MAX_FINGERPRINTS:
+                self.fingerprints.clear()  # pages and tag combinations are unbounded
             found = self.fingerprints[spec.key] = feed_fingerprint(self.snapshot, spec)
         return found
 
@@ -81,6 +136,26 @@ def make_view(seq: int, snapshot: Snapshot, now: datetime) -> View:
     return View(seq, snapshot, feeds, routes, now)
 
 
+def changed_feeds(old: View, new: View) -> list[FeedSpec]:
+    """First pages (and memoised tag combinations) whose bytes differ between views."""
+    changed = []
+    candidates = list(new.feeds.values())
+    candidates += [spec for spec, _ in new.dynamic_routes.values() if spec.page == 1]
+    candidates += [spec for spec, _ in old.dynamic_routes.values() if spec.page == 1]
+    seen: set[str] = set()
+    for spec in candidates:
+        if spec.key in seen:
+            continue
+        seen.add(spec.key)
+        old_spec = feed_by_key(old.snapshot, spec.key)
+        new_spec = feed_by_key(new.snapshot, spec.key)
+        if new_spec is None:
+            continue
+        if old_spec is None or old.fingerprint(old_spec) != new.fingerprint(new_spec):
+            changed.append(new_spec)
+    return changed
+
+
 class FeedService:
     """Loads content, keeps the current view and serves rendered variants."""
 
@@ -94,16 +169,21 @@ class FeedService:
     ) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.loader = ContentLoader(settings.content_dir, env)
+        self.loader = ContentLoader(
+            settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
+        )
         self.cache = FeedCache(settings.cache_bytes)
         self.reloads = 0
         self.reload_errors = 0
+        self.polls = 0  # watcher wake-ups (tests wait for polls, not for time)
         self.last_reload_at: datetime | None = None
         self._seq = 0
         self._recent_bases: OrderedDict[str, None] = OrderedDict()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._prewarmer: threading.Thread | None = None
+        # Called as listener(old_view, new_view) after each swap, in the reloading thread.
+        self.listeners: list[Callable[[View, View], None]] = []
         now = self.clock()
         snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
         release_free_memory()
@@ -122,13 +202,41 @@ class FeedService:
 
     @property
     def view(self) -> View:
-        """The current view; rebuilt first if a scheduled article is now due."""
+        """The current view; rebuilt first if a scheduled article is now due.
+
+        With the watcher running it wakes up for due articles itself, so a
+        request only rebuilds when nothing else will (no watcher, or the
+        watcher is late by a whole interval). Only one request rebuilds; the
+        others keep serving the current view meanwhile.
+        """
         view = self._view
         due = view.snapshot.next_change_at
-        if due is not None and self.clock() >= due:
-            self.reload(force=True)
-            view = self._view
-        return view
+        if due is None:
+            return view
+        now = self.clock()
+        if now < due:
+            return view
+        if self._watcher is not None and (now - due).total_seconds() < max(
+            1.0, 2 * self.settings.reload_interval
+        ):
+            return view
+        if self.loader.lock.acquire(blocking=False):
+            try:
+                self._reload_locked(force=False)
+            finally:
+                self.loader.lock.release()
+        return self._view
+
+    def _due(self) -> bool:
+        due = self._view.snapshot.next_change_at
+        return due is not None and self.clock() >= due
+
+    @property
+    def known_bases(self) -> list[str]:
+        """Base URLs feeds are published under: the public URL, else those seen lately."""
+        if self.settings.public_url:
+            return [self.settings.public_url]
+        return list(self._recent_bases)
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
@@ -227,32 +335,48 @@ class FeedService:
         Safe to call from any thread; concurrent calls are serialised.
         """
         with self.loader.lock:
-            if not force and not self.loader.has_changes():
-                return False
-            now = self.clock()
-            old = self._view
-            snapshot = self.loader.load(now)
-            self._log_problems(snapshot.problems, old.snapshot.problems)
-            self.last_reload_at = now
-            changed = snapshot.version != old.snapshot.version
-            if not changed:
-                # Same feeds; keep the view (and its cached variants), refresh problems.
-                self._view = View(
-                    old.seq, snapshot, old.feeds, old.routes, old.loaded_at, old.fingerprints
-                )
-                return False
-            view = make_view(self._next_seq(), snapshot, now)
-            self.prewarm(view, previous=old)
-            self.cache.ledger.forget_missing(set(view.feeds))
-            self._view = view
-            self.reloads += 1
-            log.info(
-                "content reloaded: %d articles, %d tags (version %s)",
-                len(snapshot.articles),
-                len(snapshot.tags),
-                snapshot.version[:12],
+            return self._reload_locked(force=force)
+
+    def _reload_locked(self, *, force: bool) -> bool:
+        """Reload with ``self.loader.lock`` held (see :meth:`reload`)."""
+        if not force and not self._due() and not self.loader.has_changes():
+            return False
+        now = self.clock()
+        old = self._view
+        snapshot = self.loader.load(now)
+        self._log_problems(snapshot.problems, old.snapshot.problems)
+        self.last_reload_at = now
+        changed = snapshot.version != old.snapshot.version
+        if not changed:
+            # Same feeds; keep the view (and its cached variants), refresh problems.
+            self._view = View(
+                old.seq,
+                snapshot,
+                old.feeds,
+                old.routes,
+                old.loaded_at,
+                old.fingerprints,
+                old.dynamic_routes,
             )
-            return True
+            return False
+        view = make_view(self._next_seq(), snapshot, now)
+        self.prewarm(view, previous=old)
+        # Ledger entries of vanished feeds are kept: a tag that comes back
+        # must not restart its Last-Modified from an earlier date.
+        self._view = view
+        self.reloads += 1
+        for listener in self.listeners:
+            try:
+                listener(old, view)
+            except Exception:  # a listener (e.g. WebSub) must never break reloads
+                log.exception("reload listener %r failed", listener)
+        log.info(
+            "content reloaded: %d articles, %d tags (version %s)",
+            len(snapshot.articles),
+            len(snapshot.tags),
+            snapshot.version[:12],
+        )
+        return True
 
     def _log_problems(self, problems: Iterable[Problem], previous: Iterable[Problem]) -> None:
         """Log each problem once: when it first appears, not on every poll."""
@@ -269,15 +393,29 @@ class FeedService:
             return
 
         def watch() -> None:
-            while not self._stop.wait(interval):
+            wait = interval
+            while not self._stop.wait(wait):
+                self.polls += 1
                 try:
                     self.reload()
                 except Exception:  # a reload must never kill the watcher
                     self.reload_errors += 1
                     log.exception("content reload failed; still serving the previous content")
+                wait = self._next_wait(interval)
 
         self._watcher = threading.Thread(target=watch, name="feedsvc-reload", daemon=True)
         self._watcher.start()
+
+    def _next_wait(self, interval: float) -> float:
+        """Sleep until the next poll, a pending change settling or an article falling due."""
+        wait = interval
+        settle_at = self.loader.next_settle_at()
+        if settle_at is not None:
+            wait = min(wait, settle_at - time.time() + MIN_WAIT)
+        due = self._view.snapshot.next_change_at
+        if due is not None:
+            wait = min(wait, (due - self.clock()).total_seconds() + MIN_WAIT)
+        return max(MIN_WAIT, wait)
 
     def stop(self) -> None:
         """Stop the watcher thread (if any) and wait for it briefly."""

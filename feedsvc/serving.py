@@ -23,8 +23,11 @@ from urllib.parse import quote
 from werkzeug.http import http_date, parse_accept_header
 from werkzeug.sansio.http import is_resource_modified
 
+from .browser import feed_page, wants_html
 from .cache import Variant
 from .feeds import FeedFormat, FeedSpec
+from .metrics import RequestCounter
+from .pagestyle import HTML_CSP
 from .service import FeedService
 
 StartResponse = Callable[..., Any]
@@ -32,6 +35,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Headers = list[tuple[str, str]]
 
 ALLOWED_METHODS = "GET, HEAD, OPTIONS"
+# Feed URLs answer browsers' navigations with an HTML page (see browser.py).
+VARY = "Accept-Encoding, Sec-Fetch-Dest"
 CORS_HEADERS: Headers = [
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Expose-Headers", "ETag, Last-Modified"),
@@ -41,23 +46,64 @@ _HOST = re.compile(
 )
 
 
+GZIP_CODINGS = frozenset({"gzip", "x-gzip"})  # RFC 9110 §8.4.1.3: x-gzip is gzip
+_MEMO_LIMIT = 256  # longer Accept-Encoding values are parsed, never memoised
+
+
+def gzip_quality(accept_encoding: str | None) -> float:
+    """Quality the client gives gzip in ``Accept-Encoding`` (RFC 9110 §12.5.3).
+
+    An explicit ``gzip`` (or ``x-gzip``) entry wins over ``*``, whatever their
+    order: ``gzip;q=0, *`` refuses gzip, ``*`` alone accepts it, ``*;q=0``
+    refuses it. Werkzeug's ``Accept.quality`` returns the first match in
+    quality order, which would let ``*`` override an explicit ``gzip;q=0``.
+    Entries with an invalid q-value are dropped by the parser (no gzip).
+    """
+    if not accept_encoding:
+        return 0.0
+    explicit: float | None = None
+    wildcard = 0.0
+    for coding, quality in parse_accept_header(accept_encoding):
+        coding = coding.lower()
+        if coding in GZIP_CODINGS:
+            explicit = max(explicit or 0.0, quality)
+        elif coding == "*":
+            wildcard = quality
+    return wildcard if explicit is None else explicit
+
+
 @functools.lru_cache(maxsize=512)
+def _accepts_gzip_memo(accept_encoding: str) -> bool:
+    return gzip_quality(accept_encoding) > 0
+
+
 def accepts_gzip(accept_encoding: str | None) -> bool:
-    """Whether ``Accept-Encoding`` allows gzip, honouring q-values (``gzip;q=0``)."""
+    """Whether to send the gzip copy for this ``Accept-Encoding`` value.
+
+    Real clients send a handful of distinct short values, so answers are
+    memoised; long values (which only a hostile client sends) are not, so
+    they cannot pin memory in the memo.
+    """
     if not accept_encoding:
         return False
-    return parse_accept_header(accept_encoding).quality("gzip") > 0
+    if len(accept_encoding) > _MEMO_LIMIT:
+        return gzip_quality(accept_encoding) > 0
+    return _accepts_gzip_memo(accept_encoding)
 
 
 def request_base_url(environ: dict[str, Any]) -> str | None:
     """``scheme://host/prefix`` of this request, or ``None`` for a bogus Host.
 
     Runs after ProxyFix (when proxy hops are trusted), so forwarded scheme,
-    host and prefix are already applied to the environ.
+    host and prefix are already applied to the environ. An HTTP/1.1 request
+    without Host is invalid (RFC 9112 §3.2: answer 400); HTTP/1.0 may omit
+    it, and gets the server's own name.
     """
     host = environ.get("HTTP_HOST")
     scheme = environ.get("wsgi.url_scheme", "http")
     if not host:
+        if environ.get("SERVER_PROTOCOL") != "HTTP/1.0":
+            return None
         host = environ.get("SERVER_NAME", "localhost")
         port = environ.get("SERVER_PORT", "")
         if port and port != ("443" if scheme == "https" else "80"):
@@ -110,7 +156,7 @@ def _variant_headers(variant: Variant, max_age: int) -> dict[str, Headers]:
     common = [
         ("Last-Modified", http_date(variant.last_modified)),
         ("Cache-Control", f"public, max-age={max_age}"),
-        ("Vary", "Accept-Encoding"),
+        ("Vary", VARY),
         *CORS_HEADERS,
     ]
     identity_200 = [
@@ -143,26 +189,44 @@ class FeedEndpoint:
         self.app = app
         self.service = service
         self.public_url = service.settings.public_url
+        # Plain counters (no lock: the hot path stays a dict lookup); under
+        # heavy concurrency an increment may rarely be lost, which is fine
+        # for the operational figures /healthz reports.
         self.requests = 0
         self.not_modified = 0
+        self.counter = RequestCounter()  # (feed kind, format, status) for /metrics
+
+    def stats(self) -> dict[str, int]:
+        """Feed responses so far, and how many were 304 (for /healthz)."""
+        return {"feed_responses": self.requests, "not_modified": self.not_modified}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         view = self.service.view
-        route = view.routes.get(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        route = view.lookup(path)
         if route is None:
+            if path == "*" and environ.get("REQUEST_METHOD") == "OPTIONS":
+                # ``OPTIONS *`` asks about the server as a whole (RFC 9110 §9.3.7).
+                start_response("204 No Content", preflight_headers(environ))
+                return []
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
+        spec, fmt = route
         if method == "OPTIONS":
+            self.counter.add((spec.kind, fmt.name, "204"))
             start_response("204 No Content", preflight_headers(environ))
             return []
         if method not in ("GET", "HEAD"):
+            self.counter.add((spec.kind, fmt.name, "405"))
             return plain_response(
-                start_response, "405 Method Not Allowed", "method not allowed",
+                start_response, "405 Method Not Allowed", "405 method not allowed",
                 [("Allow", ALLOWED_METHODS)],
             )  # fmt: skip
         base = self.public_url or request_base_url(environ)
         if base is None:
-            return plain_response(start_response, "400 Bad Request", "invalid Host header")
+            return plain_response(
+                start_response, "400 Bad Request", "400 missing or invalid Host header"
+            )
         if base is not self.public_url:
             self.service.note_base(base)
         return self.serve(environ, start_response, view, route, base, method == "HEAD")
@@ -179,6 +243,8 @@ class FeedEndpoint:
         """Answer one feed request (200 or 304) from the variant cache."""
         spec, fmt = route
         variant = self.service.variant(view, base, spec, fmt)
+        if wants_html(environ):
+            return self.serve_page(start_response, view, variant, spec, fmt, base, head)
         headers = variant.extra.get("headers")
         if headers is None:
             headers = variant.extra["headers"] = _variant_headers(
@@ -206,9 +272,41 @@ class FeedEndpoint:
             )
         if not modified:
             self.not_modified += 1
+            self.counter.add((spec.kind, fmt.name, "304"))
             start_response("304 Not Modified", headers["304gz" if gz else "304"])
             return []
+        self.counter.add((spec.kind, fmt.name, "200"))
         start_response("200 OK", headers["200gz" if gz else "200"])
         if head:
             return []
         return [variant.gzip_body if gz else variant.body]
+
+    def serve_page(
+        self,
+        start_response: StartResponse,
+        view: Any,
+        variant: Variant,
+        spec: FeedSpec,
+        fmt: FeedFormat,
+        base: str,
+        head: bool,
+    ) -> Iterable[bytes]:
+        """The HTML page about a feed, for a person who navigated to its URL."""
+        page = variant.extra.get("page")
+        if page is None:
+            page = variant.extra["page"] = feed_page(view.snapshot, spec, fmt, base)
+        self.counter.add((spec.kind, "html", "200"))
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(page))),
+                ("Cache-Control", "private, no-cache"),
+                ("Vary", VARY),
+                ("Content-Security-Policy", HTML_CSP),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Referrer-Policy", "no-referrer"),
+                *CORS_HEADERS,
+            ],
+        )
+        return [] if head else [page]

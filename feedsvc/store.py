@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
@@ -120,6 +120,8 @@ def build_snapshot(
 
     Drafts are left out; articles dated after ``now`` are left out and their
     publication time becomes ``next_change_at`` so the service rebuilds then.
+    Likewise an ``updated`` date in the future is not shown until it is due
+    (nothing in a feed is dated in the future).
     Popularity comes from ``views_override`` (``popularity.yaml``) before the
     article's own ``views``; ties rank the newer article first.
     """
@@ -129,6 +131,13 @@ def build_snapshot(
         (a for a in all_articles if not a.draft and a.published <= now), key=_newest_first_key
     )
     upcoming = [a.published for a in all_articles if not a.draft and a.published > now]
+    for index, article in enumerate(visible):
+        if article.updated is not None and article.updated > now:
+            upcoming.append(article.updated)
+            # A different revision: the feed must re-render when the update becomes due.
+            visible[index] = replace(
+                article, updated=None, revision=f"{article.revision}:until-{article.updated}"
+            )
 
     by_tag: dict[str, list[Article]] = {}
     names: dict[str, str] = {}

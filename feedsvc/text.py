@@ -13,19 +13,40 @@ import functools
 import html
 import re
 import unicodedata
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
 from markdown_it import MarkdownIt
 
 # XML 1.0 ``Char`` production, inverted: C0 controls except TAB/LF/CR, lone
-# surrogates and the non-characters U+FFFE/U+FFFF.
-_XML_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# surrogates and the non-characters U+FFFE/U+FFFF. DEL and the C1 controls
+# (U+007F-U+009F) are legal XML but never meaningful text (they are what is
+# left of mis-decoded Windows-1252), XML 1.1 forbids them raw, and YAML
+# refuses them, so they go too.
+_XML_INVALID = re.compile("[^\t\n\r\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _TAG_SLUG_DROP = re.compile(r"[^\w-]+")
 _TAG_SLUG_SEPARATORS = re.compile(r"[\s_]+")
 _HYPHEN_RUNS = re.compile(r"-{2,}")
 _WHITESPACE = re.compile(r"\s+")
 _HTML_TAG = re.compile(r"<[^>]*>")
+# What makes a plain-text field "HTML an editor pasted": a closing tag, a void
+# element, a comment, a script-like opener or a character reference. A bare
+# "<" or "a<b and b>c" is left alone, because that is how text is written.
+_LOOKS_LIKE_HTML = re.compile(
+    r"</[A-Za-z][A-Za-z0-9]*\s*>"
+    r"|<(?:br|hr|img|wbr)\b[^<>]*>"
+    r"|<!--"
+    r"|<(?:script|style|iframe|object|embed|svg|math)\b"
+    r"|&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});",
+    re.IGNORECASE,
+)
+# Tags whose boundaries separate words; inline ones (b, em, a) do not.
+_BLOCK_TAGS: frozenset[str] = frozenset(
+    {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+     "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
+     "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul"}
+)  # fmt: skip
+_URL_UNSAFE_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 _markdown = MarkdownIt("commonmark")
 
@@ -71,6 +92,55 @@ def plain_text(value: str) -> str:
     return _WHITESPACE.sub(" ", clean_text(value)).strip()
 
 
+def looks_like_html(value: str) -> bool:
+    """Whether a plain-text field holds HTML markup (tags or character references).
+
+    Deliberately narrow: ``AT&T <3``, ``a < b`` and ``x<y and y>z`` are text
+    and stay as written; ``<b>Bold</b>``, ``<br>`` or ``&amp;`` are markup
+    pasted from a web page.
+    """
+    return _LOOKS_LIKE_HTML.search(value) is not None
+
+
+def markup_to_text(value: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, script/style contents
+    dropped, character references decoded, whitespace collapsed.
+
+    The HTML5 parser (nh3/ammonia) decides what is a tag, so text such as
+    ``a < b`` inside the fragment survives.
+    """
+    cleaned = nh3.clean(clean_text(value), tags=set(_BLOCK_TAGS), attributes={})
+    return plain_text(html.unescape(_HTML_TAG.sub(" ", cleaned)))
+
+
+def normalise_url(value: str) -> str:
+    """Percent-encode what may not appear raw in a URL (spaces, quotes, non-ASCII).
+
+    Existing escapes and reserved characters are kept, so a valid URL is
+    returned unchanged.
+    """
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return quote(value, safe=_URL_UNSAFE_SAFE)
+    netloc = parts.netloc
+    if not netloc.isascii():  # an international host name: IDNA, not percent-encoding
+        try:
+            netloc = netloc.encode("idna").decode("ascii")
+        except UnicodeError:
+            netloc = quote(netloc, safe=_URL_UNSAFE_SAFE)
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=_URL_UNSAFE_SAFE),
+            quote(parts.query, safe=_URL_UNSAFE_SAFE),
+            quote(parts.fragment, safe=_URL_UNSAFE_SAFE),
+        )
+    )
+
+
 @functools.lru_cache(maxsize=16384)  # a few thousand tags, each on many articles
 def tag_slug(name: str) -> str:
     """URL slug of a tag: case-folded, hyphenated, non-ASCII letters kept.
@@ -100,8 +170,10 @@ def _absolutizer(base_url: str):
         if attribute not in _URL_ATTRIBUTES:
             return value
         value = value.strip()
-        if value.startswith("#") or value.startswith("mailto:"):
+        if value.startswith("mailto:"):
             return value
+        # Fragments too: a reader shows the article away from its page, so
+        # "#notes" must point at the article, not at the reader's own page.
         try:
             absolute = urljoin(base_url, value)
         except ValueError:

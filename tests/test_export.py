@@ -193,3 +193,13 @@ def test_export_follows_edits(small_content: Path, tmp_path: Path, edit: str):
     write_yaml(small_content / "articles" / "delta.yaml", article("Delta", "2025-12-04T00:00:00Z"))
     build_site(small_content, out, PUBLIC)
     assert b"Delta" in (out / "feed.json").read_bytes()
+
+
+def test_static_nginx_config_sends_the_live_content_security_policy():
+    """The pages inline their stylesheet and allow it by hash: the config must agree."""
+    from conftest import REPO
+
+    from feedsvc.pagestyle import HTML_CSP
+
+    config = (REPO / "deploy" / "nginx-static.conf").read_text(encoding="utf-8")
+    assert f'add_header Content-Security-Policy "{HTML_CSP}";' in config

@@ -31,7 +31,7 @@ def test_feed_response_headers(client, path):
     assert etag == f'"{hashlib.blake2b(response.data, digest_size=12).hexdigest()}"'
     assert parse_date(response.headers["Last-Modified"]) is not None
     assert response.headers["Cache-Control"] == "public, max-age=300"
-    assert response.headers["Vary"] == "Accept-Encoding"
+    assert response.headers["Vary"] == "Accept-Encoding, Sec-Fetch-Dest"
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     assert int(response.headers["Content-Length"]) == len(response.data)
 

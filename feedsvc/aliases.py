@@ -1,0 +1,119 @@
+"""Other spellings of public URLs, and the one canonical URL each stands for.
+
+People type feed URLs by hand and readers copy them from odd places:
+``/tags/North Korea/rss.xml``, ``/tags/NorthKorea/``, ``/RSS.XML``, a trailing
+slash, the tag's display name in Korean. Each such spelling names exactly one
+resource. The web layer answers the canonical spelling and redirects every
+other one permanently, so that readers store (and caches hold) one URL per
+feed.
+
+Pure functions over a :class:`~feedsvc.service.View`: no Flask, no request.
+Paths come in percent-decoded, as ``PATH_INFO`` carries them; canonical paths
+go out percent-encoded, ready for a ``Location`` header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from .feeds import FORMAT_BY_FILENAME, FeedFormat, FeedSpec, combined_feed, page_count
+from .text import tag_slug
+
+if TYPE_CHECKING:  # the service resolves paths too, so only the type is imported here
+    from .service import View
+
+TargetKind = Literal["directory", "tags", "tag", "feed", "page"]
+
+# Longer paths name nothing here; refusing them early keeps hostile requests cheap.
+MAX_ALIAS_PATH = 2048
+# Single-segment spellings of pages other than feeds and tags (case-insensitive).
+_PAGES = {"feeds.opml": "/feeds.opml", "healthz": "/healthz", "popular": "/#popular"}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The resource a path names, and its canonical (percent-encoded) path."""
+
+    kind: TargetKind
+    path: str
+    spec: FeedSpec | None = None
+    fmt: FeedFormat | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A path that names something impossible: status and a short reason."""
+
+    status: int
+    message: str
+
+
+def resolve(view: View, path: str) -> Target | Refusal | None:
+    """The resource ``path`` names, a refusal, or ``None`` when it names nothing.
+
+    Empty segments (``//``, trailing ``/``) are ignored, names are matched
+    case-insensitively and tags by slug, so any spelling of a tag's display
+    name finds it (a name containing ``/`` too). ``a+b`` combines tags (in
+    any order and spelling; more than ``tag_combine_limit`` is refused) and
+    ``/page/N`` names an older page (``/page/1`` is the feed itself).
+    """
+    if len(path) > MAX_ALIAS_PATH:
+        return None
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments:
+        return Target("directory", "/")
+    fmt = FORMAT_BY_FILENAME.get(segments[-1].lower())
+    if fmt is not None:
+        spec = _feed(view, segments[:-1])
+        if spec is None or isinstance(spec, Refusal):
+            return spec
+        return Target("feed", spec.url_path(fmt), spec, fmt)
+    first = segments[0].lower()
+    if first != "tags":
+        return Target("page", _PAGES[first]) if len(segments) == 1 and first in _PAGES else None
+    if len(segments) == 1:
+        return Target("tags", "/tags/")
+    spec = _tag(view, segments[1:])
+    return None if spec is None else Target("tag", spec.path + "/", spec)
+
+
+def _feed(view: View, parts: list[str]) -> FeedSpec | Refusal | None:
+    """The feed page named by the segments before the file name."""
+    page = 1
+    if len(parts) >= 2 and parts[-2].lower() == "page":
+        if not parts[-1].isdigit() or len(parts[-1]) > 7:
+            return None
+        page, parts = int(parts[-1]), parts[:-2]
+    spec: FeedSpec | Refusal | None = None
+    if not parts:
+        spec = view.feeds["main"]
+    elif parts[0].lower() == "popular" and len(parts) == 1:
+        spec = view.feeds["popular"]
+    elif parts[0].lower() == "tags" and len(parts) >= 2:
+        spec = _tags(view, parts[1:])
+    if spec is None or isinstance(spec, Refusal):
+        return spec
+    if not 1 <= page <= page_count(view.snapshot, spec):
+        return Refusal(404, "no such page of this feed")
+    return spec.at_page(page)
+
+
+def _tags(view: View, parts: list[str]) -> FeedSpec | Refusal | None:
+    """One tag, or the union of several joined by ``+``."""
+    names = [name for name in "/".join(parts).split("+") if name.strip()]
+    if len(names) <= 1:
+        return _tag(view, parts)
+    slugs = sorted({tag_slug(name) for name in names} - {""})
+    limit = view.snapshot.site.tag_combine_limit
+    if len(slugs) > limit:
+        return Refusal(400, f"at most {limit} tags can be combined in one feed")
+    if len(slugs) == 1:
+        return view.feeds.get(f"tag:{slugs[0]}")
+    return combined_feed(view.snapshot, tuple(slugs))
+
+
+def _tag(view: View, parts: list[str]) -> FeedSpec | None:
+    """A tag's feed, named by its slug or any spelling of its display name."""
+    slug = tag_slug("/".join(parts))
+    return view.feeds.get(f"tag:{slug}") if slug else None

@@ -1,0 +1,145 @@
+"""Prometheus metrics: request counts, cache behaviour, reloads, content health.
+
+Exposed at ``/metrics`` in the Prometheus text format (version 0.0.4), so any
+Prometheus-compatible scraper can graph the 304 ratio (how well readers and
+proxies revalidate), render counts (should stay flat between reloads) and
+content errors (should be zero).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .service import FeedService
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class RequestCounter:
+    """Thread-safe counts of responses by label tuple."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, ...]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, labels: tuple[str, ...]) -> None:
+        """Count one response with these label values."""
+        with self._lock:
+            self._counts[labels] += 1
+
+    def items(self) -> list[tuple[tuple[str, ...], int]]:
+        """A consistent copy of the counts."""
+        with self._lock:
+            return sorted(self._counts.items())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: Iterable[str], values: Iterable[str]) -> str:
+    pairs = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
+    return "{" + pairs + "}" if pairs else ""
+
+
+class Exposition:
+    """Builds the text format one metric family at a time."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        samples: Iterable[tuple[tuple[str, ...], float]] | float,
+        label_names: tuple[str, ...] = (),
+    ) -> None:
+        """One metric with its HELP and TYPE lines."""
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        if isinstance(samples, int | float):
+            samples = [((), samples)]
+        for values, number in samples:
+            self.lines.append(f"{name}{_labels(label_names, values)} {_number(number)}")
+
+    def text(self) -> str:
+        """The whole exposition, newline-terminated."""
+        return "\n".join(self.lines) + "\n"
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
+def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) -> str:
+    """The full ``/metrics`` body for one service."""
+    view = service.view
+    snapshot = view.snapshot
+    cache = service.cache
+    out = Exposition()
+    out.family(
+        "feedsvc_feed_requests_total", "counter",
+        "Feed responses by feed kind, format and status.",
+        feeds.items(), ("kind", "format", "status"),
+    )  # fmt: skip
+    out.family(
+        "feedsvc_http_requests_total", "counter",
+        "Other responses (pages, OPML, health, redirects, errors) by route and status.",
+        pages.items(), ("route", "status"),
+    )  # fmt: skip
+    feed_counts = feeds.items()
+    answered = sum(n for labels, n in feed_counts if labels[2] in ("200", "304"))
+    not_modified = sum(n for labels, n in feed_counts if labels[2] == "304")
+    out.family(
+        "feedsvc_not_modified_ratio", "gauge",
+        "Share of feed GET/HEAD answers that were 304 Not Modified.",
+        not_modified / answered if answered else 0.0,
+    )  # fmt: skip
+    out.family(
+        "feedsvc_cache_lookups_total", "counter",
+        "Rendered-feed cache lookups by cache level and result.",
+        [
+            (("template", "hit"), cache.templates.hits),
+            (("template", "miss"), cache.templates.misses),
+            (("variant", "hit"), cache.variants.hits),
+            (("variant", "miss"), cache.variants.misses),
+        ],
+        ("cache", "result"),
+    )  # fmt: skip
+    out.family(
+        "feedsvc_cache_bytes", "gauge", "Bytes held by the rendered-feed caches.",
+        [(("template",), cache.templates.size_bytes), (("variant",), cache.variants.size_bytes)],
+        ("cache",),
+    )  # fmt: skip
+    out.family(
+        "feedsvc_cache_evictions_total", "counter", "Entries evicted to stay within the bound.",
+        [(("template",), cache.templates.evictions), (("variant",), cache.variants.evictions)],
+        ("cache",),
+    )  # fmt: skip
+    out.family("feedsvc_renders_total", "counter", "Feeds rendered (feedgen runs).", cache.renders)
+    out.family("feedsvc_reloads_total", "counter", "Content reloads that changed content.",
+               service.reloads)  # fmt: skip
+    out.family("feedsvc_reload_errors_total", "counter", "Reloads that failed unexpectedly.",
+               service.reload_errors)  # fmt: skip
+    last = service.last_reload_at or view.loaded_at
+    out.family(
+        "feedsvc_last_reload_timestamp_seconds", "gauge",
+        "When content was last checked and reloaded (Unix time).", last.timestamp(),
+    )  # fmt: skip
+    out.family(
+        "feedsvc_content_problems", "gauge", "Current content problems by severity.",
+        [(("error",), len(snapshot.errors)),
+         (("warning",), len(snapshot.problems) - len(snapshot.errors))],
+        ("severity",),
+    )  # fmt: skip
+    out.family("feedsvc_articles", "gauge", "Articles in feeds now.", len(snapshot.articles))
+    out.family("feedsvc_tags", "gauge", "Tags with at least one article.", len(snapshot.tags))
+    return out.text()

@@ -1,0 +1,321 @@
+"""Real servers for tests: waitress in a thread, any command as a subprocess.
+
+Both listen on 127.0.0.1 only and are stopped by the test that started them
+(threads by closing the server, processes by PID: SIGTERM, then SIGKILL).
+Plus two clients: a small HTTP/1.1 one on ``http.client`` and a raw-socket
+one that puts exactly the given bytes on the wire (invalid UTF-8, bogus
+request lines) for hostile-client tests.
+
+Usage::
+
+    with WaitressThread(app) as server:
+        status, headers, body = http_get(server.port, "/rss.xml")
+
+    with ServerProcess([sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)],
+                       port=port, log_path=tmp_path / "serve.log") as process:
+        ...
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from waitress import wasyncore
+from waitress.server import create_server
+from werkzeug.datastructures import Headers
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for subprocesses)."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(
+    port: int, timeout: float = 20.0, alive: Callable[[], bool] = lambda: True
+) -> None:
+    """Wait until something accepts TCP connections on ``127.0.0.1:port``.
+
+    ``alive`` is polled too, so a process that dies at start fails fast.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"server for port {port} exited before listening")
+        try:
+            with socket.create_connection((HOST, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {HOST}:{port} after {timeout}s")
+
+
+class WaitressThread:
+    """A WSGI app on a real waitress server in a daemon thread.
+
+    Binds port 0 (the kernel picks a free port, no race), so ``port`` is only
+    known after :meth:`start`. Extra keyword arguments are waitress
+    adjustments; ``clear_untrusted_proxy_headers`` defaults to ``False`` as
+    in ``feedsvc serve``, so that ProxyFix, not waitress, decides which
+    X-Forwarded headers count.
+    """
+
+    def __init__(self, app: Any, *, threads: int = 4, **adjustments: Any) -> None:
+        self.app = app
+        self.adjustments = {
+            "threads": threads,
+            "clear_untrusted_proxy_headers": False,
+            "ident": "feedsvc-test",
+            **adjustments,
+        }
+        self.server: Any = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port waitress listens on."""
+        return int(self.server.effective_port)
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> Self:
+        """Bind and start serving; returns once connections are accepted."""
+        self.server = create_server(self.app, host=HOST, port=0, **self.adjustments)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, name="waitress", daemon=True)
+        self.thread.start()
+        wait_for_port(self.port, timeout=10)
+        return self
+
+    def _serve(self) -> None:
+        """waitress's loop, one poll at a time, closed by this same thread.
+
+        Closing the sockets from another thread while this one sits in
+        select() fails with EBADF; a flag checked between polls avoids it.
+        """
+        server = self.server
+        socket_map = server._map  # the server, its trigger and every open channel
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(
+                    timeout=0.05, map=socket_map, use_poll=server.adj.asyncore_use_poll, count=1
+                )
+        finally:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(socket_map)
+
+    def stop(self) -> None:
+        """Stop polling, close the listening socket and every channel; join the thread."""
+        if self.thread is not None:
+            self._stopping.set()
+            self.thread.join(timeout=10)
+            if self.thread.is_alive():
+                raise RuntimeError("waitress thread did not stop")
+        self.server = self.thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServerProcess:
+    """A server command run as a subprocess, stopped by PID.
+
+    Output (stdout and stderr) goes to ``log_path`` rather than a pipe, so a
+    chatty server can never block on a full pipe; :meth:`log` reads it back
+    for assertions and failure messages.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        port: int,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        ready_timeout: float = 20.0,
+    ) -> None:
+        self.argv = list(argv)
+        self.port = port
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {})}
+        self.cwd = cwd
+        self.ready_timeout = ready_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+
+    @property
+    def pid(self) -> int:
+        """PID of the running process."""
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self) -> Self:
+        """Start the command and wait until its port accepts connections."""
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
+            )
+        try:
+            wait_for_port(self.port, self.ready_timeout, alive=lambda: self.process.poll() is None)
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"{self.argv[0]} did not start:\n{self.log()}") from exc
+        return self
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM by PID, SIGKILL if it does not exit in ``timeout``; the exit code."""
+        process = self.process
+        if process is None:
+            return self.returncode or 0
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait(timeout)
+        self.returncode = process.returncode
+        self.process = None
+        return self.returncode
+
+    def log(self) -> str:
+        """Everything the process wrote so far."""
+        try:
+            return self.log_path.read_text("utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType
+    ) -> None:
+        self.stop()
+
+
+def http_request(
+    port: int,
+    path: str,
+    *,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One request over a fresh connection: (status, headers, body)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, headers=dict(headers or {}))
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, bytes, bytes]:
+    """Send ``data`` byte for byte; return (status, raw header block, body).
+
+    The request should ask for ``Connection: close`` (or be HTTP/1.0): the
+    response is read until the server closes. Status 0 means the server
+    closed without answering.
+    """
+    chunks = []
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    response = b"".join(chunks)
+    if not response:
+        return 0, b"", b""
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0]
+    parts = status_line.split(b" ", 2)
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else -1
+    return status, head, body
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP response, whichever way it was fetched."""
+
+    status: int
+    headers: Headers  # case-insensitive
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as UTF-8 text."""
+        return self.body.decode("utf-8")
+
+
+class FlaskFetcher:
+    """Requests through Flask's test client (the whole WSGI stack, no socket)."""
+
+    name = "flask"
+
+    def __init__(self, app: Any, base_url: str = "http://localhost") -> None:
+        self.client = app.test_client()
+        self.base_url = base_url
+
+    def __call__(
+        self, path: str, *, method: str = "GET", headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        response = self.client.open(
+            path, method=method, headers=dict(headers or {}), base_url=self.base_url
+        )
+        return Reply(response.status_code, Headers(response.headers), response.get_data())
+
+
+class SocketFetcher:
+    """Requests over a real TCP connection to a server on 127.0.0.1."""
+
+    name = "waitress"
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.base_url = f"http://{HOST}:{port}"
+
+    def __call__(
+        self, path: str, *, method: str = "GET", headers: Mapping[str, str] | None = None
+    ) -> Reply:
+        status, received, body = http_request(self.port, path, method=method, headers=headers)
+        return Reply(status, Headers(list(received.items())), body)
+
+
+@contextmanager
+def fetcher_for(app: Any, kind: str, **waitress: Any) -> Iterator[FlaskFetcher | SocketFetcher]:
+    """A fetcher for ``app``: ``"flask"`` (test client) or ``"waitress"`` (real server)."""
+    if kind == "flask":
+        yield FlaskFetcher(app)
+        return
+    with WaitressThread(app, **waitress) as server:
+        yield SocketFetcher(server.port)
