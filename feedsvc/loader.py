@@ -544,8 +544,35 @@ class _FileEntry:
 
     signature: Signature
     article: Article | None  # last good version, kept while the file is broken
-    problems: list[Problem]
-    lines: Mapping[str, int] = field(default_factory=dict)  # of the served version
+    problems: list[Problem] | tuple[Problem, ...]
+    # Lines of the fields cross-article lint names (LINT_FIELDS), of the served
+    # version: a small tuple, not the parser's dict (100k dicts are ~100 MB).
+    lines: tuple[int | None, ...] = ()
+
+
+LINT_FIELDS = ("title", "tags", "published")
+_NO_PROBLEMS: tuple[Problem, ...] = ()  # shared by the (many) files without problems
+
+
+def _lint_lines(lines: Mapping[str, int]) -> tuple[int | None, ...]:
+    return tuple(lines.get(key) for key in LINT_FIELDS)
+
+
+class _LineIndex(Mapping[str, Mapping[str, int]]):
+    """``source -> field -> line`` for lint, built per file only when asked."""
+
+    def __init__(self, entries: Mapping[str, tuple[int | None, ...]]) -> None:
+        self._entries = entries
+
+    def __getitem__(self, source: str) -> Mapping[str, int]:
+        packed = self._entries[source]
+        return {k: v for k, v in zip(LINT_FIELDS, packed, strict=False) if v is not None}
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 @dataclass(slots=True)
@@ -614,6 +641,7 @@ class ContentLoader:
         self._served_paths: dict[str, str] = {}
         self.files_read = 0
         self._articles_prefix = os.path.join(self.articles_dir, "")
+        self._last_scan: Scan | None = None
 
     def _display(self, path: Path) -> str:
         """How a file is named in messages: as the user named the directory for
@@ -722,8 +750,15 @@ class ContentLoader:
         return min(min(p.changed_at, p.first_seen) for p in self._pending.values()) + self.settle
 
     def has_changes(self) -> bool:
-        """Cheap check (stat only) whether any settled change awaits a :meth:`load`."""
-        return bool(self._ready_changes(self.scan(), settle=self.settle))
+        """Cheap check (stat only) whether any settled change awaits a :meth:`load`.
+
+        A positive answer keeps its scan for the :meth:`load` that follows, so
+        a reload stats every file once, not twice.
+        """
+        scan = self.scan()
+        changed = bool(self._ready_changes(scan, settle=self.settle))
+        self._last_scan = scan if changed else None
+        return changed
 
     # -- applying changes ----------------------------------------------------
 
@@ -845,8 +880,13 @@ class ContentLoader:
             entry = self._files.get(path_text)
             if article is None and entry is not None and entry.article is not None:
                 problems = [*problems, self._still_serving(display)]
-                article, lines = entry.article, entry.lines
-            self._files[path_text] = _FileEntry(self._recorded(signature), article, problems, lines)
+                self._files[path_text] = _FileEntry(
+                    self._recorded(signature), entry.article, problems, entry.lines
+                )
+                continue
+            self._files[path_text] = _FileEntry(
+                self._recorded(signature), article, problems or _NO_PROBLEMS, _lint_lines(lines)
+            )
 
     def _resolve_slugs(self) -> tuple[list[_FileEntry], list[Problem]]:
         """One article per slug; case-colliding file names are all reported."""
@@ -888,7 +928,7 @@ class ContentLoader:
         problem is carried in the snapshot (and so in ``/healthz``).
         """
         now = now or datetime.now(UTC)
-        scan = self.scan()
+        scan, self._last_scan = self._last_scan or self.scan(), None
         settle = self.settle if self._loaded else 0.0
         ready = self._ready_changes(scan, settle=settle)
         verify = settle > 0
@@ -909,7 +949,7 @@ class ContentLoader:
             )
         for entry in self._files.values():
             problems.extend(entry.problems)
-        lines = {entry.article.source: entry.lines for entry in served if entry.article}
+        lines = _LineIndex({e.article.source: e.lines for e in served if e.article})
         problems.extend(lint.cross_article_problems(articles, lines))
         problems.extend(lint.future_problems(articles, now, lines))
         assert self._site is not None
