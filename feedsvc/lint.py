@@ -12,7 +12,6 @@ the server log and ``/healthz`` report them alike.
 
 from __future__ import annotations
 
-import functools
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -26,7 +25,6 @@ Lines = Mapping[str, Mapping[str, int]]  # article.source -> field -> line
 _MAX_NAMED = 3  # name at most this many other files in one message
 
 
-@functools.lru_cache(maxsize=1 << 18)  # every title, every reload: compute each once
 def _title_key(title: str) -> str:
     """Titles that readers would take for the same headline compare equal."""
     return " ".join(unicodedata.normalize("NFKC", title).casefold().split())
