@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
-import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 from waitress import create_server
 
-from feedsvc.wsgiserver import RateLimit
+from feedsvc.wsgiserver import RateLimit, serve_until_terminated
 
 
 def bare_app(body: bytes, content_type: str):
@@ -114,17 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("waitress.queue").addFilter(RateLimit())
     server = create_server(app, host="127.0.0.1", port=args.port, threads=args.threads)
 
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     print(f"{args.kind} listening on {args.port}", flush=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    serve_until_terminated(server)
     return 0
 
 

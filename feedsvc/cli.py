@@ -10,7 +10,6 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,7 +80,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the app on waitress until SIGINT/SIGTERM."""
     from .web import create_app
-    from .wsgiserver import create_server
+    from .wsgiserver import create_server, serve_until_terminated
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = ServiceSettings.from_env(
@@ -109,16 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  tags       {base}/tags/", flush=True)
     print(f"  health     {base}/healthz", flush=True)
 
-    def stop(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
     try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        serve_until_terminated(server)
     finally:
-        server.close()
         app.extensions["feedsvc"].stop()
         app.extensions["feedsvc.websub"].stop()
         print("feedsvc stopped", flush=True)

@@ -168,24 +168,16 @@ def parse_site_settings(
     return SiteSettings(**values), problems
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _env_number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:
+    """``$FEEDSVC_<name>`` as ``kind`` (int or float); unset or blank means ``default``."""
     raw = env.get(ENV_PREFIX + name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise ValueError(f"${ENV_PREFIX}{name} must be a whole number, got {raw!r}") from exc
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(ENV_PREFIX + name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"${ENV_PREFIX}{name} must be a number, got {raw!r}") from exc
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"${ENV_PREFIX}{name} must be {what}, got {raw!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +199,10 @@ class ServiceSettings:
         settings = cls(
             content_dir=Path(env.get(ENV_PREFIX + "CONTENT_DIR") or "content"),
             public_url=normalise_public_url(public_url) if public_url else None,
-            proxy_hops=_env_int(env, "PROXY_HOPS", 0),
-            reload_interval=_env_float(env, "RELOAD", 2.0),
-            cache_bytes=_env_int(env, "CACHE_MB", 64) * 1024 * 1024,
-            max_base_urls=_env_int(env, "MAX_BASE_URLS", 8),
+            proxy_hops=_env_number(env, "PROXY_HOPS", 0),
+            reload_interval=_env_number(env, "RELOAD", 2.0, float),
+            cache_bytes=_env_number(env, "CACHE_MB", 64) * 1024 * 1024,
+            max_base_urls=_env_number(env, "MAX_BASE_URLS", 8),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "content_dir" in clean:

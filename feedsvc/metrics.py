@@ -37,6 +37,14 @@ class RequestCounter:
             return sorted(self._counts.items())
 
 
+def feed_answers(feeds: RequestCounter) -> tuple[int, int]:
+    """Feed GET/HEAD answers (200 or 304; HTML pages for browsers excluded) and the 304s."""
+    counts = [(labels, n) for labels, n in feeds.items() if labels[1] != "html"]
+    answered = sum(n for labels, n in counts if labels[2] in ("200", "304"))
+    not_modified = sum(n for labels, n in counts if labels[2] == "304")
+    return answered, not_modified
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -95,9 +103,7 @@ def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) 
         "Other responses (pages, OPML, health, redirects, errors) by route and status.",
         pages.items(), ("route", "status"),
     )  # fmt: skip
-    feed_counts = feeds.items()
-    answered = sum(n for labels, n in feed_counts if labels[2] in ("200", "304"))
-    not_modified = sum(n for labels, n in feed_counts if labels[2] == "304")
+    answered, not_modified = feed_answers(feeds)
     out.family(
         "feedsvc_not_modified_ratio", "gauge",
         "Share of feed GET/HEAD answers that were 304 Not Modified.",

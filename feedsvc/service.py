@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
@@ -349,15 +349,7 @@ class FeedService:
         changed = snapshot.version != old.snapshot.version
         if not changed:
             # Same feeds; keep the view (and its cached variants), refresh problems.
-            self._view = View(
-                old.seq,
-                snapshot,
-                old.feeds,
-                old.routes,
-                old.loaded_at,
-                old.fingerprints,
-                old.dynamic_routes,
-            )
+            self._view = replace(old, snapshot=snapshot)
             return False
         view = make_view(self._next_seq(), snapshot, now)
         self.prewarm(view, previous=old)

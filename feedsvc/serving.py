@@ -26,9 +26,9 @@ from werkzeug.sansio.http import is_resource_modified
 from .browser import feed_page, wants_html
 from .cache import Variant
 from .feeds import FeedFormat, FeedSpec
-from .metrics import RequestCounter
+from .metrics import RequestCounter, feed_answers
 from .pagestyle import HTML_CSP
-from .service import FeedService
+from .service import FeedService, View
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -189,16 +189,12 @@ class FeedEndpoint:
         self.app = app
         self.service = service
         self.public_url = service.settings.public_url
-        # Plain counters (no lock: the hot path stays a dict lookup); under
-        # heavy concurrency an increment may rarely be lost, which is fine
-        # for the operational figures /healthz reports.
-        self.requests = 0
-        self.not_modified = 0
-        self.counter = RequestCounter()  # (feed kind, format, status) for /metrics
+        self.counter = RequestCounter()  # (feed kind, format, status): /healthz and /metrics
 
     def stats(self) -> dict[str, int]:
-        """Feed responses so far, and how many were 304 (for /healthz)."""
-        return {"feed_responses": self.requests, "not_modified": self.not_modified}
+        """Feed responses (200 and 304, pages for browsers excluded) and how many were 304."""
+        answered, not_modified = feed_answers(self.counter)
+        return {"feed_responses": answered, "not_modified": not_modified}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         view = self.service.view
@@ -227,7 +223,7 @@ class FeedEndpoint:
             return plain_response(
                 start_response, "400 Bad Request", "400 missing or invalid Host header"
             )
-        if base is not self.public_url:
+        if self.public_url is None:
             self.service.note_base(base)
         return self.serve(environ, start_response, view, route, base, method == "HEAD")
 
@@ -235,7 +231,7 @@ class FeedEndpoint:
         self,
         environ: dict[str, Any],
         start_response: StartResponse,
-        view: Any,
+        view: View,
         route: tuple[FeedSpec, FeedFormat],
         base: str,
         head: bool,
@@ -251,7 +247,6 @@ class FeedEndpoint:
                 variant, view.snapshot.site.cache_max_age
             )
         gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
-        self.requests += 1
         etag = variant.gzip_etag if gz else variant.etag
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
@@ -271,7 +266,6 @@ class FeedEndpoint:
                 last_modified=variant.last_modified,
             )
         if not modified:
-            self.not_modified += 1
             self.counter.add((spec.kind, fmt.name, "304"))
             start_response("304 Not Modified", headers["304gz" if gz else "304"])
             return []
@@ -284,7 +278,7 @@ class FeedEndpoint:
     def serve_page(
         self,
         start_response: StartResponse,
-        view: Any,
+        view: View,
         variant: Variant,
         spec: FeedSpec,
         fmt: FeedFormat,

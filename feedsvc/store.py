@@ -101,12 +101,6 @@ class Snapshot:
         """Problems of severity ``error`` (warnings excluded)."""
         return tuple(p for p in self.problems if p.severity == "error")
 
-    def tag_for_name(self, name: str) -> TagEntry | None:
-        """Look a tag up by slug, tolerating display names and odd spellings."""
-        from .text import tag_slug  # local: keeps the module's import surface small
-
-        return self.tags.get(name) or self.tags.get(tag_slug(name))
-
 
 def build_snapshot(
     site: SiteSettings,

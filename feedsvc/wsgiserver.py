@@ -20,6 +20,7 @@ touching waitress itself:
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from typing import Any
 
@@ -92,3 +93,22 @@ def create_server(app: Any, **settings: Any) -> Any:
         if hasattr(listener, "channel_class"):
             listener.channel_class = KeepAliveChannel
     return server
+
+
+def serve_until_terminated(server: Any) -> None:
+    """Run ``server`` until SIGINT or SIGTERM, then close its sockets.
+
+    SIGTERM (what systemd and ``kill`` send) is turned into the same
+    KeyboardInterrupt as Ctrl-C, so both stop the server the same clean way.
+    """
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()

@@ -32,18 +32,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from conftest import free_port  # noqa: F401 - re-exported for the edge tests
 from waitress import wasyncore
 from waitress.server import create_server
 from werkzeug.datastructures import Headers
 
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (for subprocesses)."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(
