@@ -27,7 +27,6 @@ _XML_INVALID = re.compile("[^\t\n\r\u0020-\u007e\u00a0-\ud7ff\ue000-\ufffd\U0001
 _TAG_SLUG_DROP = re.compile(r"[^\w-]+")
 _TAG_SLUG_SEPARATORS = re.compile(r"[\s_]+")
 _HYPHEN_RUNS = re.compile(r"-{2,}")
-_WHITESPACE = re.compile(r"\s+")
 _HTML_TAG = re.compile(r"<[^>]*>")
 # What makes a plain-text field "HTML an editor pasted": a closing tag, a void
 # element, a comment, a script-like opener or a character reference. A bare
@@ -88,8 +87,12 @@ def clean_text(value: str) -> str:
 
 
 def plain_text(value: str) -> str:
-    """Collapse whitespace of a single-line plain-text field (title, author)."""
-    return _WHITESPACE.sub(" ", clean_text(value)).strip()
+    """Collapse whitespace of a single-line plain-text field (title, author).
+
+    ``str.split()`` splits on exactly what ``\\s`` matches (``str.isspace``),
+    at a fraction of a regex substitution's cost.
+    """
+    return " ".join(clean_text(value).split())
 
 
 def looks_like_html(value: str) -> bool:
@@ -99,6 +102,8 @@ def looks_like_html(value: str) -> bool:
     and stay as written; ``<b>Bold</b>``, ``<br>`` or ``&amp;`` are markup
     pasted from a web page.
     """
+    if "<" not in value and "&" not in value:  # every pattern starts with one of them
+        return False
     return _LOOKS_LIKE_HTML.search(value) is not None
 
 

@@ -48,12 +48,13 @@ def test_forked_writer_appends_where_the_parent_reads_and_seal_removes_the_name(
 LOAD = """
 import json, resource, sys
 sys.path.insert(0, {repo!r})
+import feedsvc.articles as articles
 import feedsvc.loader as loader
 from feedsvc.feeds import all_feeds
 from feedsvc.render import render_feed
 from feedsvc.textstore import ensure_store
 if {sequential}:
-    loader.PARALLEL_MIN_FILES = 10**9
+    articles.PARALLEL_MIN_FILES = 10**9
 snapshot = loader.ContentLoader({content!r}).load()
 specs = all_feeds(snapshot)[:30]
 print(json.dumps({{

@@ -1,0 +1,292 @@
+"""Reading one YAML content file: bytes to a mapping plus the line of each key.
+
+YAML is read with YAML 1.2 scalars: ``yes``/``no``/``on``/``off`` stay text
+(a tag called "No" must not become ``False``), ``1:20`` is not sexagesimal,
+``007`` is not octal, and dates stay text so that ``published`` is checked by
+the loader, with the file's line number, instead of failing the whole file.
+
+Speed matters here because a big site's start-up is almost entirely this
+module (100k files). libyaml (PyYAML's C parser) does all the parsing. The
+common article shape (a flat mapping of scalars and lists of scalars, no
+tags, anchors or nesting) is then assembled straight from libyaml's events,
+which costs a third less than PyYAML's node graph and generic constructor;
+anything else (or any error) goes through the full constructor, so the
+result and every error message are exactly the full loader's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import reprlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.events import (
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+
+from .problems import Problem
+
+MAX_FILE_BYTES = 4 * 1024 * 1024  # a news article is kilobytes; this is a mistake or an attack
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Characters YAML refuses in a stream; they are removed (with a warning)
+# instead of rejecting the whole file over an invisible character.
+_STREAM_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxstring, _short.maxother = 2, 60, 60
+_short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 4
+
+
+def shown(value: Any) -> str:
+    """A bounded ``repr`` for messages (a YAML alias bomb must not print for ever)."""
+    return _short.repr(value)
+
+
+_YamlBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster
+
+
+class ContentYamlLoader(_YamlBase):  # type: ignore[misc,valid-type]
+    """Safe YAML loader with YAML 1.2 core-schema scalars (see module docstring)."""
+
+
+_NULL, _BOOL, _INT = "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"
+ContentYamlLoader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    (_NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    (_INT, r"^[-+]?(?:0|[1-9][0-9]*)$", list("-+0123456789")),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+0123456789."),
+    ),
+    ("tag:yaml.org,2002:merge", r"^(?:<<)$", ["<"]),
+):
+    ContentYamlLoader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+_RESOLVERS: dict[str, list[tuple[str, re.Pattern[str]]]] = ContentYamlLoader.yaml_implicit_resolvers
+
+
+@dataclass(slots=True)
+class ParsedYaml:
+    """A parsed YAML document plus the line of each top-level key.
+
+    ``escapes`` is False when the text has no backslash: then no value can
+    hold a character that was not in the (already cleaned) text, so callers
+    may skip cleaning each value again.
+    """
+
+    data: Any
+    lines: dict[str, int] = field(default_factory=dict)
+    duplicate_keys: list[tuple[str, int]] = field(default_factory=list)
+    escapes: bool = True
+
+    def field_at(self, line: int) -> str:
+        """The top-level key whose value spans ``line`` (for messages)."""
+        best, best_line = "(file)", 0
+        for key, key_line in self.lines.items():
+            if best_line < key_line <= line:
+                best, best_line = key, key_line
+        return best
+
+
+def decode_bytes(raw: bytes, path: str) -> tuple[str | None, list[Problem]]:
+    """Decode a content file: UTF-8 (BOM allowed), or UTF-16/32 with a BOM."""
+    try:
+        if raw.startswith(_UTF32_BOMS):
+            return raw.decode("utf-32"), []
+        if raw.startswith(_UTF16_BOMS):
+            return raw.decode("utf-16"), []
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, [
+            Problem(
+                path,
+                "(file)",
+                f"is not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                "save it as UTF-8",
+                line,
+            )
+        ]
+
+
+class _NotSimple(Exception):
+    """The document is not a flat mapping of plain values: use the full loader."""
+
+
+def _plain_scalar(value: str) -> Any:
+    """An untagged plain scalar, resolved as :class:`ContentYamlLoader` would.
+
+    Only null, bool, int and str are built here (their constructors are
+    exact one-liners); floats and merge keys go to the full loader.
+    """
+    for tag, pattern in _RESOLVERS.get(value[:1], ()):
+        if pattern.match(value):
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return value.lower() == "true"
+            if tag == _INT:
+                return int(value)
+            raise _NotSimple
+    return value
+
+
+def _scalar(event: ScalarEvent) -> Any:
+    if event.tag is not None or event.anchor is not None:
+        raise _NotSimple
+    # Quoted and block scalars without a tag are always strings.
+    return _plain_scalar(event.value) if event.implicit[0] else event.value
+
+
+def _parse_simple(text: str) -> ParsedYaml | None:
+    """The document as a flat mapping, straight from libyaml's events; or
+    ``None`` when it is anything else or does not parse (the full loader then
+    decides, and words the error)."""
+    loader = ContentYamlLoader(text)
+    next_event = loader.get_event
+    try:
+        next_event()  # stream start
+        if type(next_event()) is not DocumentStartEvent:
+            return None
+        event = next_event()
+        if type(event) is not MappingStartEvent or event.tag is not None or event.anchor:
+            return None
+        parsed = ParsedYaml({})
+        data, lines = parsed.data, parsed.lines
+        while True:
+            event = next_event()
+            if type(event) is MappingEndEvent:
+                break
+            if type(event) is not ScalarEvent:
+                return None
+            key = _scalar(event)
+            if type(key) is not str:
+                return None
+            line = event.start_mark.line + 1
+            event = next_event()
+            if type(event) is ScalarEvent:
+                value = _scalar(event)
+            elif type(event) is SequenceStartEvent and event.tag is None and not event.anchor:
+                value = []
+                while type(event := next_event()) is ScalarEvent:
+                    value.append(_scalar(event))
+                if type(event) is not SequenceEndEvent:
+                    return None
+            else:
+                return None
+            if key in lines:
+                parsed.duplicate_keys.append((key, line))
+            lines[key] = line
+            data[key] = value
+        if type(next_event()) is not DocumentEndEvent or type(next_event()) is not StreamEndEvent:
+            return None  # several documents: the full loader says so
+        return parsed
+    except (_NotSimple, yaml.YAMLError):
+        return None
+    finally:
+        loader.dispose()
+
+
+def parse_yaml(text: str, path: str) -> tuple[ParsedYaml | None, list[Problem]]:
+    """Parse one YAML document, keeping key line numbers for messages."""
+    simple = _parse_simple(text)
+    if simple is not None:
+        simple.escapes = "\\" in text
+        return simple, []
+    return _parse_full(text, path)
+
+
+def _parse_full(text: str, path: str) -> tuple[ParsedYaml | None, list[Problem]]:
+    """Any document, through PyYAML's composer and constructor (errors worded here)."""
+    loader = ContentYamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return None, [Problem(path, "(yaml)", f"YAML syntax error: {reason}", line=line)]
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an explicit !!timestamp
+        return None, [Problem(path, "(yaml)", f"unreadable value: {exc}")]
+    except RecursionError:
+        return None, [Problem(path, "(yaml)", "is nested too deeply to read")]
+    finally:
+        loader.dispose()
+    parsed = ParsedYaml(data, escapes="\\" in text)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in parsed.lines:
+                parsed.duplicate_keys.append((key, line))
+            parsed.lines[key] = line
+    return parsed, []
+
+
+def read_file_bytes(path: str, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a file (plain ``os`` calls: this runs 100k times at start)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, limit)
+        while len(data) < limit:  # a short read (pipes, network file systems)
+            more = os.read(fd, limit - len(data))
+            if not more:
+                break
+            data += more
+    finally:
+        os.close(fd)
+    return data
+
+
+def read_yaml_file(
+    path: str | os.PathLike[str], display: str
+) -> tuple[ParsedYaml | None, bytes, list[Problem]]:
+    """Read, decode and parse a YAML file; problems name ``display``.
+
+    An empty file is "not parseable yet" (an editor or a copy is still
+    writing it): the caller keeps the file's last good version.
+    """
+    try:
+        raw = read_file_bytes(os.fspath(path), MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, b"", [Problem(display, "(file)", f"cannot be read: {exc.strerror}")]
+    if len(raw) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        return None, raw, [Problem(display, "(file)", f"is larger than {limit} MiB")]
+    if not raw.strip():
+        return None, raw, [Problem(display, "(file)", "is empty (not parseable yet)")]
+    text, problems = decode_bytes(raw, display)
+    if text is None:
+        return None, raw, problems
+    first = _STREAM_CONTROLS.search(text)
+    if first is not None:
+        removed = len(_STREAM_CONTROLS.findall(text))
+        first_line = text.count("\n", 0, first.start()) + 1
+        text = _STREAM_CONTROLS.sub("", text)
+    parsed, problems = parse_yaml(text, display)
+    if first is not None:
+        where = parsed.field_at(first_line) if parsed is not None else "(file)"
+        problems.append(
+            Problem(
+                display,
+                where,
+                f"{removed} control character(s) removed (feeds cannot carry them)",
+                first_line,
+                "warning",
+            )
+        )
+    return parsed, raw, problems

@@ -1,0 +1,165 @@
+"""The fast YAML path (libyaml events) gives exactly what the full loader gives.
+
+:func:`feedsvc.yamlfile.parse_yaml` assembles flat documents straight from
+libyaml's events and hands everything else to PyYAML's constructor. These
+tests hold the two to the same result (data, key lines, duplicate keys) on
+generated documents full of YAML's traps, and check that the fast path really
+is taken for the common article shape (so it cannot silently stop working).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from feedsvc.yamlfile import _parse_full, _parse_simple, parse_yaml, read_yaml_file
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Plain scalars whose type depends on the schema (YAML 1.1 vs 1.2): all valid.
+TYPED_PLAIN = [
+    "yes", "No", "on", "OFF", "true", "False", "TRUE", "null", "Null", "~", "", "007", "0",
+    "-0", "+12", "-3", "0x1F", "0o17", "1_000", "1.5", "-.5", "1e3", ".inf", "-.Inf", ".NaN",
+    "12:30", "2025-09-04", "2025-09-04T18:00:00+08:00", "2025-09-04 18:00:00 +08:00",
+    "North Korea", "AT&T <3", "a # comment", "<<", "=", "1.0.0", "0b101", "+.inf", "9" * 30,
+]  # fmt: skip
+# Values that are not plain scalars, or not valid at all.
+WILD_PLAIN = [
+    "x: y", "!foo", "&anchor", "*alias", "@at", "%pct", "[1, 2]", "{a: 1}", "'half", "\"half",
+    "- item", "? q", "| pipe", "> fold", "!!str 12", '!!int "7"', "&a x", "*a", "!custom x",
+    '"a\\\n  b"', '"multi\n  line"', "plain\n  continued", "\t tab",
+]  # fmt: skip
+SAFE_KEYS = ["title", "tags", "body", "views", "draft", "summary", "title", "a b", '"quoted"',
+             "'single'", "published"]  # fmt: skip
+WILD_KEYS = ["1", "true", "null", "~", "<<", "? complex", "[k]", "&k key", "!!str 3"]
+
+text_value = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12
+)
+
+
+def double_quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def single_quoted(text: str) -> str:
+    return "'" + text.replace("'", "''").replace("\n", " ") + "'"
+
+
+safe_scalar = st.one_of(
+    st.sampled_from(TYPED_PLAIN), text_value.map(double_quoted), text_value.map(single_quoted)
+)
+scalar = st.one_of(safe_scalar, safe_scalar, safe_scalar, st.sampled_from(WILD_PLAIN))
+one_line = scalar.filter(lambda s: "\n" not in s)
+block_scalar = st.tuples(
+    st.sampled_from(["|", "|-", "|+", ">", ">-", "|2", "| # c"]),
+    st.lists(
+        st.sampled_from(["text", "", "  indented", "# not a comment", "a: b", "- x"]), max_size=4
+    ),
+).map(lambda p: p[0] + "".join("\n  " + line if line else "\n" for line in p[1]))
+safe_line = safe_scalar.filter(lambda s: "\n" not in s)
+
+
+def sequences(item: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    flow = st.lists(item, max_size=4).map(lambda items: "[" + ", ".join(items) + "]")
+    block = st.lists(item, min_size=1, max_size=3).map(
+        lambda items: "".join("\n  - " + one for one in items)
+    )
+    return st.one_of(flow, block)
+
+
+nested = st.sampled_from(["\n  inner: 1", "{a: 1}", "\n  - [1, 2]", "\n  - {a: b}", "{}"])
+safe_value = st.one_of(safe_scalar, safe_scalar, block_scalar, sequences(safe_line))
+wild_value = st.one_of(scalar, block_scalar, sequences(one_line), nested)
+safe_key = st.sampled_from(SAFE_KEYS)
+wild_key = st.one_of(safe_key, st.sampled_from(WILD_KEYS))
+
+
+def documents(key: st.SearchStrategy[str], value: st.SearchStrategy[str], starts: list[str],
+              ends: list[str]) -> st.SearchStrategy[str]:  # fmt: skip
+    entry = st.tuples(key, value).map(lambda kv: f"{kv[0]}: {kv[1]}")
+    return st.tuples(
+        st.sampled_from(starts), st.lists(entry, max_size=6), st.sampled_from(ends)
+    ).map(lambda p: p[0] + "\n".join(p[1]) + p[2])
+
+
+document = st.one_of(
+    documents(safe_key, safe_value, ["", "---\n", "# comment\n"], ["", "\n", "\n...\n"]),
+    documents(safe_key, safe_value, ["", "---\n", "# comment\n"], ["", "\n", "\n...\n"]),
+    documents(
+        wild_key,
+        wild_value,
+        ["", "%YAML 1.2\n---\n", "- a\n"],
+        ["", "\n---\nsecond: doc\n", "\n  bad", "\n# end\n"],
+    ),
+)
+
+
+def full_result(text: str) -> tuple[object, ...]:
+    parsed, problems = _parse_full(text, "f.yaml")
+    if parsed is None:
+        return (None, [(p.field, p.message, p.line) for p in problems])
+    return (parsed.data, parsed.lines, parsed.duplicate_keys, parsed.escapes)
+
+
+def same_values(a: object, b: object) -> bool:
+    """Equality that also tells 1 from True and NaN from anything."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_values(a[k], b[k]) for k in a)  # type: ignore[index]
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(map(same_values, a, b))  # type: ignore[arg-type]
+    if isinstance(a, float) and a != a:
+        return b != b  # NaN
+    return a == b
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document)
+@example("title: x\ntitle: y\n")
+@example('tags: [a, "b", 1, true, ~]\nviews: 007\n')
+@example("a: &x 1\nb: *x\n")
+@example("<<: {a: 1}\n")
+def test_fast_path_equals_full_loader(text: str):
+    simple = _parse_simple(text)
+    expected = full_result(text)
+    parsed, problems = parse_yaml(text, "f.yaml")
+    if parsed is None:
+        actual: tuple[object, ...] = (None, [(p.field, p.message, p.line) for p in problems])
+    else:
+        actual = (parsed.data, parsed.lines, parsed.duplicate_keys, parsed.escapes)
+    assert same_values(actual, expected)
+    if simple is not None:  # what the fast path built is the full loader's answer
+        assert expected[0] is not None
+        assert same_values(simple.data, expected[0])
+        assert simple.lines == expected[1] and simple.duplicate_keys == expected[2]
+
+
+def test_fast_path_is_taken_for_articles():
+    """Every bundled article parses without the full loader."""
+    files = sorted((REPO / "content" / "articles").glob("*.yaml"))
+    assert len(files) >= 8
+    for path in files:
+        assert _parse_simple(path.read_text(encoding="utf-8")) is not None, path.name
+
+
+def test_fast_path_is_taken_for_generated_content(tmp_path: Path):
+    from bench.generate import write_content
+
+    content = write_content(tmp_path / "content", 20, 5, seed=1)
+    for path in sorted((content / "articles").glob("*.yaml")):
+        assert _parse_simple(path.read_text(encoding="utf-8")) is not None, path.name
+
+
+def test_escapes_flag_follows_backslashes(tmp_path: Path):
+    plain, quoted = tmp_path / "plain.yaml", tmp_path / "quoted.yaml"
+    plain.write_text("title: Plain\nbody: |\n  text\n", encoding="utf-8")
+    quoted.write_text('title: "tab\\there"\n', encoding="utf-8")
+    parsed_plain, _, _ = read_yaml_file(plain, "plain.yaml")
+    parsed_quoted, _, _ = read_yaml_file(quoted, "quoted.yaml")
+    assert parsed_plain is not None and parsed_plain.escapes is False
+    assert parsed_quoted is not None and parsed_quoted.escapes is True
+    assert parsed_quoted.data == {"title": "tab\there"}
