@@ -26,8 +26,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from . import __version__
 from .feeds import FORMATS, FeedFormat, FeedSpec, feed_items
+from .render import article_html
 from .store import Snapshot
-from .text import html_to_text, render_body, shorten
+from .text import html_to_text, shorten
 
 _env = Environment(
     loader=PackageLoader("feedsvc", "templates"),
@@ -68,7 +69,7 @@ def headlines(snapshot: Snapshot, spec: FeedSpec, limit: int | None = None) -> l
     result = []
     for article in feed_items(snapshot, spec)[:limit]:
         url = site.article_url(article.slug)
-        summary = article.summary or shorten(html_to_text(render_body(article.body, url)))
+        summary = article.summary or shorten(html_to_text(article_html(article, url)))
         result.append(
             Headline(article.title, url, article.published, summary,
                      tuple(t.name for t in article.tags))

@@ -11,6 +11,7 @@ clock: validators then change exactly when the content does.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from . import __version__
 from .feeds import FORMATS, FeedSpec, feed_items, page_count
 from .store import Article, Snapshot
 from .text import html_to_text, is_absolute_http_url, render_body, shorten
+from .textstore import get_text
 
 BASE_TOKEN = "https://feedsvc-base.invalid"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,10 +69,26 @@ def feed_id(snapshot: Snapshot, spec: FeedSpec) -> str:
     return f"tag:{snapshot.site.tag_authority}:feeds/{quote(spec.feed_key, safe='-:+')}"
 
 
+@functools.lru_cache(maxsize=4096)
+def _body_html(text_ref: int, url: str) -> str:
+    return render_body(get_text(text_ref)[1], url)
+
+
+def article_html(article: Article, url: str) -> str:
+    """An article's body as sanitised HTML, absolute against its ``url``.
+
+    Cached because feeds overlap: one article appears in the main feed, its
+    tag feeds and the popular feed, in three formats each. Keyed by the text
+    reference (a new one for every edit), so a cache hit reads nothing from
+    the text store and the cache holds rendered HTML only, not the Markdown.
+    """
+    return _body_html(article.text_ref, url)
+
+
 def _item(snapshot: Snapshot, article: Article) -> _Item:
     site = snapshot.site
     url = site.article_url(quote(article.slug, safe="-"))
-    content = render_body(article.body, url)
+    content = article_html(article, url)
     image = article.image
     if image and not is_absolute_http_url(image):
         image = urljoin(url, image)

@@ -189,12 +189,11 @@ def _absolutizer(base_url: str):
     return rewrite
 
 
-@functools.lru_cache(maxsize=4096)
 def render_body(source: str, base_url: str) -> str:
     """Markdown (with inline HTML) to sanitised HTML whose URLs are absolute.
 
-    Cached because feeds overlap: one article appears in the main feed, its
-    tag feeds and the popular feed, in three formats each.
+    Not cached here: :func:`feedsvc.render.article_html` caches it by the
+    article's text reference, so the cache does not hold every body's source.
     """
     rendered = _markdown.render(clean_text(source))
     return nh3.clean(
