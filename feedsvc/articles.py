@@ -12,12 +12,14 @@ escapes, and a first load of many files is spread over forked workers.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import multiprocessing
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timezone
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
@@ -33,7 +35,7 @@ from .text import (
     plain_text,
     tag_slug,
 )
-from .textstore import ensure_store, put_text
+from .textstore import MemoryTextStore, TextStore, ensure_store, put_text
 from .yamlfile import ParsedYaml, read_yaml_file, shown
 
 KNOWN_FIELDS = frozenset(
@@ -357,6 +359,24 @@ def _reduce_zone(zone: timezone) -> tuple[Any, tuple[Any, ...]]:
     return _shared_zone, zone.__getinitargs__()  # type: ignore[attr-defined]
 
 
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while many objects are created at once.
+
+    Building 100k articles triggers collection after collection, each walking
+    every object made so far (2.4 s of a 100k start-up), while articles hold
+    no reference cycles for it to find. Reference counting still frees
+    everything as usual; the collector resumes afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_article_files(items: list[tuple[str, str]]) -> list[LoadResult]:
     """:func:`load_article_file` for many ``(path, display)`` pairs, in order.
 
@@ -369,6 +389,13 @@ def load_article_files(items: list[tuple[str, str]]) -> list[LoadResult]:
     """
     store = ensure_store()  # created before any fork, so workers append to the same file
     workers = min(os.cpu_count() or 1, 8)
+    with paused_gc():
+        return _load_files(items, store, workers)
+
+
+def _load_files(
+    items: list[tuple[str, str]], store: TextStore | MemoryTextStore, workers: int
+) -> list[LoadResult]:
     try:
         if (
             len(items) < PARALLEL_MIN_FILES
