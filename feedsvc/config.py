@@ -190,6 +190,7 @@ class ServiceSettings:
     reload_interval: float = 2.0
     cache_bytes: int = 64 * 1024 * 1024
     max_base_urls: int = 8
+    watch: str = "auto"  # "auto": inotify where available, else polling; "poll": always poll
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServiceSettings:
@@ -203,6 +204,7 @@ class ServiceSettings:
             reload_interval=_env_number(env, "RELOAD", 2.0, float),
             cache_bytes=_env_number(env, "CACHE_MB", 64) * 1024 * 1024,
             max_base_urls=_env_number(env, "MAX_BASE_URLS", 8),
+            watch=_env_choice(env, "WATCH", ("auto", "poll")),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "content_dir" in clean:
@@ -210,6 +212,16 @@ class ServiceSettings:
         if clean.get("public_url"):
             clean["public_url"] = normalise_public_url(clean["public_url"])
         return replace(settings, **clean)
+
+
+def _env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """``FEEDSVC_<name>``: one of ``choices`` (the first is the default)."""
+    raw = env.get(ENV_PREFIX + name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ValueError(f"${ENV_PREFIX}{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def normalise_public_url(url: str) -> str:

@@ -22,36 +22,81 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
+from typing import Any
 
 from . import lint
 from .articles import load_article_files
 from .config import SiteSettings, parse_site_settings
-from .problems import ContentError, Problem
-from .store import Article, Snapshot, build_snapshot
+from .problems import ContentError, Problem, problem_order
+from .store import Article, Snapshot, SnapshotBuilder
 from .yamlfile import ParsedYaml, read_yaml_file, shown
 
 ARTICLE_SUFFIXES = (".yaml", ".yml")
 RACY_SECONDS = 0.05  # well above file-time granularity (1-10 ms) on local file systems
 
-Signature = tuple[int, int, int, int]  # (mtime_ns, ctime_ns, size, inode)
+# A file's stat signature: mtime_ns, ctime_ns, size and inode packed exactly
+# into one int (see ``_signature``), so comparisons stay exact.
+Signature = int
 
 
 # -- the incremental loader ------------------------------------------------
 
+_MASK64 = (1 << 64) - 1
+_RACY = 1  # the low bit: "read too soon after its change to be trusted"; no stat sets it
+
+# Keys of the two special files in change sets; article files are keyed by
+# their name, which never contains a slash.
+SITE_KEY = "/site.yaml"
+VIEWS_KEY = "/popularity.yaml"
+
+# What an inotify event says of a changed file (see feedsvc.watch).
+UNSETTLED = 0  # changed, may still be changing: settle first
+WRITTEN = 1  # closed after writing, or renamed into place: whole, if it exists
+MOVED_AWAY = 2  # renamed onto another article file: gone, as half of a whole rename
+
+# Above this share of the articles changed in one reload (a checkout), the
+# snapshot and lint indexes are rebuilt rather than patched one by one.
+REBUILD_SHARE = 16
+REBUILD_MIN = 256
+
+
+def is_article_name(name: str) -> bool:
+    """Whether a file name in ``articles/`` is an article (not hidden, ``.yaml``/``.yml``)."""
+    return not name.startswith(".") and name.endswith(ARTICLE_SUFFIXES)
+
+
+def _slug_of(name: str) -> str:
+    """The slug an article file's name gives it (as ``load_article_file`` derives it)."""
+    return name.rsplit(".", 1)[0].lower()
+
 
 def _signature(stat: os.stat_result) -> Signature:
-    # ctime too: `cp -p` or a checkout can rewrite a file keeping mtime and size.
-    return (stat.st_mtime_ns, stat.st_ctime_ns, stat.st_size, stat.st_ino)
+    """mtime, ctime, size and inode, exactly, in one int.
+
+    ctime too: ``cp -p`` or a checkout can rewrite a file keeping mtime and
+    size. One int of ~260 bits is 60 bytes where the tuple of four ints it
+    replaces was ~180, and two compare with one operation. The lowest bit
+    is zero (see ``_RACY``).
+    """
+    packed = (stat.st_mtime_ns & _MASK64) << 64 | (stat.st_ctime_ns & _MASK64)
+    return ((packed << 64 | stat.st_size) << 64 | stat.st_ino) << 1
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >> 63 else value
 
 
 def _changed_at(signature: Signature) -> float:
     """Wall-clock time of a file's last change (write, rename, copy)."""
-    return max(signature[0], signature[1]) / 1e9
+    mtime_ns = _signed(signature >> 193 & _MASK64)
+    ctime_ns = _signed(signature >> 129 & _MASK64)
+    return max(mtime_ns, ctime_ns) / 1e9
 
 
 @dataclass(slots=True)
@@ -74,23 +119,6 @@ def _lint_lines(lines: Mapping[str, int]) -> tuple[int | None, ...]:
     return tuple(lines.get(key) for key in LINT_FIELDS)
 
 
-class _LineIndex(Mapping[str, Mapping[str, int]]):
-    """``source -> field -> line`` for lint, built per file only when asked."""
-
-    def __init__(self, entries: Mapping[str, tuple[int | None, ...]]) -> None:
-        self._entries = entries
-
-    def __getitem__(self, source: str) -> Mapping[str, int]:
-        packed = self._entries[source]
-        return {k: v for k, v in zip(LINT_FIELDS, packed, strict=False) if v is not None}
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self._entries)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 @dataclass(slots=True)
 class _Pending:
     """A change seen but not applied yet, because it has not settled."""
@@ -100,13 +128,67 @@ class _Pending:
     first_seen: float
 
 
-@dataclass(slots=True)
-class Scan:
-    """One look at the content directory: every file's signature, and when
-    each folder last had an entry added, removed or renamed."""
+class _ProblemSet:
+    """Every current problem, sorted, kept up to date by what changed.
 
-    signatures: dict[str, Signature]
-    folder_changed_at: dict[str, float]
+    Sorting every problem on every reload is O(n log n) in the problems,
+    which a site where every article has a warning makes O(articles).
+    A multiset (the same problem may come from two places) and a sorted
+    list patched by bisection instead; ``born`` collects the problems that
+    appeared since :meth:`take_born` (for logging each one once).
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[Problem, int] = {}
+        self._sorted: list[Problem] = []
+        self._tuple: tuple[Problem, ...] | None = ()
+        self._born: set[Problem] = set()
+        self._vanished: set[Problem] = set()
+
+    def add(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            count = self._counts.get(problem, 0)
+            self._counts[problem] = count + 1
+            if count:
+                continue
+            insort(self._sorted, problem, key=problem_order)
+            self._tuple = None
+            if problem in self._vanished:
+                self._vanished.discard(problem)
+            else:
+                self._born.add(problem)
+
+    def remove(self, problems: Iterable[Problem]) -> None:
+        for problem in problems:
+            count = self._counts[problem] - 1
+            if count:
+                self._counts[problem] = count
+                continue
+            del self._counts[problem]
+            index = bisect_left(self._sorted, problem_order(problem), key=problem_order)
+            del self._sorted[index]
+            self._tuple = None
+            if problem in self._born:
+                self._born.discard(problem)
+            else:
+                self._vanished.add(problem)
+
+    def replace(self, old: Iterable[Problem], new: Iterable[Problem]) -> None:
+        if old is not new:
+            self.remove(old)
+            self.add(new)
+
+    def snapshot(self) -> tuple[Problem, ...]:
+        """All problems, sorted (the same tuple while nothing changed)."""
+        if self._tuple is None:
+            self._tuple = tuple(self._sorted)
+        return self._tuple
+
+    def take_born(self) -> list[Problem]:
+        """Problems that appeared since the last call, sorted."""
+        born = sorted(self._born, key=problem_order)
+        self._born, self._vanished = set(), set()
+        return born
 
 
 class ContentLoader:
@@ -122,6 +204,18 @@ class ContentLoader:
     that is still broken after settling keeps its last good article.
     ``settle=0`` (the default, and what ``feedsvc check`` uses) applies
     every change at once.
+
+    Changes are found by comparing every file's stat signature with the one
+    applied (polling), or, when :attr:`events` is set (the service's
+    inotify watcher, :mod:`feedsvc.watch`), by looking only at the files the
+    kernel named; a file it reports closed after writing, or renamed into
+    place, is whole and read at once, without settling.
+
+    A reload's work after an edit is proportional to the edit: changed files
+    are compared on the fly (no second table of every file), the snapshot
+    (:class:`~feedsvc.store.SnapshotBuilder`), the slug table, the
+    cross-article lint (:class:`~feedsvc.lint.CrossArticleIndex`) and the
+    problem list are patched for the articles that changed.
 
     Not thread-safe by itself: the service calls :meth:`load` from one
     thread at a time (guarded by ``self.lock``).
@@ -145,19 +239,27 @@ class ContentLoader:
         self.wall_clock = wall_clock
         self.display_prefix = display_prefix
         self.lock = threading.Lock()
+        self.events: Any = None  # a feedsvc.watch.ContentEvents, set by the watcher
+        self.files_read = 0
+        self.full_scans = 0
+        self.new_problems: list[Problem] = []  # problems that appeared in the last load
         self._loaded = False
-        self._files: dict[str, _FileEntry] = {}
+        self._articles_path = str(self.articles_dir)
+        self._files: dict[str, _FileEntry] = {}  # by file name in articles/
+        self._slugs: dict[str, str | list[str]] = {}  # slug -> its file (served first if several)
+        self._collisions: dict[str, list[Problem]] = {}
         self._pending: dict[str, _Pending] = {}
+        self._ready: tuple[dict[str, Signature | None], set[str]] | None = None
         self._site: SiteSettings | None = None
         self._site_sig: Signature | None = None
         self._site_problems: list[Problem] = []
         self._views: dict[str, int] = {}
         self._views_sig: Signature | None = None
         self._views_problems: list[Problem] = []
-        self._served_paths: dict[str, str] = {}
-        self.files_read = 0
-        self._articles_prefix = os.path.join(self.articles_dir, "")
-        self._last_scan: Scan | None = None
+        self._misc_problems: list[Problem] = []
+        self._problems = _ProblemSet()
+        self._builder: SnapshotBuilder | None = None
+        self._lint = lint.CrossArticleIndex(self._served_articles, self._line_of)
 
     def _display(self, path: Path) -> str:
         """How a file is named in messages: as the user named the directory for
@@ -173,91 +275,146 @@ class ContentLoader:
         except ValueError:
             return str(path)
 
+    def _article_display(self, name: str) -> str:
+        return self._display(self.articles_dir / name)
+
     @staticmethod
-    def _stat(path: Path) -> Signature | None:
+    def _stat(path: str) -> Signature | None:
         """A regular file's signature, or ``None`` (missing, a folder, unreadable)."""
         try:
-            stat = path.stat()
-        except OSError:
+            stat = os.stat(path)
+        except (OSError, ValueError):
             return None
         return _signature(stat) if S_ISREG(stat.st_mode) else None
 
-    def scan(self) -> Scan:
-        """Signatures of every file the content consists of, keyed by path."""
-        found: dict[str, Signature] = {}
-        for special in (self.site_path, self.views_path):
-            sig = self._stat(Path(special))
-            if sig is not None:
-                found[special] = sig
-        try:
-            entries = list(os.scandir(self.articles_dir))
-        except OSError:
-            entries = []
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith(ARTICLE_SUFFIXES):
-                continue
-            try:
-                if entry.is_file():
-                    found[entry.path] = _signature(entry.stat())
-            except OSError:
-                continue
-        folders: dict[str, float] = {}
-        for folder in (self.content_dir, self.articles_dir):
-            sig = self._folder_signature(folder)
-            if sig is not None:
-                folders[str(folder)] = _changed_at(sig)
-        return Scan(found, folders)
+    def _path_of(self, key: str) -> str:
+        if key == SITE_KEY:
+            return self.site_path
+        if key == VIEWS_KEY:
+            return self.views_path
+        return os.path.join(self._articles_path, key)
 
-    @staticmethod
-    def _folder_signature(folder: Path) -> Signature | None:
-        try:
-            return _signature(folder.stat())
-        except OSError:
-            return None
+    def _accepted(self, key: str) -> Signature | None:
+        """The signature of a file as last applied."""
+        if key == SITE_KEY:
+            return self._site_sig
+        if key == VIEWS_KEY:
+            return self._views_sig
+        entry = self._files.get(key)
+        return entry.signature if entry is not None else None
 
-    # -- which changes are ready -------------------------------------------
+    # -- finding changes -------------------------------------------------------
 
-    def _accepted(self) -> dict[str, Signature]:
-        """Signature of every file as last applied."""
-        accepted = {path: entry.signature for path, entry in self._files.items()}
-        if self._site_sig is not None:
-            accepted[self.site_path] = self._site_sig
-        if self._views_sig is not None:
-            accepted[self.views_path] = self._views_sig
-        return accepted
+    def _scan(self) -> dict[str, Signature | None]:
+        """Every file whose signature differs from the one applied (``None``: gone).
 
-    def _ready_changes(self, scan: Scan, *, settle: float) -> dict[str, Signature | None]:
-        """Changed paths whose change has settled: new signature, or ``None`` if gone.
-
-        Unsettled ones are remembered in ``self._pending`` for :meth:`next_settle_at`.
+        One pass over the folder comparing as it goes: no list of entries, no
+        table of every file's signature (at 100k files those were ~100 MB
+        for the length of a poll). Files that were known and not seen are
+        found with a second, name-only listing, only when some are missing.
         """
-        accepted = self._accepted()
-        current = scan.signatures
+        self.full_scans += 1
+        changed: dict[str, Signature | None] = {}
+        for key in (SITE_KEY, VIEWS_KEY):
+            signature = self._stat(self._path_of(key))
+            if signature != self._accepted(key):
+                changed[key] = signature
+        files = self._files
+        seen = 0
+        try:
+            with os.scandir(self._articles_path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if not is_article_name(name):
+                        continue
+                    known = files.get(name)
+                    try:
+                        signature = _signature(entry.stat()) if entry.is_file() else None
+                    except OSError:
+                        signature = None
+                    if known is None:
+                        if signature is not None:
+                            changed[name] = signature
+                        continue
+                    seen += 1
+                    if known.signature != signature:
+                        changed[name] = signature
+        except OSError:
+            pass
+        if seen < len(files):  # some known files were not listed: gone
+            try:
+                present = set(os.listdir(self._articles_path))
+            except OSError:
+                present = set()
+            for name in files:
+                if name not in present:
+                    changed[name] = None
+        return changed
+
+    def _look(self, keys: Iterable[str], states: Mapping[str, int]) -> dict[str, Signature | None]:
+        """:meth:`_scan` for the named files only (inotify said which)."""
+        changed: dict[str, Signature | None] = {}
+        for key in keys:
+            signature = self._stat(self._path_of(key))
+            # Closed after a write: read it even if its signature looks the same
+            # (a second save within one clock tick, of the same size).
+            if signature != self._accepted(key) or (
+                signature is not None and states.get(key) == WRITTEN
+            ):
+                changed[key] = signature
+        return changed
+
+    def _folder_changed_at(self, key: str) -> float:
+        folder = self.content_dir if key in (SITE_KEY, VIEWS_KEY) else self.articles_dir
+        try:
+            return _changed_at(_signature(folder.stat()))
+        except OSError:
+            return 0.0
+
+    def _settled(
+        self, changed: Mapping[str, Signature | None], states: Mapping[str, int], settle: float
+    ) -> dict[str, Signature | None]:
+        """The changes that may be applied now; the others wait in ``_pending``.
+
+        A change is ready when it has settled (by the file's own clock, or,
+        with clock skew such as a network file system, after being seen
+        unchanged for ``settle`` seconds), or when an event vouches for it.
+        """
         now = self.wall_clock()
         ready: dict[str, Signature | None] = {}
-        seen_pending: set[str] = set()
-        for path in set(accepted) | set(current):
-            new = current.get(path)
-            if accepted.get(path) == new:
+        for key, new in changed.items():
+            state = states.get(key)
+            if (
+                settle <= 0
+                or (state == WRITTEN and new is not None)
+                or (state == MOVED_AWAY and new is None)
+            ):
+                ready[key] = new
                 continue
-            if settle <= 0:
-                ready[path] = new
-                continue
-            if new is not None:
-                changed_at = _changed_at(new)
-            else:  # a deletion is dated by its folder's last change
-                changed_at = scan.folder_changed_at.get(str(Path(path).parent), 0.0)
-            pending = self._pending.get(path)
+            # A deletion is dated by its folder's last change.
+            changed_at = _changed_at(new) if new is not None else self._folder_changed_at(key)
+            pending = self._pending.get(key)
             if pending is None or pending.signature != new:
-                pending = self._pending[path] = _Pending(new, changed_at, now)
-            seen_pending.add(path)
-            # Settled by the file's own clock, or (clock skew, e.g. a network
-            # file system) after being seen unchanged for ``settle`` seconds.
+                pending = self._pending[key] = _Pending(new, changed_at, now)
             if now - changed_at >= settle or now - pending.first_seen >= settle:
-                ready[path] = new
-        for path in set(self._pending) - seen_pending:
-            del self._pending[path]
+                ready[key] = new
+        for key in [key for key in self._pending if key not in changed]:
+            del self._pending[key]  # changed back, or gone again, before it settled
         return ready
+
+    def _collect(self) -> tuple[dict[str, Signature | None], set[str]]:
+        """Ready changes, and the keys among them read on an event's word."""
+        settle = self.settle if self._loaded else 0.0
+        changes = self.events.take() if self.events is not None and self._loaded else None
+        if changes is None or changes.full:
+            ready = self._settled(self._scan(), {}, settle)
+            return ready, set()
+        states = changes.states
+        ready = self._settled(
+            self._look(states.keys() | self._pending.keys(), states), states, settle
+        )
+        trusted = {k for k, sig in ready.items() if sig is not None and states.get(k) == WRITTEN}
+        return ready, trusted
 
     def next_settle_at(self) -> float | None:
         """Wall-clock time when a pending change may be ready (for the watcher)."""
@@ -268,13 +425,12 @@ class ContentLoader:
     def has_changes(self) -> bool:
         """Cheap check (stat only) whether any settled change awaits a :meth:`load`.
 
-        A positive answer keeps its scan for the :meth:`load` that follows, so
-        a reload stats every file once, not twice.
+        A positive answer keeps what it found for the :meth:`load` that
+        follows, so a reload looks at every file once, not twice.
         """
-        scan = self.scan()
-        changed = bool(self._ready_changes(scan, settle=self.settle))
-        self._last_scan = scan if changed else None
-        return changed
+        ready = self._collect()
+        self._ready = ready if ready[0] else None
+        return self._ready is not None
 
     # -- applying changes ----------------------------------------------------
 
@@ -284,25 +440,32 @@ class ContentLoader:
         File times are coarse (a clock tick, milliseconds): a second write of
         the same size within one tick of the first leaves the signature as it
         was, and would never be read. A file read within :data:`RACY_SECONDS`
-        of its last change is therefore remembered with an impossible size,
-        so the next poll reads it once more ("racy clean", as git calls it).
-        With settling on, reads happen later than that and this never fires.
+        of its last change is therefore remembered with a mark no stat
+        gives, so the next comparison reads it once more ("racy clean", as
+        git calls it). With settling on, reads happen later than that and
+        this never fires. A file read on an inotify close event needs no
+        mark: a later write would be an event of its own.
         """
         if self.wall_clock() - _changed_at(signature) < RACY_SECONDS:
-            return (signature[0], signature[1], -1, signature[3])
+            return signature | _RACY
         return signature
 
     def _read_settled(
-        self, path: Path, signature: Signature, verify: bool
-    ) -> tuple[ParsedYaml | None, bytes, list[Problem]] | None:
+        self, key: str, signature: Signature, verify: bool, trusted: bool
+    ) -> tuple[tuple[ParsedYaml | None, bytes, list[Problem]], Signature] | None:
         """Read a changed file; ``None`` if it changed while being read (try later)."""
+        path = self._path_of(key)
         self.files_read += 1
-        result = read_yaml_file(path, self._display(path))
+        result = read_yaml_file(Path(path), self._display(Path(path)))
+        if trusted:
+            if self.events.touched([key]):
+                return None
+            return result, signature
         if verify and self._stat(path) != signature:
             return None
-        return result
+        return result, self._recorded(signature)
 
-    def _load_site(self, signature: Signature | None, verify: bool) -> None:
+    def _load_site(self, signature: Signature | None, verify: bool, trusted: bool) -> None:
         path = Path(self.site_path)
         display = self._display(path)
         if signature is None:
@@ -317,11 +480,10 @@ class ContentLoader:
             self._site_problems = [problem, self._still_serving(display, "settings")]
             self._site_sig = None
             return
-        result = self._read_settled(path, signature, verify)
-        if result is None:
+        read = self._read_settled(SITE_KEY, signature, verify, trusted)
+        if read is None:
             return
-        self._site_sig = self._recorded(signature)
-        parsed, _, problems = result
+        (parsed, _, problems), self._site_sig = read
         site = None
         if parsed is not None:
             site, more = parse_site_settings(parsed.data, display, self.env)
@@ -341,17 +503,16 @@ class ContentLoader:
     def _still_serving(display: str, what: str = "version") -> Problem:
         return Problem(display, "(file)", f"still serving its last good {what}")
 
-    def _load_views(self, signature: Signature | None, verify: bool) -> None:
+    def _load_views(self, signature: Signature | None, verify: bool, trusted: bool) -> None:
         path = Path(self.views_path)
         if signature is None:
             self._views, self._views_sig, self._views_problems = {}, None, []
             return
-        result = self._read_settled(path, signature, verify)
-        if result is None:
+        read = self._read_settled(VIEWS_KEY, signature, verify, trusted)
+        if read is None:
             return
-        self._views_sig = self._recorded(signature)
+        (parsed, _, problems), self._views_sig = read
         display = self._display(path)
-        parsed, _, problems = result
         keep = self._still_serving(display, "view counts")
         if parsed is None:
             self._views_problems = [*problems, keep] if self._views else problems
@@ -373,68 +534,119 @@ class ContentLoader:
             views[str(slug).lower()] = count
         self._views, self._views_problems = views, problems
 
-    def _is_article(self, path_text: str) -> bool:
-        # A prefix test, not Path(p).parent: this runs over every file on every poll.
-        prefix = self._articles_prefix
-        return path_text.startswith(prefix) and os.sep not in path_text[len(prefix) :]
+    def _set_entry(self, name: str, entry: _FileEntry | None) -> None:
+        """Replace (or, with ``None``, forget) a file's entry, keeping problems in step."""
+        old = self._files.pop(name, None) if entry is None else self._files.get(name)
+        if entry is not None:
+            self._files[name] = entry
+        self._problems.replace(
+            old.problems if old is not None else _NO_PROBLEMS,
+            entry.problems if entry is not None else _NO_PROBLEMS,
+        )
 
-    def _refresh_articles(self, ready: Mapping[str, Signature | None], verify: bool) -> None:
-        changed = sorted(p for p in ready if self._is_article(p))
-        for path_text in [p for p in changed if ready[p] is None]:
-            self._files.pop(path_text, None)  # deleted: its article goes
-        to_read = [p for p in changed if ready[p] is not None]
-        displays = [self._display(Path(p)) for p in to_read]
-        loaded = load_article_files(list(zip(to_read, displays, strict=True)))
+    def _refresh_articles(
+        self, ready: Mapping[str, Signature | None], trusted: set[str], verify: bool
+    ) -> None:
+        """Apply changed article files."""
+        changed = sorted(key for key in ready if key not in (SITE_KEY, VIEWS_KEY))
+        for name in changed:
+            if ready[name] is None:
+                self._set_entry(name, None)  # deleted: its article goes
+        to_read = [name for name in changed if ready[name] is not None]
+        if not to_read:
+            return
+        displays = [self._article_display(name) for name in to_read]
+        paths = [os.path.join(self._articles_path, name) for name in to_read]
+        loaded = load_article_files(list(zip(paths, displays, strict=True)))
         self.files_read += len(to_read)
-        for path_text, display, result in zip(to_read, displays, loaded, strict=True):
-            signature = ready[path_text]
+        vouched = [name for name in to_read if name in trusted]
+        rewritten = self.events.touched(vouched) if vouched else set()
+        for name, path, display, result in zip(to_read, paths, displays, loaded, strict=True):
+            signature = ready[name]
             assert signature is not None
-            path = Path(path_text)
+            if name in trusted:
+                if name in rewritten:
+                    continue  # written again while we read it: its new events follow
+                recorded = signature
+            else:
+                if verify and self._stat(path) != signature:
+                    continue  # written to while we read it: try again next poll
+                recorded = self._recorded(signature)
             article, problems, lines = result
-            if verify and self._stat(path) != signature:
-                continue  # written to while we read it: try again next poll
-            entry = self._files.get(path_text)
+            entry = self._files.get(name)
             if article is None and entry is not None and entry.article is not None:
                 problems = [*problems, self._still_serving(display)]
-                self._files[path_text] = _FileEntry(
-                    self._recorded(signature), entry.article, problems, entry.lines
-                )
+                self._set_entry(name, _FileEntry(recorded, entry.article, problems, entry.lines))
                 continue
-            self._files[path_text] = _FileEntry(
-                self._recorded(signature), article, problems or _NO_PROBLEMS, _lint_lines(lines)
+            self._set_entry(
+                name,
+                _FileEntry(recorded, article, problems or _NO_PROBLEMS, _lint_lines(lines)),
             )
 
-    def _resolve_slugs(self) -> tuple[list[_FileEntry], list[Problem]]:
-        """One article per slug; case-colliding file names are all reported."""
-        by_slug: dict[str, list[str]] = {}
-        for path_text, entry in self._files.items():
-            if entry.article is not None:
-                by_slug.setdefault(entry.article.slug, []).append(path_text)
-        chosen: list[_FileEntry] = []
+    # -- slugs: one article per slug --------------------------------------------
+
+    def _slug_files(self, slug: str) -> list[str]:
+        names = self._slugs.get(slug)
+        if names is None:
+            return []
+        return [names] if isinstance(names, str) else names
+
+    def _served_name(self, slug: str) -> str | None:
+        names = self._slugs.get(slug)
+        return names if names is None or isinstance(names, str) else names[0]
+
+    def _served_article(self, slug: str) -> Article | None:
+        name = self._served_name(slug)
+        return self._files[name].article if name is not None else None
+
+    def _served_articles(self) -> Iterator[Article]:
+        """Every served article (one per slug), drafts and future ones included."""
+        files = self._files
+        for names in self._slugs.values():
+            article = files[names if isinstance(names, str) else names[0]].article
+            if article is not None:
+                yield article
+
+    def _line_of(self, article: Article, field: str) -> int | None:
+        """The line of ``field`` in the file serving ``article`` (for lint messages)."""
+        name = self._served_name(article.slug)
+        lines = self._files[name].lines if name is not None else ()
+        index = LINT_FIELDS.index(field)
+        return lines[index] if index < len(lines) else None
+
+    def _resolve_slug(self, slug: str, names: Iterable[str]) -> None:
+        """Choose the file serving ``slug`` among its files (``names``: maybe changed).
+
+        Case-colliding file names are all reported; the one served before
+        stays served, else a lower-case name, else the first by name.
+        """
+        previous = self._served_name(slug)
+        files = self._files
+        claims = sorted(
+            {n for n in names if (entry := files.get(n)) is not None and entry.article is not None},
+            key=lambda n: (n != previous, _stem(n) != _stem(n).lower(), n),
+        )
+        if not claims:
+            self._slugs.pop(slug, None)
+        else:
+            self._slugs[slug] = claims[0] if len(claims) == 1 else claims
         problems: list[Problem] = []
-        served: dict[str, str] = {}
-        for slug, paths in by_slug.items():
-            if len(paths) > 1:
-                previous = self._served_paths.get(slug)
+        if len(claims) > 1:
+            shown_names = ", ".join(self._article_display(n) for n in sorted(claims))
+            serving = self._article_display(claims[0])
+            problems = [
+                Problem(
+                    self._article_display(n),
+                    "(file name)",
+                    f"slug {slug!r} is used by several files ({shown_names}); serving {serving}",
+                )
+                for n in claims
+            ]
+        self._problems.replace(self._collisions.pop(slug, _NO_PROBLEMS), problems)
+        if problems:
+            self._collisions[slug] = problems
 
-                def preference(p: str, previous: str | None = previous) -> tuple[bool, bool, str]:
-                    return (p != previous, Path(p).stem != Path(p).stem.lower(), p)
-
-                paths.sort(key=preference)
-                names = ", ".join(self._display(Path(p)) for p in sorted(paths))
-                for p in paths:
-                    problems.append(
-                        Problem(
-                            self._display(Path(p)),
-                            "(file name)",
-                            f"slug {slug!r} is used by several files ({names}); "
-                            f"serving {self._display(Path(paths[0]))}",
-                        )
-                    )
-            served[slug] = paths[0]
-            chosen.append(self._files[paths[0]])
-        self._served_paths = served
-        return chosen, problems
+    # -- loading -----------------------------------------------------------------
 
     def load(self, now: datetime | None = None) -> Snapshot:
         """Apply every settled change and build a new snapshot.
@@ -444,35 +656,77 @@ class ContentLoader:
         problem is carried in the snapshot (and so in ``/healthz``).
         """
         now = now or datetime.now(UTC)
-        scan, self._last_scan = self._last_scan or self.scan(), None
-        settle = self.settle if self._loaded else 0.0
-        ready = self._ready_changes(scan, settle=settle)
-        verify = settle > 0
-        if not self._loaded or self.site_path in ready:
-            self._load_site(scan.signatures.get(self.site_path), verify)
-        if self.views_path in ready:
-            self._load_views(ready[self.views_path], verify)
-        self._refresh_articles(ready, verify)
-        for path in ready:
-            self._pending.pop(path, None)
+        ready, trusted = self._ready if self._ready is not None else self._collect()
+        self._ready = None
+        verify = self.settle > 0 and self._loaded
+        if not self._loaded or SITE_KEY in ready:
+            self._load_site(ready.get(SITE_KEY), verify, SITE_KEY in trusted)
+        views_changed = VIEWS_KEY in ready
+        if views_changed:
+            self._load_views(ready[VIEWS_KEY], verify, VIEWS_KEY in trusted)
+
+        # Articles: remember what each touched slug served, apply the files,
+        # choose again, and pass on only the articles that changed.
+        names = [key for key in ready if key not in (SITE_KEY, VIEWS_KEY)]
+        by_slug: dict[str, list[str]] = {}
+        for name in names:
+            by_slug.setdefault(_slug_of(name), []).append(name)
+        before = {slug: self._served_article(slug) for slug in by_slug}
+        self._refresh_articles(ready, trusted, verify)
+        for key in ready:
+            self._pending.pop(key, None)
+        changes: list[tuple[Article | None, Article | None]] = []
+        for slug, changed_names in by_slug.items():
+            self._resolve_slug(slug, [*self._slug_files(slug), *changed_names])
+            after = self._served_article(slug)
+            if after is not before[slug]:
+                changes.append((before[slug], after))
+
+        assert self._site is not None
+        builder = self._builder
+        if builder is None or len(changes) > max(REBUILD_MIN, len(builder) // REBUILD_SHARE):
+            served = list(self._served_articles())
+            builder = self._builder = builder or SnapshotBuilder(self._site, self._views)
+            builder.set_site(self._site)
+            builder.set_views_override(self._views)
+            builder.reset(served)
+            self._lint.reset(served)
+        else:
+            builder.set_site(self._site)
+            if views_changed:
+                builder.set_views_override(self._views)
+            for old, new in changes:
+                if old is not None:
+                    builder.remove(old)
+                if new is not None:
+                    builder.add(new)
+                self._lint.replace(old, new)
         self._loaded = True
-        served, collision_problems = self._resolve_slugs()
-        articles = [entry.article for entry in served if entry.article is not None]
-        problems = [*self._site_problems, *self._views_problems, *collision_problems]
+
+        gone, new_lint = self._lint.changes()
+        self._problems.remove(gone)
+        self._problems.add(new_lint)
+        misc = [*self._site_problems, *self._views_problems]
         if not self.articles_dir.is_dir():
-            problems.append(
+            misc.append(
                 Problem(self._display(self.articles_dir), "(dir)", "is missing", None, "warning")
             )
-        for entry in self._files.values():
-            problems.extend(entry.problems)
-        lines = _LineIndex({e.article.source: e.lines for e in served if e.article})
-        problems.extend(lint.cross_article_problems(articles, lines))
-        problems.extend(lint.future_problems(articles, now, lines))
-        assert self._site is not None
-        return build_snapshot(
-            self._site, articles, now=now, views_override=self._views, problems=problems
-        )
+        future = builder.future(now)
+        if future:
+            lines = {
+                a.source: {f: line for f in LINT_FIELDS if (line := self._line_of(a, f))}
+                for a in future
+            }
+            misc += lint.future_problems(future, now, lines)
+        self._problems.replace(self._misc_problems, misc)
+        self._misc_problems = misc
+        self.new_problems = self._problems.take_born()
+        return builder.build(now, self._problems.snapshot())
 
     def all_articles(self) -> list[Article]:
         """Every currently loaded article, drafts and future ones included."""
         return [entry.article for entry in self._files.values() if entry.article is not None]
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0]

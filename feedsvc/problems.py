@@ -32,6 +32,17 @@ class Problem:
         return asdict(self)
 
 
+def problem_order(problem: Problem) -> tuple[str, str, str, bool, int, str]:
+    """Sort key of problems as reports list them: by file, field, message, line.
+
+    Used instead of the dataclass order, which cannot compare a missing line
+    (``None``) with a number.
+    """
+    line = problem.line
+    return (problem.path, problem.field, problem.message, line is not None, line or 0,
+            problem.severity)  # fmt: skip
+
+
 class ContentError(Exception):
     """Content that cannot be served at all (for example a bad ``site.yaml``)."""
 

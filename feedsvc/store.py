@@ -9,13 +9,16 @@ request never sees half a reload. This module knows nothing of HTTP or XML.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import is_
 from types import MappingProxyType
+from typing import Any
 
 from .config import SiteSettings
-from .problems import Problem
+from .problems import Problem, problem_order
 from .textstore import get_text
 
 
@@ -82,6 +85,21 @@ def _newest_first_key(article: Article) -> tuple[float, str]:
     return (-article.published.timestamp(), article.slug)
 
 
+def _published_key(article: Article) -> float:
+    # Sorted by ``_newest_first_key`` means sorted by this too (ties aside),
+    # so a date can be found by bisection. Timestamps keep the order of
+    # microsecond datetimes exactly (a double resolves 0.25 µs at today's dates).
+    return -article.published.timestamp()
+
+
+def _update_key(article: Article) -> tuple[float, str]:
+    return (-article.updated.timestamp(), article.slug)  # type: ignore[union-attr]
+
+
+def _update_only_key(article: Article) -> float:
+    return -article.updated.timestamp()  # type: ignore[union-attr]
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """Immutable view of the content at one version."""
@@ -118,56 +136,312 @@ def build_snapshot(
     (nothing in a feed is dated in the future).
     Popularity comes from ``views_override`` (``popularity.yaml``) before the
     article's own ``views``; ties rank the newer article first.
+
+    This is a fresh build; the loader keeps a :class:`SnapshotBuilder` instead
+    and patches it per changed file, with the same result.
     """
-    overrides = views_override or {}
-    all_articles = list(articles)
-    visible = sorted(
-        (a for a in all_articles if not a.draft and a.published <= now), key=_newest_first_key
-    )
-    upcoming = [a.published for a in all_articles if not a.draft and a.published > now]
-    for index, article in enumerate(visible):
-        if article.updated is not None and article.updated > now:
-            upcoming.append(article.updated)
-            # A different revision: the feed must re-render when the update becomes due.
-            visible[index] = replace(
-                article, updated=None, revision=f"{article.revision}:until-{article.updated}"
-            )
+    builder = SnapshotBuilder(site, views_override)
+    builder.reset(articles)
+    return builder.build(now, tuple(sorted(set(problems), key=problem_order)))
 
-    by_tag: dict[str, list[Article]] = {}
-    names: dict[str, str] = {}
-    for article in visible:  # newest first, so the newest spelling names the tag
+
+def _remove_from(items: list[Article], article: Article, key: Callable[[Article], Any]) -> None:
+    """Remove ``article`` (by identity) from a list sorted by ``key``."""
+    index = bisect_left(items, key(article), key=key)
+    if index < len(items) and items[index] is article:
+        del items[index]
+        return
+    for index, item in enumerate(items):  # not where its key says: the list was not kept sorted
+        if item is article:
+            del items[index]
+            return
+    raise ValueError(f"{article.slug} is not in the index")
+
+
+def _token(article: Article, views: int) -> int:
+    """One article's share of a snapshot's version (see :meth:`SnapshotBuilder.build`)."""
+    digest = hashlib.blake2b(
+        f"{article.slug}\0{article.revision}\0{views}".encode(), digest_size=16
+    ).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _same_entry(old: TagEntry, new: TagEntry) -> bool:
+    return (
+        old.name == new.name
+        and len(old.articles) == len(new.articles)
+        and all(map(is_, old.articles, new.articles))
+    )
+
+
+class _Views(Mapping[str, int]):
+    """``slug -> views`` of the visible articles, built on first use.
+
+    Nothing on the serving path reads it; building it on every reload would
+    cost a dict of every article (100k entries) for nothing.
+    """
+
+    def __init__(self, articles: tuple[Article, ...], overrides: Mapping[str, int]) -> None:
+        self._articles = articles
+        self._overrides = overrides
+        self._built: dict[str, int] | None = None
+
+    def _table(self) -> dict[str, int]:
+        if self._built is None:
+            overrides = self._overrides
+            self._built = {a.slug: overrides.get(a.slug, a.views) for a in self._articles}
+        return self._built
+
+    def __getitem__(self, slug: str) -> int:
+        return self._table()[slug]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._articles)
+
+
+class SnapshotBuilder:
+    """The sorted indexes snapshots are cut from, patched one article at a time.
+
+    A fresh build sorts every article by date and by views and regroups them
+    by tag: at 10k articles that was most of the work after a one-file edit.
+    The builder keeps those orders instead (every non-draft article, newest
+    first; per tag; by views) and an edit moves one article in each, by
+    bisection. :meth:`build` then cuts the snapshot for a moment: articles
+    not yet due are a prefix of the date order, so everything time-dependent
+    is found by bisection too, and only tags whose articles changed (or fell
+    due) get a new :class:`TagEntry`; the others keep the previous snapshot's
+    objects, which lets the service keep their feeds without looking.
+
+    The result is exactly :func:`build_snapshot`'s (which is this builder
+    used once). Not thread-safe: the loader uses it under its lock.
+    """
+
+    def __init__(self, site: SiteSettings, views_override: Mapping[str, int] | None = None) -> None:
+        self._site = site
+        self._overrides: dict[str, int] = dict(views_override or {})
+        self._ordered: list[Article] = []  # non-drafts, newest first
+        self._by_tag: dict[str, list[Article]] = {}  # slug -> non-drafts with it, newest first
+        self._by_views: list[Article] = []  # non-drafts, most viewed first, ties newest first
+        self._by_update: list[Article] = []  # non-drafts updated after publication, latest first
+        self._token_sum = 0
+        self._touched: set[str] = set()  # tags whose entry must be cut again
+        self._tags: dict[str, TagEntry] | None = None  # the last build's, None: cut all
+        self._future: dict[int, Article] = {}  # id -> article not yet due at the last build
+        self._shown: dict[int, tuple[Article, Article]] = {}  # id -> (article, version shown)
+
+    def __len__(self) -> int:
+        return len(self._ordered)
+
+    def _views_key(self, article: Article) -> tuple[int, float, str]:
+        views = self._overrides.get(article.slug, article.views)
+        return (-views, -article.published.timestamp(), article.slug)
+
+    def _views_of(self, article: Article) -> int:
+        return self._overrides.get(article.slug, article.views)
+
+    @staticmethod
+    def _has_update(article: Article) -> bool:
+        # Only an update after publication can be due later than the article itself.
+        return article.updated is not None and article.updated > article.published
+
+    # -- changing the content -------------------------------------------------
+
+    def reset(self, articles: Iterable[Article]) -> None:
+        """Index ``articles`` from scratch (a first load, or many files changed)."""
+        ordered = sorted((a for a in articles if not a.draft), key=_newest_first_key)
+        by_tag: dict[str, list[Article]] = {}
+        for article in ordered:  # newest first, so every tag's list is in order
+            for tag in article.tags:
+                by_tag.setdefault(tag.slug, []).append(article)
+        self._ordered, self._by_tag = ordered, by_tag
+        overrides = self._overrides
+        # Stable: ties stay newest first, i.e. the order ``_views_key`` describes.
+        self._by_views = sorted(ordered, key=lambda a: -overrides.get(a.slug, a.views))
+        self._by_update = sorted(filter(self._has_update, ordered), key=_update_key)
+        self._token_sum = sum(_token(a, self._views_of(a)) for a in ordered)
+        self._tags, self._touched = None, set()
+
+    def add(self, article: Article) -> None:
+        """Index one article (drafts are in no feed and are ignored)."""
+        if article.draft:
+            return
+        insort(self._ordered, article, key=_newest_first_key)
         for tag in article.tags:
-            by_tag.setdefault(tag.slug, []).append(article)
-            names.setdefault(tag.slug, tag.name)
-    tags = {
-        slug: TagEntry(slug=slug, name=names[slug], articles=tuple(items))
-        for slug, items in sorted(by_tag.items())
-    }
+            insort(self._by_tag.setdefault(tag.slug, []), article, key=_newest_first_key)
+            self._touched.add(tag.slug)
+        insort(self._by_views, article, key=self._views_key)
+        if self._has_update(article):
+            insort(self._by_update, article, key=_update_key)
+        self._token_sum += _token(article, self._views_of(article))
 
-    views = {a.slug: overrides.get(a.slug, a.views) for a in visible}
-    ranked = visible
-    if site.popular_window_days > 0:
-        window = timedelta(days=site.popular_window_days)
-        ranked = [a for a in visible if a.published > now - window]
-        upcoming += [a.published + window for a in ranked]
-    # ``ranked`` is already newest first and sorting is stable, so ties keep that
-    # order without computing the date key again for every article.
-    popular = sorted(ranked, key=lambda a: -views[a.slug])
+    def remove(self, article: Article) -> None:
+        """Forget one article added before (the very object)."""
+        if article.draft:
+            return
+        _remove_from(self._ordered, article, _newest_first_key)
+        for tag in article.tags:
+            items = self._by_tag[tag.slug]
+            _remove_from(items, article, _newest_first_key)
+            if not items:
+                del self._by_tag[tag.slug]
+            self._touched.add(tag.slug)
+        _remove_from(self._by_views, article, self._views_key)
+        if self._has_update(article):
+            _remove_from(self._by_update, article, _update_key)
+        self._token_sum -= _token(article, self._views_of(article))
 
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr(site).encode())
-    for article in visible:
-        digest.update(f"{article.slug}\0{article.revision}\0{views[article.slug]}\n".encode())
-    digest.update(repr([a.slug for a in popular]).encode())
+    def set_site(self, site: SiteSettings) -> None:
+        """New site settings (titles, feed sizes, the popularity window)."""
+        self._site = site
 
-    return Snapshot(
-        site=site,
-        articles=tuple(visible),
-        tags=MappingProxyType(tags),
-        popular=tuple(popular),
-        views=MappingProxyType(views),
-        problems=tuple(sorted(set(problems))),
-        version=digest.hexdigest(),
-        built_at=now,
-        next_change_at=min(upcoming) if upcoming else None,
-    )
+    def set_views_override(self, views_override: Mapping[str, int]) -> None:
+        """New ``popularity.yaml`` counts: the popularity order is sorted again."""
+        overrides = dict(views_override)
+        if overrides == self._overrides:
+            return
+        self._overrides = overrides
+        self._by_views = sorted(self._ordered, key=lambda a: -overrides.get(a.slug, a.views))
+        self._token_sum = sum(_token(a, self._views_of(a)) for a in self._ordered)
+
+    def future(self, now: datetime) -> list[Article]:
+        """Non-draft articles dated after ``now``, newest first."""
+        return self._ordered[: bisect_left(self._ordered, -now.timestamp(), key=_published_key)]
+
+    # -- cutting a snapshot ---------------------------------------------------
+
+    def _tag_entry(
+        self, slug: str, now_key: float, shown: dict[int, tuple[Article, Article]]
+    ) -> TagEntry | None:
+        items = self._by_tag.get(slug)
+        if not items:
+            return None
+        start = bisect_left(items, now_key, key=_published_key)
+        if start == len(items):
+            return None
+        visible = items[start:]
+        for article, version in shown.values():
+            if any(tag.slug == slug for tag in article.tags):
+                index = bisect_left(visible, _newest_first_key(article), key=_newest_first_key)
+                visible[index] = version
+        # The newest article's spelling names the tag.
+        name = next(tag.name for tag in visible[0].tags if tag.slug == slug)
+        return TagEntry(slug=slug, name=name, articles=tuple(visible))
+
+    def build(self, now: datetime, problems: tuple[Problem, ...] = ()) -> Snapshot:
+        """The snapshot visible at ``now``; ``problems`` sorted and unique already.
+
+        Its version is a digest of the site settings, how many articles are
+        visible and ranked for popularity, and the sum (mod 2**128) of a
+        128-bit hash of each visible article's slug, revision and views: a
+        sum can be kept up to date one article at a time, and the visible
+        set with those fields determines every feed's items and order.
+        """
+        site = self._site
+        ordered = self._ordered
+        now_key = -now.timestamp()
+        due_from = bisect_left(ordered, now_key, key=_published_key)
+        future = ordered[:due_from]
+        visible = ordered[due_from:]
+
+        # Visible articles whose update is not due yet are shown without it.
+        shown: dict[int, tuple[Article, Article]] = {}
+        not_due = self._by_update[: bisect_left(self._by_update, now_key, key=_update_only_key)]
+        for article in not_due:
+            if article.published <= now:
+                known = self._shown.get(id(article))
+                shown[id(article)] = (
+                    known
+                    if known is not None and known[0] is article
+                    else (
+                        article,
+                        replace(
+                            article,
+                            updated=None,
+                            revision=f"{article.revision}:until-{article.updated}",
+                        ),
+                    )
+                )
+        for article, version in shown.values():
+            index = bisect_left(visible, _newest_first_key(article), key=_newest_first_key)
+            visible[index] = version
+
+        # Tags to cut again: edited ones, and those of articles that fell due
+        # (or whose update did) since the last build.
+        touched, self._touched = self._touched, set()
+        future_ids = {id(a): a for a in future}
+        moved = [a for key, a in future_ids.items() if key not in self._future]
+        moved += [a for key, a in self._future.items() if key not in future_ids]
+        moved += [pair[0] for key, pair in shown.items() if key not in self._shown]
+        moved += [pair[0] for key, pair in self._shown.items() if key not in shown]
+        for article in moved:
+            touched.update(tag.slug for tag in article.tags)
+        if self._tags is None:
+            tags: dict[str, TagEntry] = {}
+            for slug in sorted(self._by_tag):
+                entry = self._tag_entry(slug, now_key, shown)
+                if entry is not None:
+                    tags[slug] = entry
+        else:
+            tags = self._tags.copy()
+            reorder = False
+            for slug in touched:
+                entry = self._tag_entry(slug, now_key, shown)
+                old = tags.get(slug)
+                if entry is None:
+                    if old is not None:
+                        del tags[slug]
+                elif old is None:
+                    tags[slug] = entry
+                    reorder = True
+                elif not _same_entry(old, entry):
+                    tags[slug] = entry
+            if reorder:
+                tags = {slug: tags[slug] for slug in sorted(tags)}
+
+        upcoming = [a.published for a in future[-1:]]
+        if shown:
+            upcoming.append(min(a.updated for a, _ in shown.values()))  # type: ignore[type-var]
+        if site.popular_window_days > 0:
+            window = timedelta(days=site.popular_window_days)
+            cutoff = now - window
+            ranked = bisect_left(visible, -cutoff.timestamp(), key=_published_key)
+            if ranked:
+                upcoming.append(visible[ranked - 1].published + window)
+            popular = [a for a in self._by_views if cutoff < a.published <= now]
+        else:
+            ranked = len(visible)
+            popular = list(self._by_views)
+            if len(future) > 64:
+                popular = [a for a in popular if a.published <= now]
+            else:
+                for article in future:
+                    _remove_from(popular, article, self._views_key)
+        for article, version in shown.values():
+            index = bisect_left(popular, self._views_key(article), key=self._views_key)
+            if index < len(popular) and popular[index] is article:
+                popular[index] = version
+
+        total = self._token_sum - sum(_token(a, self._views_of(a)) for a in future)
+        for article, version in shown.values():
+            views = self._views_of(article)
+            total += _token(version, views) - _token(article, views)
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(repr(site).encode())
+        digest.update(f"{len(visible)}\0{ranked}\0{total % (1 << 128)}".encode())
+
+        self._tags, self._future, self._shown = tags, future_ids, shown
+        articles = tuple(visible)
+        return Snapshot(
+            site=site,
+            articles=articles,
+            tags=MappingProxyType(tags),
+            popular=tuple(popular),
+            views=_Views(articles, self._overrides),
+            problems=problems,
+            version=digest.hexdigest(),
+            built_at=now,
+            next_change_at=min(upcoming) if upcoming else None,
+        )
