@@ -3,25 +3,34 @@
 For each size, synthetic content (:mod:`bench.generate`, cached between runs
 in ``--data-dir``) is served and measured:
 
-Over HTTP, ``feedsvc serve`` as shipped (a real process on 127.0.0.1):
+Over HTTP, ``feedsvc serve`` as shipped, with default settings (its watcher
+on: inotify on Linux, else polling every 2 s; a real process on 127.0.0.1):
 
 * **start**: from launching the process to the first ``200`` for ``/rss.xml``;
 * **memory**: the server's resident set (VmRSS) once serving, after its
   background prewarm, and again after a sweep of cold tag feeds;
 * **cold tag feed**: the first request of tag feeds never requested (nor
-  prewarmed) before, median and worst of a sample of rarely used tags.
+  prewarmed) before, median and worst of a sample of rarely used tags;
+* **one-file edit, end to end**: save an edited article (one of the newest,
+  so in the main feed) and request ``/rss.xml`` every 2 ms until the edit is
+  in it, through the real watcher: nothing but the save triggers the reload.
+  Alternately saved in place (truncate and write) and as editors do (a
+  temporary file renamed over it); median and worst of the rounds, with the
+  server's CPU time per round (which includes answering the polling);
+* **idle**: the server's CPU time per second over a quiet period (no
+  requests, no changes): the watcher's steady cost.
 
 In-process (the same :class:`~feedsvc.service.FeedService` the server runs,
 so its counters can be read):
 
-* **one-file edit**: save an edited article (in the main feed), reload, and
-  serve the main feed until the edit is in it; reports the time and how many
-  files were read (``ContentLoader.files_read``) and feeds rendered
-  (``FeedCache.renders``). The watcher adds its poll interval (and settling)
-  before this work starts; that wait is configuration, not work, and is
-  reported separately;
-* **no-change poll**: a reload check when nothing changed (the watcher's
-  steady cost);
+* **one-file edit, explicit reload**: save an edited article, call
+  ``reload()``, and serve the main feed until the edit is in it; reports the
+  time, the CPU time, how many files were read (``ContentLoader.files_read``)
+  and feeds rendered (``FeedCache.renders``). Without a watcher a reload
+  cannot know which file changed, so this includes comparing every file;
+* **no-change poll**: a reload when nothing changed, i.e. a comparison of
+  every file's signature: what polling costs on every interval, and what
+  the inotify watcher's safety scan costs once a minute;
 * **full reload**: every article file changed (e.g. a checkout), all re-read;
 * **cache bound**: a sweep over many rarely read tag feeds keeps the rendered
   feed cache within ``FEEDSVC_CACHE_MB`` (evictions counted).
@@ -129,10 +138,76 @@ def wait_for_renders_to_settle(conn: http.client.HTTPConnection, limit: float = 
         time.sleep(0.5)
 
 
-def measure_http(content: Path, size: str, seed: int, sweep: int) -> dict[str, object]:
-    """Start, memory and cold tag feeds against a real ``feedsvc serve``."""
+def newest_slugs(conn: http.client.HTTPConnection, count: int) -> list[str]:
+    """Slugs of the newest articles, as a reader sees them (the JSON feed's ids)."""
+    _, _, body = timed_get(conn, "/feed.json")
+    return [item["id"].rsplit("/", 1)[1] for item in json.loads(body)["items"][:count]]
+
+
+def retitled(original: bytes, title: str) -> bytes:
+    """An article file's bytes with another title."""
+    return re.sub(rb"^title: .*$", f'title: "{title}"'.encode(), original, count=1, flags=re.M)
+
+
+def save(path: Path, data: bytes, atomic: bool) -> None:
+    """Save as a script does (truncate and write in place) or as editors do (rename over)."""
+    if not atomic:
+        path.write_bytes(data)
+        return
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def wait_until_served(
+    conn: http.client.HTTPConnection, marker: bytes, present: bool = True, limit: float = 30
+) -> float:
+    """Seconds until ``/rss.xml`` does (or does not) contain ``marker``; polls every 2 ms."""
+    started = time.perf_counter()
+    while True:
+        _, _, body = timed_get(conn, "/rss.xml")
+        if (marker in body) == present:
+            return time.perf_counter() - started
+        if time.perf_counter() - started > limit:
+            raise RuntimeError(f"edit not served within {limit} s")
+        time.sleep(0.002)
+
+
+def measure_edit_http(
+    conn: http.client.HTTPConnection, pid: int, content: Path, rounds: int
+) -> dict[str, object]:
+    """Save one article at a time and wait for the running server to serve it."""
+    timings, cpu = [], []
+    for index, slug in enumerate(newest_slugs(conn, rounds)):
+        path = content / "articles" / f"{slug}.yaml"
+        original = path.read_bytes()
+        marker = f"Edited {time.time_ns()}"
+        try:
+            time.sleep(0.2)  # apart from the previous round
+            before = cpu_seconds(pid)
+            saved = time.perf_counter()
+            save(path, retitled(original, marker), atomic=bool(index % 2))
+            wait_until_served(conn, marker.encode())
+            timings.append((time.perf_counter() - saved) * 1000)
+            cpu.append((cpu_seconds(pid) - before) * 1000)
+        finally:
+            path.write_bytes(original)
+            wait_until_served(conn, marker.encode(), present=False)
+    return {
+        "edit_http_ms_median": round(statistics.median(timings), 1),
+        "edit_http_ms_max": round(max(timings), 1),
+        "edit_http_cpu_ms_median": round(statistics.median(cpu), 1),
+        "edit_http_rounds": len(timings),
+    }
+
+
+def measure_http(
+    content: Path, size: str, seed: int, sweep: int, edits: int, idle: float
+) -> dict[str, object]:
+    """Start, memory, cold tag feeds, edits and idle cost against a real ``feedsvc serve``."""
     port = free_port()
-    env = {**os.environ, "FEEDSVC_RELOAD": "0", "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in ("FEEDSVC_RELOAD", "FEEDSVC_WATCH")}
+    env["PYTHONUNBUFFERED"] = "1"  # defaults otherwise: the watcher runs as it does for users
     log = (RESULTS_DIR / f"scale-{size}-server.log").open("wb")
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -179,6 +254,15 @@ def measure_http(content: Path, size: str, seed: int, sweep: int) -> dict[str, o
                     timed_get(conn, path.replace("rss.xml", fmt))
             result[key] = round(vm_rss_mb(process.pid), 1)
         result["sweep_feeds"] = sweep * 3
+        _, _, body = timed_get(conn, "/healthz")
+        result["watch"] = json.loads(body).get("watch", "poll")
+        result.update(measure_edit_http(conn, process.pid, content, edits))
+        # Quiet: no requests, no changes. What the watcher costs while nothing happens.
+        before = cpu_seconds(process.pid)
+        time.sleep(idle)
+        result["idle_cpu_ms_per_s"] = round((cpu_seconds(process.pid) - before) * 1000 / idle, 1)
+        result["idle_s"] = idle
+        result["rss_mb_end"] = round(vm_rss_mb(process.pid), 1)
         conn.close()
     finally:
         process.send_signal(signal.SIGTERM)
@@ -213,7 +297,7 @@ def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[
     path = path if path and path.exists() else content / "articles" / f"{newest.slug}.yaml"
     original = path.read_bytes()
     marker = f"Edited {time.time_ns()}"
-    edited = re.sub(rb"^title: .*$", f'title: "{marker}"'.encode(), original, count=1, flags=re.M)
+    edited = retitled(original, marker)
     reads, renders = service.loader.files_read, service.cache.renders
     try:
         time.sleep(0.05)  # a distinct mtime
@@ -234,12 +318,14 @@ def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[
         path.write_bytes(original)
         service.reload()
 
-    timings = []
-    for _ in range(3):
-        poll = time.perf_counter()
+    timings, cpu_times = [], []
+    for _ in range(5):
+        poll, cpu = time.perf_counter(), time.process_time()
         service.reload()
         timings.append(time.perf_counter() - poll)
+        cpu_times.append(time.process_time() - cpu)
     result["no_change_poll_ms"] = round(statistics.median(timings) * 1000, 1)
+    result["no_change_poll_cpu_ms"] = round(statistics.median(cpu_times) * 1000, 1)
 
     reads = service.loader.files_read
     now = time.time() + 5
@@ -281,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/feedsvc-scale"))
     parser.add_argument("--sweep", type=int, default=300, help="rare tags in the cache sweep")
+    parser.add_argument("--edits", type=int, default=6, help="edits saved to the running server")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of quiet measured")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -295,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{size}: {articles} articles, {tags} tags", file=sys.stderr)
         content = ensure_content(args.data_dir, size, args.seed)
         figures = {"articles": articles, "tags": tags}
-        figures.update(measure_http(content, size, args.seed, args.sweep))
+        figures.update(measure_http(content, size, args.seed, args.sweep, args.edits, args.idle))
         figures.update(measure_in_process(content, size, args.seed, args.sweep))
         report["sizes"][size] = figures  # type: ignore[index]
         print(f"\n{size} ({articles} articles, {tags} tags)")
@@ -313,11 +401,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{figures['cold_tag_ms_max']} ms  "
               f"{verdict('cold_tag_ms', size, figures['cold_tag_ms_median'])}")  # fmt: skip
         print(f"  same feed again (cached)    {figures['warm_tag_ms_median']:>8} ms")
-        print(f"  one-file edit served        {figures['edit_ms']:>8} ms  "
+        print(f"  one-file edit served, HTTP  {figures['edit_http_ms_median']:>8} ms  "
+              f"(max {figures['edit_http_ms_max']} ms, server CPU "
+              f"{figures['edit_http_cpu_ms_median']} ms; watcher: {figures['watch']}, "
+              f"{figures['edit_http_rounds']} saves) "
+              f"{verdict('edit_ms', size, figures['edit_http_ms_median'])}")  # fmt: skip
+        print(f"  one-file edit, reload()     {figures['edit_ms']:>8} ms  "
               f"(CPU {figures['edit_cpu_ms']} ms; {figures['edit_files_read']} file read, "
               f"{figures['edit_renders']} feeds rendered) "
               f"{verdict('edit_ms', size, figures['edit_ms'])}")  # fmt: skip
-        print(f"  no-change poll              {figures['no_change_poll_ms']:>8} ms")
+        print(f"  no-change poll (all files)  {figures['no_change_poll_ms']:>8} ms  "
+              f"(CPU {figures['no_change_poll_cpu_ms']} ms)")  # fmt: skip
+        print(f"  server idle                 {figures['idle_cpu_ms_per_s']:>8} ms CPU/s "
+              f"(over {figures['idle_s']:g} s; RSS then {figures['rss_mb_end']} MB)")  # fmt: skip
         print(f"  full reload (all changed)   {figures['full_reload_s']:>8} s   "
               f"({figures['full_reload_files_read']} files read)")  # fmt: skip
         print(

@@ -320,18 +320,19 @@ class ContentLoader:
             if signature != self._accepted(key):
                 changed[key] = signature
         files = self._files
+        find, signature_of = files.get, _signature  # locals: this loop runs over every file
         seen = 0
         try:
             with os.scandir(self._articles_path) as entries:
                 for entry in entries:
                     name = entry.name
-                    if not is_article_name(name):
+                    if name[0] == "." or not name.endswith(ARTICLE_SUFFIXES):  # is_article_name
                         continue
-                    known = files.get(name)
                     try:
-                        signature = _signature(entry.stat()) if entry.is_file() else None
+                        signature = signature_of(entry.stat()) if entry.is_file() else None
                     except OSError:
                         signature = None
+                    known = find(name)
                     if known is None:
                         if signature is not None:
                             changed[name] = signature
@@ -406,13 +407,16 @@ class ContentLoader:
         """Ready changes, and the keys among them read on an event's word."""
         settle = self.settle if self._loaded else 0.0
         changes = self.events.take() if self.events is not None and self._loaded else None
-        if changes is None or changes.full:
-            ready = self._settled(self._scan(), {}, settle)
-            return ready, set()
+        if changes is None:
+            return self._settled(self._scan(), {}, settle), set()
         states = changes.states
-        ready = self._settled(
-            self._look(states.keys() | self._pending.keys(), states), states, settle
-        )
+        if changes.full:  # compare everything; what events vouch for still counts
+            changed = self._scan()
+            written = [k for k, state in states.items() if state == WRITTEN and k not in changed]
+            changed.update(self._look(written, states))
+        else:
+            changed = self._look(states.keys() | self._pending.keys(), states)
+        ready = self._settled(changed, states, settle)
         trusted = {k for k, sig in ready.items() if sig is not None and states.get(k) == WRITTEN}
         return ready, trusted
 

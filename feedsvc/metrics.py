@@ -135,6 +135,18 @@ def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) 
                service.reloads)  # fmt: skip
     out.family("feedsvc_reload_errors_total", "counter", "Reloads that failed unexpectedly.",
                service.reload_errors)  # fmt: skip
+    loader = service.loader
+    out.family("feedsvc_content_files_read_total", "counter",
+               "Content files read (parsed) since start.", loader.files_read)  # fmt: skip
+    out.family("feedsvc_content_full_scans_total", "counter",
+               "Comparisons of every content file's signature (polls, safety scans).",
+               loader.full_scans)  # fmt: skip
+    out.family(
+        "feedsvc_content_watch", "gauge",
+        "How content changes are found (1 for the mode in use).",
+        [((mode,), int(service.watch_mode == mode)) for mode in ("inotify", "poll", "off")],
+        ("mode",),
+    )  # fmt: skip
     last = service.last_reload_at or view.loaded_at
     out.family(
         "feedsvc_last_reload_timestamp_seconds", "gauge",

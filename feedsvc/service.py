@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import heapq
 import logging
 import os
 import select
@@ -362,17 +363,18 @@ class FeedService:
         With ``previous`` (a reload), a feed whose fingerprint did not change
         takes over its served variants from the previous view instead of
         rebuilding them (a byte replace, a gzip and two hashes each): same
-        bytes, same validators, and a one-file edit then costs only the feeds
-        it touched.
+        bytes, same validators. Nothing else is built for it: a variant or
+        template it did not have before the reload (a base URL seen since, an
+        entry evicted) is built on its first request, as it would have been
+        without the reload. A one-file edit then costs only the feeds it touched.
         """
-        specs = sorted(
-            view.feeds.values(),
-            key=lambda s: (
-                s.kind != "main",
-                s.kind != "popular",
-                -len(s.tag.articles) if s.tag else 0,
-            ),
-        )[:limit]
+        # Main, popular, then the biggest tags (ties in slug order).
+        feeds = view.feeds
+        biggest = heapq.nsmallest(
+            max(0, limit - 2), view.snapshot.tags.values(), key=lambda e: -len(e.articles)
+        )
+        specs = [feeds["main"], feeds["popular"], *(feeds[f"tag:{e.slug}"] for e in biggest)]
+        specs = specs[:limit]
         bases = list(self._recent_bases)[-4:]
         cache = self.cache
         evictions = cache.templates.evictions + cache.variants.evictions
@@ -381,15 +383,17 @@ class FeedService:
             if previous is None and self._view is not view:
                 break  # a reload replaced this view while it was prewarmed in the background
             fingerprint = view.fingerprint(spec)
-            carried = previous is not None and previous.fingerprints.get(spec.key) == fingerprint
+            if previous is not None and previous.fingerprints.get(spec.key) == fingerprint:
+                for base in bases:
+                    for fmt in FORMATS.values():
+                        old = cache.variants.pop((base, previous.seq, spec.key, fmt.name))
+                        if old is not None:
+                            cache.variants.put((base, view.seq, spec.key, fmt.name), old)
+                done.append(spec)
+                continue
             cache.template(fingerprint, self._render(view, spec))
             for base in bases:
                 for fmt in FORMATS.values():
-                    if carried:
-                        old = cache.variants.pop((base, previous.seq, spec.key, fmt.name))  # type: ignore[union-attr]
-                        if old is not None:
-                            cache.variants.put((base, view.seq, spec.key, fmt.name), old)
-                            continue
                     self.variant(view, base, spec, fmt)
             done.append(spec)
             if cache.templates.evictions + cache.variants.evictions > evictions:
@@ -491,7 +495,9 @@ class FeedService:
             log.info("watching %s with inotify", self.settings.content_dir)
 
         def watch() -> None:
-            wait = MIN_WAIT if events is not None else interval  # inotify: compare all at once
+            # The first look (with inotify: a full comparison, for changes made before
+            # the watches existed) comes one interval after start, as the first poll.
+            wait = interval
             safety = max(SAFETY_SCAN_SECONDS, interval)
             next_full = time.monotonic() + safety
             while True:

@@ -165,9 +165,7 @@ class ContentEvents:
             mask = event.mask
             if mask & inotify.IN_Q_OVERFLOW:  # events were lost: compare everything
                 self.overflows += 1
-                self._full = True
-                self._writing.clear()
-                self._renamed.clear()
+                self._distrust()
                 continue
             role = self._roles.get(event.wd)
             if role is None:
@@ -188,6 +186,15 @@ class ContentEvents:
             else:
                 continue
             self._note(key, event)
+
+    def _distrust(self) -> None:
+        """Events were lost (or the folders changed under the watches): compare
+        everything, and take nothing seen so far as whole (a later write to a
+        file closed before may be among the lost events)."""
+        self._full = True
+        self._writing.clear()
+        self._renamed.clear()
+        self._dirty = dict.fromkeys(self._dirty, UNSETTLED)
 
     def _note(self, key: str, event: inotify.Event) -> None:
         mask = event.mask
@@ -218,7 +225,7 @@ class ContentEvents:
                 self._rewatch = False
                 self.rewatches += 1
                 self._watch()
-                self._full = True
+                self._distrust()
             changes = Changes(self._full or self._blind, self._dirty)
             self._dirty = {}
             self._full = False

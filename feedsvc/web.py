@@ -266,6 +266,8 @@ def create_app(
             if service.last_reload_at
             else None,
             "reloads": service.reloads,
+            "watch": service.watch_mode,
+            "files_read": service.loader.files_read,
             "renders": service.cache.renders,
             "http": endpoint.stats(),
             "errors": errors,

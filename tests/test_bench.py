@@ -122,8 +122,8 @@ def test_wrk_report_is_read_with_units_and_errors():
 def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path: Path):
     out = tmp_path / "scale.json"
     done = subprocess.run(
-        [sys.executable, "bench/scale.py", "--sizes", "1k", "--sweep", "30",
-         "--data-dir", str(tmp_path / "data"), "--json", str(out)],
+        [sys.executable, "bench/scale.py", "--sizes", "1k", "--sweep", "30", "--edits", "2",
+         "--idle", "1", "--data-dir", str(tmp_path / "data"), "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -134,6 +134,9 @@ def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path
     assert 1 <= figures["edit_renders"] <= 2 + figures["edit_tags"]
     assert figures["full_reload_files_read"] == 1000
     assert figures["cache_used_mb"] <= figures["cache_limit_mb"]
-    for name in ("start_s", "rss_mb_serving", "cold_tag_ms_median", "edit_ms"):
+    for name in ("start_s", "rss_mb_serving", "cold_tag_ms_median", "edit_ms", "edit_http_ms_max"):
         assert figures[name] > 0, name
+    # Edits saved to the running server were served through its own watcher.
+    assert figures["edit_http_rounds"] == 2
+    assert figures["watch"] == ("inotify" if sys.platform.startswith("linux") else "poll")
     assert "one-file edit served" in done.stdout
