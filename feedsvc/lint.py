@@ -23,6 +23,7 @@ from .problems import Problem
 from .store import Article
 
 Lines = Mapping[str, Mapping[str, int]]  # article.source -> field -> line
+LineOf = Callable[[Article, str], int | None]  # the line of a field in an article's file
 
 _MAX_NAMED = 3  # name at most this many other files in one message
 
@@ -128,9 +129,6 @@ def cross_article_problems(articles: Iterable[Article], lines: Lines) -> list[Pr
     """Every check that spans articles (duplicate titles, tag spellings)."""
     articles = list(articles)
     return [*duplicate_titles(articles, lines), *tag_spellings(articles, lines)]
-
-
-LineOf = Callable[[Article, str], int | None]  # the line of a field in an article's file
 
 
 def _remove_same(items: list[Article], article: Article) -> None:

@@ -115,8 +115,16 @@ LINT_FIELDS = ("title", "tags", "published")
 _NO_PROBLEMS: tuple[Problem, ...] = ()  # shared by the (many) files without problems
 
 
+_SHARED_LINES: dict[tuple[int | None, ...], tuple[int | None, ...]] = {}
+
+
 def _lint_lines(lines: Mapping[str, int]) -> tuple[int | None, ...]:
-    return tuple(lines.get(key) for key in LINT_FIELDS)
+    # Files written by one tool put their fields on the same lines: one shared
+    # tuple per layout instead of one per file (6 MB at 100k articles).
+    packed = tuple(lines.get(key) for key in LINT_FIELDS)
+    if len(_SHARED_LINES) < 4096:
+        return _SHARED_LINES.setdefault(packed, packed)
+    return _SHARED_LINES.get(packed, packed)
 
 
 @dataclass(slots=True)
@@ -432,6 +440,8 @@ class ContentLoader:
         A positive answer keeps what it found for the :meth:`load` that
         follows, so a reload looks at every file once, not twice.
         """
+        if self._ready is not None:  # asked twice: what was found still awaits a load
+            return True
         ready = self._collect()
         self._ready = ready if ready[0] else None
         return self._ready is not None
