@@ -253,6 +253,7 @@ class ContentLoader:
         self.new_problems: list[Problem] = []  # problems that appeared in the last load
         self._loaded = False
         self._articles_path = str(self.articles_dir)
+        self._articles_display = self._display(self.articles_dir)
         self._files: dict[str, _FileEntry] = {}  # by file name in articles/
         self._slugs: dict[str, str | list[str]] = {}  # slug -> its file (served first if several)
         self._collisions: dict[str, list[Problem]] = {}
@@ -284,7 +285,9 @@ class ContentLoader:
             return str(path)
 
     def _article_display(self, name: str) -> str:
-        return self._display(self.articles_dir / name)
+        # A string join, not a Path per file: pathlib interns every name it
+        # parses, and the interning table keeps its size (MBs at 100k files).
+        return os.path.join(self._articles_display, name)
 
     @staticmethod
     def _stat(path: str) -> Signature | None:
@@ -642,8 +645,12 @@ class ContentLoader:
         )
         if not claims:
             self._slugs.pop(slug, None)
-        else:
+        elif slug in self._slugs:
             self._slugs[slug] = claims[0] if len(claims) == 1 else claims
+        else:  # keyed by the article's own slug string, not a copy of it
+            article = files[claims[0]].article
+            assert article is not None and article.slug == slug
+            self._slugs[article.slug] = claims[0] if len(claims) == 1 else claims
         problems: list[Problem] = []
         if len(claims) > 1:
             shown_names = ", ".join(self._article_display(n) for n in sorted(claims))
