@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import lint
 from .articles import load_article_files
@@ -36,6 +36,9 @@ from .config import SiteSettings, parse_site_settings
 from .problems import ContentError, Problem, problem_order
 from .store import Article, Snapshot, SnapshotBuilder
 from .yamlfile import ParsedYaml, read_yaml_file, shown
+
+if TYPE_CHECKING:  # feedsvc.watch imports this module
+    from .watch import ContentEvents
 
 ARTICLE_SUFFIXES = (".yaml", ".yml")
 RACY_SECONDS = 0.05  # well above file-time granularity (1-10 ms) on local file systems
@@ -247,7 +250,7 @@ class ContentLoader:
         self.wall_clock = wall_clock
         self.display_prefix = display_prefix
         self.lock = threading.Lock()
-        self.events: Any = None  # a feedsvc.watch.ContentEvents, set by the watcher
+        self.events: ContentEvents | None = None  # inotify changes, set by the watcher
         self.files_read = 0
         self.full_scans = 0
         self.new_problems: list[Problem] = []  # problems that appeared in the last load
@@ -268,6 +271,7 @@ class ContentLoader:
         self._misc_problems: list[Problem] = []
         self._problems = _ProblemSet()
         self._builder: SnapshotBuilder | None = None
+        self._stale = False  # True while a load runs, and after one that failed half-way
         self._lint = lint.CrossArticleIndex(self._served_articles, self._line_of)
 
     def _display(self, path: Path) -> str:
@@ -475,6 +479,7 @@ class ContentLoader:
         self.files_read += 1
         result = read_yaml_file(Path(path), self._display(Path(path)))
         if trusted:
+            assert self.events is not None  # only events vouch for a file
             if self.events.touched([key]):
                 return None
             return result, signature
@@ -577,7 +582,7 @@ class ContentLoader:
         loaded = load_article_files(list(zip(paths, displays, strict=True)))
         self.files_read += len(to_read)
         vouched = [name for name in to_read if name in trusted]
-        rewritten = self.events.touched(vouched) if vouched else set()
+        rewritten = self.events.touched(vouched) if vouched and self.events else set()
         for name, path, display, result in zip(to_read, paths, displays, loaded, strict=True):
             signature = ready[name]
             assert signature is not None
@@ -679,6 +684,16 @@ class ContentLoader:
         now = now or datetime.now(UTC)
         ready, trusted = self._ready if self._ready is not None else self._collect()
         self._ready = None
+        stale, self._stale = self._stale, True  # until this load has finished
+        if stale:  # a load failed half-way: rebuild what is patched from the files
+            self._builder = None
+            self._lint = lint.CrossArticleIndex(self._served_articles, self._line_of)
+            self._problems = _ProblemSet()
+            for entry in self._files.values():
+                self._problems.add(entry.problems)
+            for problems in self._collisions.values():
+                self._problems.add(problems)
+            self._misc_problems = []
         verify = self.settle > 0 and self._loaded
         if not self._loaded or SITE_KEY in ready:
             self._load_site(ready.get(SITE_KEY), verify, SITE_KEY in trusted)
@@ -742,7 +757,9 @@ class ContentLoader:
         self._problems.replace(self._misc_problems, misc)
         self._misc_problems = misc
         self.new_problems = self._problems.take_born()
-        return builder.build(now, self._problems.snapshot())
+        snapshot = builder.build(now, self._problems.snapshot())
+        self._stale = False
+        return snapshot
 
     def all_articles(self) -> list[Article]:
         """Every currently loaded article, drafts and future ones included."""

@@ -23,6 +23,7 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -295,3 +296,44 @@ def test_a_slug_claimed_by_two_files_keeps_serving_the_first_until_it_goes():
             assert {a.slug: a.title for a in live.view.snapshot.articles}.get("alpha") == "Lower"
         finally:
             live.stop()
+
+
+class FailingWall:
+    """A wall clock that fails once, on a chosen call (the loader asks it per file read)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail_at: int | None = None
+
+    def __call__(self) -> float:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("clock failed")
+        return time.time() + 10
+
+
+def test_a_load_that_fails_half_way_is_repaired_by_the_next():
+    """Patching state is only right if every patch lands: after a load that
+    stopped half-way (one file applied, two not), the next one must still
+    give a fresh load's snapshot."""
+    from feedsvc.loader import ContentLoader
+
+    with content_dir() as root:
+        articles = root / "articles"
+        for n in range(6):
+            write_yaml(articles / f"a{n}.yaml", article_data(n))
+        wall = FailingWall()
+        loader = ContentLoader(root, wall_clock=wall)
+        loader.load(START)
+        for n in (1, 2, 3):
+            write_yaml(articles / f"a{n}.yaml", {**article_data(50 + n), "title": f"New {n}"})
+        wall.fail_at = wall.calls + 3  # the check, the first file's record, then the second's
+        with pytest.raises(RuntimeError):
+            loader.load(START)
+        repaired = loader.load(START)
+        fresh = ContentLoader(root).load(START)
+        assert [(a.slug, a.title, a.revision) for a in repaired.articles] == [
+            (a.slug, a.title, a.revision) for a in fresh.articles
+        ]
+        assert repaired.version == fresh.version and repaired.problems == fresh.problems
+        assert {"New 1", "New 2", "New 3"} <= {a.title for a in loader.all_articles()}
