@@ -121,10 +121,9 @@ _NO_PROBLEMS: tuple[Problem, ...] = ()  # shared by the (many) files without pro
 _SHARED_LINES: dict[tuple[int | None, ...], tuple[int | None, ...]] = {}
 
 
-def _lint_lines(lines: Mapping[str, int]) -> tuple[int | None, ...]:
+def _lint_lines(packed: tuple[int | None, ...]) -> tuple[int | None, ...]:
     # Files written by one tool put their fields on the same lines: one shared
     # tuple per layout instead of one per file (6 MB at 100k articles).
-    packed = tuple(lines.get(key) for key in LINT_FIELDS)
     if len(_SHARED_LINES) < 4096:
         return _SHARED_LINES.setdefault(packed, packed)
     return _SHARED_LINES.get(packed, packed)
@@ -577,13 +576,13 @@ class ContentLoader:
         to_read = [name for name in changed if ready[name] is not None]
         if not to_read:
             return
-        displays = [self._article_display(name) for name in to_read]
-        paths = [os.path.join(self._articles_path, name) for name in to_read]
-        loaded = load_article_files(list(zip(paths, displays, strict=True)))
+        loaded = load_article_files(
+            self._articles_path, self._articles_display, to_read, LINT_FIELDS
+        )
         self.files_read += len(to_read)
         vouched = [name for name in to_read if name in trusted]
         rewritten = self.events.touched(vouched) if vouched and self.events else set()
-        for name, path, display, result in zip(to_read, paths, displays, loaded, strict=True):
+        for name, result in zip(to_read, loaded, strict=True):
             signature = ready[name]
             assert signature is not None
             if name in trusted:
@@ -591,13 +590,13 @@ class ContentLoader:
                     continue  # written again while we read it: its new events follow
                 recorded = signature
             else:
-                if verify and self._stat(path) != signature:
+                if verify and self._stat(os.path.join(self._articles_path, name)) != signature:
                     continue  # written to while we read it: try again next poll
                 recorded = self._recorded(signature)
             article, problems, lines = result
             entry = self._files.get(name)
             if article is None and entry is not None and entry.article is not None:
-                problems = [*problems, self._still_serving(display)]
+                problems = [*problems, self._still_serving(self._article_display(name))]
                 self._set_entry(name, _FileEntry(recorded, entry.article, problems, entry.lines))
                 continue
             self._set_entry(

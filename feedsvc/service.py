@@ -9,7 +9,6 @@ started with, so it sees the old state or the new one, never a mix.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import heapq
 import logging
 import os
@@ -36,6 +35,7 @@ from .feeds import (
     tag_feed,
 )
 from .loader import ContentLoader
+from .memory import freeze_loaded_objects, paused_gc, release_free_memory
 from .problems import Problem
 from .render import RenderedFeed, render_feed
 from .store import Snapshot
@@ -48,16 +48,6 @@ PREWARM_FEEDS = 256  # feeds rendered before a swap; the rest render on first re
 # bigger one gets its main and popular feeds first and the rest in the background,
 # so that start-up time does not grow with the number of tags.
 START_PREWARM_FEEDS = 16
-
-
-def release_free_memory() -> None:
-    """Hand the parser's garbage back to the OS after a first load (glibc only).
-
-    Parsing 100k YAML files leaves tens of MB of freed-but-kept heap; glibc's
-    ``malloc_trim`` returns those pages. Elsewhere this does nothing.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 SETTLE_MAX = 1.0  # seconds a changed file must be quiet before it is applied
@@ -258,10 +248,12 @@ class FeedService:
         # Called as listener(old_view, new_view) after each swap, in the reloading thread.
         self.listeners: list[Callable[[View, View], None]] = []
         now = self.clock()
-        snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
+        with paused_gc():  # see feedsvc.memory: millions of objects, no cycles
+            snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
+            self._view = make_view(self._next_seq(), snapshot, now)
         release_free_memory()
+        freeze_loaded_objects(len(snapshot.articles))
         self._log_problems(snapshot.problems, ())
-        self._view = make_view(self._next_seq(), snapshot, now)
         if settings.public_url:
             self.note_base(settings.public_url)
         if prewarm:
