@@ -635,14 +635,22 @@ class ContentLoader:
         index = LINT_FIELDS.index(field)
         return lines[index] if index < len(lines) else None
 
-    def _resolve_slug(self, slug: str, names: Iterable[str]) -> None:
+    def _resolve_slug(self, slug: str, names: list[str]) -> None:
         """Choose the file serving ``slug`` among its files (``names``: maybe changed).
 
         Case-colliding file names are all reported; the one served before
         stays served, else a lower-case name, else the first by name.
         """
-        previous = self._served_name(slug)
         files = self._files
+        if len(names) == 1 and slug not in self._collisions:  # the usual case, 100k times at start
+            (name,) = names
+            entry = files.get(name)
+            if entry is None or entry.article is None:
+                self._slugs.pop(slug, None)
+            else:  # keyed by the article's own slug string, not a copy of it
+                self._slugs[slug if slug in self._slugs else entry.article.slug] = name
+            return
+        previous = self._served_name(slug)
         claims = sorted(
             {n for n in names if (entry := files.get(n)) is not None and entry.article is not None},
             key=lambda n: (n != previous, _stem(n) != _stem(n).lower(), n),
