@@ -97,6 +97,8 @@ pid {root / "nginx.pid"};
 error_log {root / "error.log"} info;
 events {{ worker_connections 256; }}
 http {{
+    sendfile on;     # as in Debian's stock nginx.conf, which includes the site
+    tcp_nopush on;
     log_format edge '$request_uri $status $upstream_cache_status up=$upstream_status';
     access_log {root / "access.log"} edge;
 {temp}
@@ -309,6 +311,32 @@ def test_forged_forwarded_headers_through_nginx_change_nothing(edge):
     assert (status, headers["X-Cache-Status"]) == (200, "MISS")
     assert parse_feed(body, "rss").self_link == edge.public + "/rss.xml"
     assert b"evil" not in body
+
+
+def test_no_cache_key_length_makes_nginx_answer_5xx(edge):
+    """The cache key (Host + URI) and the app's response header share one buffer.
+
+    nginx reads a response to be cached into ``proxy_buffer_size`` after the
+    key; a key just short of that size left no room for the header and nginx
+    answered 502. Every length up to nginx's own 8k request-line limit, for a
+    feed (the app ignores the query) and for a redirect (whose Location
+    repeats the path), with normal and overlong Host headers, must not.
+    """
+    long_host = "h" * 240 + ".example"  # near the longest the app accepts (253)
+    seen = set()
+    for length in range(1000, 8100, 89):
+        filler = "q" * length
+        for path, headers in (
+            (f"/rss.xml?{filler}", {}),
+            (f"/tags/NorthKorea/rss.xml?{filler}", {}),  # 308 to the lower-case tag
+            (f"/atom.xml?{filler}", {"Host": long_host}),
+            (f"/feed.json?{filler}", {"Host": "x" * 4000}),  # refused by the app or nginx
+        ):
+            status, _, body = edge.get(path, headers)
+            assert status < 500, (length, path[:30], headers.keys(), status, body[:200])
+            seen.add(status)
+    assert {200, 308} <= seen  # the feed and the redirect were really served
+    assert "too big header" not in edge.error_log()
 
 
 # Protocol-level refusals nginx makes itself, before any location or upstream:
