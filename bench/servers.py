@@ -116,7 +116,8 @@ def nginx_path() -> str | None:
 
 
 # The http{} settings of Debian's stock /etc/nginx/nginx.conf that matter
-# here (sendfile, tcp_nopush), so both rows run as a packaged nginx would.
+# here (sendfile, tcp_nopush): the surroundings deploy/nginx.conf is included
+# into. Each server block sets its own tcp_nopush and open_file_cache.
 NGINX_CONF = """\
 {user}worker_processes 1;
 daemon off;
@@ -169,57 +170,58 @@ PROXY_LOCATION = """\
             add_header X-Cache-Status $upstream_cache_status always;
 """
 
-OPEN_FILE_CACHE = "open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;"
+# As in deploy/nginx.conf.
+OPEN_FILE_CACHE = "open_file_cache max=1000 inactive=60s;"
 
 
 @dataclass(frozen=True, slots=True)
 class NginxServer:
     """One server block of the benchmark's nginx: the static file or the proxy cache.
 
-    ``tcp_nopush`` set here overrides the http-level ``on`` for the location
-    (``None`` inherits it); ``extra`` holds directives added to the location:
-    the settings (levers) measured against each other.
+    The two rows of the table share their file and TCP settings (those of
+    deploy/nginx.conf: ``tcp_nopush off``, ``open_file_cache``), so they
+    differ only in proxy_cache against a plain file. A lever row changes one
+    setting: ``tcp_nopush on`` is what the location would inherit from
+    Debian's http block, ``extra`` is added to the location.
     """
 
     kind: str  # "static" or "proxy"
     description: str
-    tcp_nopush: str | None = None
+    tcp_nopush: str = "off"
+    open_file_cache: bool = True
     extra: str = ""
 
 
 NGINX_SERVERS: dict[str, NginxServer] = {
-    "nginx-static": NginxServer("static", "same bytes as a file, stock nginx (ceiling)"),
-    "nginx-proxy": NginxServer(
-        "proxy", "nginx proxy_cache in front of feedsvc (deploy settings)", tcp_nopush="off"
-    ),
+    "nginx-static": NginxServer("static", "same bytes as a file (ceiling), same settings"),
+    "nginx-proxy": NginxServer("proxy", "proxy_cache in front of feedsvc, deploy settings"),
 }
 
 # ``--nginx-levers``: the settings measured while closing the proxy-cache gap,
 # one changed at a time, so anyone can rerun the comparison.
 NGINX_LEVERS: dict[str, tuple[str, NginxServer]] = {
-    "nginx-static-nopush-off": (
-        "nginx static, nopush off",
-        NginxServer("static", "static with tcp_nopush off", tcp_nopush="off"),
+    "nginx-static-nopush-on": (
+        "nginx static, nopush on",
+        NginxServer("static", "static with Debian's tcp_nopush on", tcp_nopush="on"),
     ),
-    "nginx-static-ofc": (
-        "nginx static, ofc",
-        NginxServer("static", "static with open_file_cache", extra=OPEN_FILE_CACHE),
+    "nginx-static-no-ofc": (
+        "nginx static, no ofc",
+        NginxServer("static", "static without open_file_cache", open_file_cache=False),
     ),
     "nginx-proxy-nopush-on": (
         "nginx cache, nopush on",
-        NginxServer("proxy", "proxy_cache keeping Debian's tcp_nopush on"),
+        NginxServer("proxy", "proxy_cache with Debian's tcp_nopush on", tcp_nopush="on"),
     ),
-    "nginx-proxy-ofc": (
-        "nginx cache, ofc",
-        NginxServer("proxy", "proxy_cache with open_file_cache", "off", OPEN_FILE_CACHE),
+    "nginx-proxy-no-ofc": (
+        "nginx cache, no ofc",
+        NginxServer("proxy", "proxy_cache without open_file_cache", open_file_cache=False),
     ),
     "nginx-proxy-no-vary": (
         "nginx cache, Vary off",
         NginxServer(
             "proxy",
-            "proxy_cache ignoring Vary (measurement only: unsafe to deploy)",
-            "off",
-            "proxy_ignore_headers Vary;",
+            "proxy_cache ignoring Vary (one lookup per hit; measurement only, unsafe to deploy)",
+            extra="proxy_ignore_headers Vary;",
         ),
     ),
 }
@@ -243,8 +245,9 @@ def write_nginx_conf(
                 "max_size=256m inactive=7d use_temp_path=off;\n"
             )
             location = PROXY_LOCATION.format(zone=zone)
-        if server.tcp_nopush:
-            location += f"            tcp_nopush {server.tcp_nopush};\n"
+        location += f"            tcp_nopush {server.tcp_nopush};\n"
+        if server.open_file_cache:
+            location += f"            {OPEN_FILE_CACHE}\n"
         if server.extra:
             location += f"            {server.extra}\n"
         blocks.append(

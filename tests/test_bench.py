@@ -171,7 +171,9 @@ def test_every_nginx_row_of_the_benchmark_is_a_valid_config(tmp_path: Path):
     (tmp_path / "static").mkdir()
     conf = write_nginx_conf(tmp_path, tmp_path / "static", 20999, servers)
     text = conf.read_text()
-    assert text.count("proxy_cache_path") == 4 and text.count("tcp_nopush off;") == 4
+    # One cache per proxy row; each lever row changes one setting of its main row.
+    assert text.count("proxy_cache_path") == 4 and text.count("tcp_nopush off;") == 5
+    assert text.count("tcp_nopush on;") == 3 and text.count("open_file_cache max=") == 5
     done = subprocess.run(
         [nginx_path(), "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "e.log")],
         capture_output=True, text=True, timeout=30, check=False,
