@@ -32,6 +32,10 @@ class LoadResult:
     p99_ms: float
     errors: int  # socket errors, timeouts, unexpected statuses
     client: str
+    # Set by the runner: CPUs other processes kept busy during the run
+    # (bench/cpuwatch.py) and how many runs it took to get a quiet one.
+    other_cpus: float | None = None
+    attempts: int = 1
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form."""

@@ -12,14 +12,16 @@ import json
 import math
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import REPO, free_port
 from test_serve import start_server, wait_until_listening
 
+from bench.cpuwatch import TICKS, CpuWatch, process_ticks
 from bench.load import parse_wrk, run_python_client
-from bench.servers import nginx_path
+from bench.servers import NGINX_LEVERS, NGINX_SERVERS, nginx_path, write_nginx_conf
 
 pytestmark = pytest.mark.bench
 
@@ -140,3 +142,44 @@ def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path
     assert figures["edit_http_rounds"] == 2
     assert figures["watch"] == ("inotify" if sys.platform.startswith("linux") else "poll")
     assert "one-file edit served" in done.stdout
+
+
+def test_cpu_watch_tells_the_benchmarks_processes_from_others():
+    # A busy child is someone else's load unless its PID is given. Both
+    # watches see the same second, so other jobs on the machine cancel out of
+    # the difference, which must be the child's own CPU time in that second.
+    busy = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt=time.time()\nwhile time.time()-t<2: pass"]
+    )
+    try:
+        time.sleep(0.3)  # past interpreter start-up
+        child_before, started = process_ticks(busy.pid), time.monotonic()
+        with CpuWatch([]) as anyone, CpuWatch([busy.pid]) as ours:
+            time.sleep(1.0)
+        child_cpus = (process_ticks(busy.pid) - child_before) / TICKS / (time.monotonic() - started)
+    finally:
+        busy.wait(timeout=10)
+    if anyone.other_cpus is None:
+        pytest.skip("no /proc/stat here")
+    assert ours.other_cpus is not None and child_cpus > 0.2
+    assert abs((anyone.other_cpus - ours.other_cpus) - child_cpus) < 0.15
+
+
+@pytest.mark.skipif(nginx_path() is None, reason="nginx not installed")
+def test_every_nginx_row_of_the_benchmark_is_a_valid_config(tmp_path: Path):
+    servers = {key: (20000 + i, server) for i, (key, server) in enumerate(NGINX_SERVERS.items())}
+    servers |= {
+        key: (20100 + i, server) for i, (key, (_, server)) in enumerate(NGINX_LEVERS.items())
+    }
+    (tmp_path / "static").mkdir()
+    conf = write_nginx_conf(tmp_path, tmp_path / "static", 20999, servers)
+    text = conf.read_text()
+    # One cache per proxy row; each lever row changes one setting of its main row.
+    assert text.count("proxy_cache_path") == 4 and text.count("tcp_nopush off;") == 5
+    assert text.count("tcp_nopush on;") == 3 and text.count("open_file_cache max=") == 5
+    done = subprocess.run(
+        [nginx_path(), "-t", "-p", str(tmp_path), "-c", str(conf), "-e", str(tmp_path / "e.log")],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cache1").is_dir()  # one cache directory per proxy row

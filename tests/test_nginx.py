@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,6 +99,8 @@ pid {root / "nginx.pid"};
 error_log {root / "error.log"} info;
 events {{ worker_connections 256; }}
 http {{
+    sendfile on;     # as in Debian's stock nginx.conf, which includes the site
+    tcp_nopush on;
     log_format edge '$request_uri $status $upstream_cache_status up=$upstream_status';
     access_log {root / "access.log"} edge;
 {temp}
@@ -112,6 +116,7 @@ class Edge:
         self.root = root
         self.nginx = nginx
         self.app = app
+        self.content = root / "content"
         self.public = f"https://{HOST}:{nginx.port}{PREFIX}"
 
     def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET"):
@@ -131,9 +136,9 @@ class Edge:
         return (self.root / "error.log").read_text("utf-8", errors="replace")
 
 
-@pytest.fixture(scope="module")
-def edge(tmp_path_factory):
-    root = tmp_path_factory.mktemp("nginx")
+@contextmanager
+def running_edge(root: Path, reload_interval: str) -> Iterator[Edge]:
+    """The app on a copy of the bundled content (max-age 1 s), nginx in front."""
     content = copy_bundled_content(root / "content")
     site = yaml.safe_load((content / "site.yaml").read_text("utf-8"))
     site["cache_max_age"] = 1  # expire quickly so revalidation shows within the test
@@ -146,7 +151,7 @@ def edge(tmp_path_factory):
         **unit_environment(DEPLOY_UNIT.read_text("utf-8")),
         "FEEDSVC_PORT": str(app_port),
         "FEEDSVC_CONTENT_DIR": str(content),
-        "FEEDSVC_RELOAD": "0",
+        "FEEDSVC_RELOAD": reload_interval,
     }
     assert env["FEEDSVC_PROXY_HOPS"] == "1" and env["FEEDSVC_HOST"] == HOST
     app = ServerProcess(
@@ -171,6 +176,12 @@ def edge(tmp_path_factory):
         yield edge
         assert "[emerg]" not in edge.error_log() and "[crit]" not in edge.error_log()
     assert app.returncode == 0, app.log()
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    with running_edge(tmp_path_factory.mktemp("nginx"), reload_interval="0") as running:
+        yield running
 
 
 def test_deploy_config_passes_nginx_syntax_check(edge):
@@ -286,6 +297,43 @@ def test_cache_hit_then_revalidation_answered_304_by_the_app_for_both_encodings(
     assert edge.get(path)[1]["X-Cache-Status"] == "HIT"
 
 
+def test_a_changed_feed_replaces_its_cache_file_and_later_hits_serve_the_new_bytes(
+    tmp_path_factory,
+):
+    """Hits reuse open cache files (open_file_cache); a replaced entry must not serve old bytes.
+
+    After an edit the app's ETag changes, so the expired entry's revalidation
+    gets a 200 with the new feed and nginx writes a new cache file; every hit
+    after that must send the new bytes, not the file kept open before.
+    """
+    with running_edge(tmp_path_factory.mktemp("nginx-reload"), reload_interval="0.2") as edge:
+        path = "/rss.xml"
+        status, headers, old = edge.get(path)
+        filled_at = time.time()
+        assert (status, headers["X-Cache-Status"]) == (200, "MISS")
+        for _ in range(3):
+            status, headers, body = edge.get(path)
+            assert (status, headers["X-Cache-Status"], body) == (200, "HIT", old)
+
+        article = edge.content / "articles" / "dysphagia-everyday-struggle.yaml"
+        text = article.read_text("utf-8")
+        assert "Choking on Everyday Life" in text
+        article.write_text(text.replace("Choking on", "Swallowing hard in"), "utf-8")
+        deadline = time.monotonic() + 15
+        while b"Swallowing hard in" not in http_request(edge.app.port, path)[2]:
+            assert time.monotonic() < deadline, "the app did not pick up the edit"
+            time.sleep(0.1)
+
+        _wait_until_expired(max(filled_at, time.time()))
+        status, headers, new = edge.get(path)
+        assert (status, headers["X-Cache-Status"]) == (200, "EXPIRED")
+        assert b"Swallowing hard in" in new and b"Choking on Everyday Life" not in new
+        assert parse_feed(new, "rss").entries
+        for _ in range(3):
+            status, headers, body = edge.get(path)
+            assert (status, headers["X-Cache-Status"], body) == (200, "HIT", new)
+
+
 def test_head_and_gzip_through_nginx(edge):
     path = f"/feed.json?head-test={uuid.uuid4().hex}"
     status, headers, body = edge.get(path, {"Accept-Encoding": "gzip"}, method="HEAD")
@@ -309,6 +357,32 @@ def test_forged_forwarded_headers_through_nginx_change_nothing(edge):
     assert (status, headers["X-Cache-Status"]) == (200, "MISS")
     assert parse_feed(body, "rss").self_link == edge.public + "/rss.xml"
     assert b"evil" not in body
+
+
+def test_no_cache_key_length_makes_nginx_answer_5xx(edge):
+    """The cache key (Host + URI) and the app's response header share one buffer.
+
+    nginx reads a response to be cached into ``proxy_buffer_size`` after the
+    key; a key just short of that size left no room for the header and nginx
+    answered 502. Every length up to nginx's own 8k request-line limit, for a
+    feed (the app ignores the query) and for a redirect (whose Location
+    repeats the path), with normal and overlong Host headers, must not.
+    """
+    long_host = "h" * 240 + ".example"  # near the longest the app accepts (253)
+    seen = set()
+    for length in range(1000, 8100, 89):
+        filler = "q" * length
+        for path, headers in (
+            (f"/rss.xml?{filler}", {}),
+            (f"/tags/NorthKorea/rss.xml?{filler}", {}),  # 308 to the lower-case tag
+            (f"/atom.xml?{filler}", {"Host": long_host}),
+            (f"/feed.json?{filler}", {"Host": "x" * 4000}),  # refused by the app or nginx
+        ):
+            status, _, body = edge.get(path, headers)
+            assert status < 500, (length, path[:30], headers.keys(), status, body[:200])
+            seen.add(status)
+    assert {200, 308} <= seen  # the feed and the redirect were really served
+    assert "too big header" not in edge.error_log()
 
 
 # Protocol-level refusals nginx makes itself, before any location or upstream:
