@@ -41,7 +41,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,11 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 import yaml
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.servers import free_port
 
 FORMATS = ("rss.xml", "atom.xml", "feed.json")
 TAG_POOL = [f"Topic {n}" for n in range(24)] + ["North Korea", "북한", "Ünïcødé & <Co>"]
@@ -122,12 +126,6 @@ def make_content(root: Path, protected: int, churn: int, rng: random.Random) -> 
 
 
 # -- the server ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

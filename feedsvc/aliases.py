@@ -82,7 +82,7 @@ def _feed(view: View, parts: list[str]) -> FeedSpec | Refusal | None:
     """The feed page named by the segments before the file name."""
     page = 1
     if len(parts) >= 2 and parts[-2].lower() == "page":
-        if not parts[-1].isdigit() or len(parts[-1]) > 7:
+        if not parts[-1].isdigit() or len(parts[-1]) > 7:  # no feed has 10 million pages
             return None
         page, parts = int(parts[-1]), parts[:-2]
     spec: FeedSpec | Refusal | None = None

@@ -17,7 +17,6 @@ from urllib.parse import quote
 from .store import Article, Snapshot, TagEntry
 
 FeedKind = Literal["main", "tag", "tags", "popular"]
-PAGE_LIMIT = 1_000_000  # page numbers beyond this are not parsed at all
 
 
 @dataclass(frozen=True, slots=True)

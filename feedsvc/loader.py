@@ -121,7 +121,7 @@ _NO_PROBLEMS: tuple[Problem, ...] = ()  # shared by the (many) files without pro
 _SHARED_LINES: dict[tuple[int | None, ...], tuple[int | None, ...]] = {}
 
 
-def _lint_lines(packed: tuple[int | None, ...]) -> tuple[int | None, ...]:
+def _shared_lint_lines(packed: tuple[int | None, ...]) -> tuple[int | None, ...]:
     # Files written by one tool put their fields on the same lines: one shared
     # tuple per layout instead of one per file (6 MB at 100k articles).
     if len(_SHARED_LINES) < 4096:
@@ -601,7 +601,7 @@ class ContentLoader:
                 continue
             self._set_entry(
                 name,
-                _FileEntry(recorded, article, problems or _NO_PROBLEMS, _lint_lines(lines)),
+                _FileEntry(recorded, article, problems or _NO_PROBLEMS, _shared_lint_lines(lines)),
             )
 
     # -- slugs: one article per slug --------------------------------------------

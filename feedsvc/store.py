@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .config import SiteSettings
-from .problems import Problem, problem_order
+from .problems import Problem
 from .textstore import get_text
 
 
@@ -120,31 +120,6 @@ class Snapshot:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
-def build_snapshot(
-    site: SiteSettings,
-    articles: Iterable[Article],
-    *,
-    now: datetime,
-    views_override: Mapping[str, int] | None = None,
-    problems: Iterable[Problem] = (),
-) -> Snapshot:
-    """Build the snapshot visible at ``now`` from validated articles.
-
-    Drafts are left out; articles dated after ``now`` are left out and their
-    publication time becomes ``next_change_at`` so the service rebuilds then.
-    Likewise an ``updated`` date in the future is not shown until it is due
-    (nothing in a feed is dated in the future).
-    Popularity comes from ``views_override`` (``popularity.yaml``) before the
-    article's own ``views``; ties rank the newer article first.
-
-    This is a fresh build; the loader keeps a :class:`SnapshotBuilder` instead
-    and patches it per changed file, with the same result.
-    """
-    builder = SnapshotBuilder(site, views_override)
-    builder.reset(articles)
-    return builder.build(now, tuple(sorted(set(problems), key=problem_order)))
-
-
 def _remove_from(items: list[Article], article: Article, key: Callable[[Article], Any]) -> None:
     """Remove ``article`` (by identity) from a list sorted by ``key``."""
     index = bisect_left(items, key(article), key=key)
@@ -215,8 +190,9 @@ class SnapshotBuilder:
     due) get a new :class:`TagEntry`; the others keep the previous snapshot's
     objects, which lets the service keep their feeds without looking.
 
-    The result is exactly :func:`build_snapshot`'s (which is this builder
-    used once). Not thread-safe: the loader uses it under its lock.
+    A fresh build is :meth:`reset` then :meth:`build`; patching gives exactly
+    that result (``tests/test_incremental.py``). Not thread-safe: the loader
+    uses it under its lock.
     """
 
     def __init__(self, site: SiteSettings, views_override: Mapping[str, int] | None = None) -> None:

@@ -7,7 +7,6 @@ directory and build the real app on it; nothing is mocked.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,10 +121,3 @@ def demo_app(make_app: Callable[..., Any], bundled_content: Path) -> Any:
 @pytest.fixture
 def client(demo_app: Any) -> Any:
     return demo_app.test_client()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -32,10 +32,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from conftest import free_port  # noqa: F401 - re-exported for the edge tests
 from waitress import wasyncore
 from waitress.server import create_server
 from werkzeug.datastructures import Headers
+
+from bench.servers import free_port  # noqa: F401 - re-exported for the edge tests
 
 HOST = "127.0.0.1"
 

@@ -7,7 +7,6 @@ long it took to exit. Nothing here talks to anything but loopback.
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from conftest import free_port
+from bench.servers import fetch, free_port
 
 T = TypeVar("T")
 
@@ -46,14 +45,7 @@ class LiveServer:
         self, path: str, headers: dict[str, str] | None = None, timeout: float = 10
     ) -> tuple[int, dict[str, str], bytes]:
         """One GET on a fresh connection: (status, headers, body)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            conn.request("GET", path, headers=headers or {})
-            response = conn.getresponse()
-            body = response.read()
-            return response.status, {k.lower(): v for k, v in response.getheaders()}, body
-        finally:
-            conn.close()
+        return fetch(self.port, path, headers, timeout)
 
     def stop(self, timeout: float = 10) -> float:
         """SIGTERM by PID; wait for exit; seconds it took. Kills it if it hangs."""

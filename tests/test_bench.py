@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port
+from conftest import REPO
 from test_serve import start_server, wait_until_listening
 
 from bench.cpuwatch import TICKS, CpuWatch, process_ticks
 from bench.load import parse_wrk, run_python_client
-from bench.servers import NGINX_LEVERS, NGINX_SERVERS, nginx_path, write_nginx_conf
+from bench.servers import NGINX_LEVERS, NGINX_SERVERS, free_port, nginx_path, write_nginx_conf
 
 pytestmark = pytest.mark.bench
 

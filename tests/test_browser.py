@@ -9,9 +9,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port
 from feedcheck import parse_feed
 from test_serve import start_server, wait_until_listening
+
+from bench.servers import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NAVIGATION = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}

@@ -14,10 +14,11 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from conftest import REPO, article, free_port, write_yaml
+from conftest import REPO, article, write_yaml
 from test_serve import wait_until_listening
 from werkzeug.http import parse_date
 
+from bench.servers import free_port
 from feedsvc.cli import main as cli_main
 from feedsvc.export import MANIFEST, build_site
 from feedsvc.feeds import FORMATS

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, free_port
+from conftest import REPO
 
+from bench.servers import free_port
 from feedsvc.export import build_site
 
 pytestmark = pytest.mark.nginx

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import free_port
 from feedcheck import parse_feed
+
+from bench.servers import free_port
 
 
 def start_server(content: Path, port: int, *extra: str) -> subprocess.Popen[str]:

@@ -7,9 +7,9 @@ import logging
 import signal
 from pathlib import Path
 
-from conftest import free_port
 from test_serve import start_server, wait_until_listening
 
+from bench.servers import free_port
 from feedsvc.wsgiserver import RateLimit
 
 
