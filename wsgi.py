@@ -3,6 +3,6 @@
 Settings come from ``FEEDSVC_*`` environment variables; see the README.
 """
 
-from feedsvc.web import create_app
+from feedsvc.web.app import create_app
 
 app = create_app()

@@ -30,7 +30,7 @@ from typing import Any
 
 from waitress import create_server
 
-from feedsvc.wsgiserver import RateLimit, serve_until_terminated
+from feedsvc.web.server import RateLimit, serve_until_terminated
 
 
 def bare_app(body: bytes, content_type: str):
@@ -67,10 +67,11 @@ def naive_app(content_dir: Path, public_url: str):
     """Flask + feedgen on every request (the naive peer), same bytes as feedsvc."""
     from flask import Flask, Response
 
-    from feedsvc.cache import fill_base
-    from feedsvc.feeds import FORMATS, main_feed
-    from feedsvc.loader import ContentLoader
-    from feedsvc.render import _feedgen, _item, _set_links
+    from feedsvc.content.loader import ContentLoader
+    from feedsvc.feeds.cache import fill_base
+    from feedsvc.feeds.render import _feedgen, _item, _set_links
+    from feedsvc.feeds.spec import main_feed
+    from feedsvc.feeds.urls import FORMATS
 
     snapshot = ContentLoader(content_dir).load()
     spec = main_feed(snapshot)

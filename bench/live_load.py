@@ -390,9 +390,9 @@ def settle_content(content: Content, rng: random.Random) -> None:
 
 def fresh_feeds(root: Path, base: str) -> tuple[str, dict[str, bytes]]:
     """Content version and every feed's bytes from a fresh in-process load."""
-    from feedsvc.config import ServiceSettings
-    from feedsvc.feeds import FORMATS as SERVICE_FORMATS
-    from feedsvc.service import FeedService
+    from feedsvc.feeds.urls import FORMATS as SERVICE_FORMATS
+    from feedsvc.service.core import FeedService
+    from feedsvc.settings import ServiceSettings
 
     quiet = logging.getLogger("feedsvc")  # the server logs problems; this copy need not
     quiet.propagate, quiet.handlers = False, [logging.NullHandler()]

@@ -115,9 +115,9 @@ def machine_info() -> dict[str, object]:
 
 def prepare_content(root: Path) -> tuple[Path, int]:
     """Generate 50 articles whose main RSS feed is about 134 KB (fitted, deterministic)."""
-    from feedsvc.config import ServiceSettings
-    from feedsvc.feeds import FORMATS
-    from feedsvc.service import FeedService
+    from feedsvc.feeds.urls import FORMATS
+    from feedsvc.service.core import FeedService
+    from feedsvc.settings import ServiceSettings
 
     scale, size = 1.0, 0
     for _ in range(5):

@@ -277,9 +277,9 @@ def measure_http(
 
 def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[str, object]:
     """One-file edit, no-change poll, full reload and the cache bound, with counters."""
-    from feedsvc.config import ServiceSettings
-    from feedsvc.service import FeedService
-    from feedsvc.web import create_app
+    from feedsvc.service.core import FeedService
+    from feedsvc.settings import ServiceSettings
+    from feedsvc.web.app import create_app
 
     settings = ServiceSettings(content_dir=content, reload_interval=0)
     started = time.perf_counter()

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ServiceSettings
-from .feeds import FORMATS
-from .loader import ContentLoader
-from .problems import ContentError, Problem
+from feedsvc.content.loader import ContentLoader
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.problems import ContentError, Problem
+from feedsvc.settings import ServiceSettings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -79,8 +79,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the app on waitress until SIGINT/SIGTERM."""
-    from .web import create_app
-    from .wsgiserver import create_server, serve_until_terminated
+    from feedsvc.web.app import create_app
+    from feedsvc.web.server import create_server, serve_until_terminated
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = ServiceSettings.from_env(
@@ -112,14 +112,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         serve_until_terminated(server)
     finally:
         app.extensions["feedsvc"].stop()
-        app.extensions["feedsvc.websub"].stop()
+        app.extensions["feedsvc.service.websub"].stop()
         print("feedsvc stopped", flush=True)
     return EXIT_OK
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Write the static export (every feed, page and OPML as files) for one public URL."""
-    from .export import build_site
+    from feedsvc.export import build_site
 
     public_url = args.public_url or os.environ.get("FEEDSVC_PUBLIC_URL")
     if not public_url:

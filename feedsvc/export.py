@@ -45,14 +45,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .cache import gzip_bytes
-from .config import ServiceSettings, normalise_public_url
-from .feeds import FORMATS
-from .render import render_feed
-from .service import FeedService
+from feedsvc.feeds.cache import gzip_bytes
+from feedsvc.feeds.render import render_feed
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings, normalise_public_url
 
 MANIFEST = ".feedsvc-build.json"
-STATIC_DIR = Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
 @dataclass(slots=True)
@@ -143,7 +143,7 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
                 newest = variant.last_modified
         result.feeds += 1
 
-    from .web import create_app  # Flask only for the pages, exactly as served
+    from feedsvc.web.app import create_app
 
     app = create_app(settings, service=service, watch=False)
     client = app.test_client()

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from feedsvc.config import ServiceSettings
-from feedsvc.service import FeedService
-from feedsvc.web import create_app
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings
+from feedsvc.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED_CONTENT = REPO / "content"

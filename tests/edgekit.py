@@ -15,9 +15,9 @@ from typing import Any
 
 from conftest import BUNDLED_CONTENT, Clock
 
-from feedsvc.config import ServiceSettings
-from feedsvc.service import FeedService
-from feedsvc.web import create_app
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings
+from feedsvc.web.app import create_app
 
 
 def copy_bundled_content(target: Path) -> Path:
@@ -41,7 +41,7 @@ def feedsvc_app(content_dir: Path, **settings: Any) -> Iterator[Any]:
 
 def feed_paths(app: Any) -> list[str]:
     """Every canonical feed URL path of the app's current content."""
-    from feedsvc.feeds import FORMATS
+    from feedsvc.feeds.urls import FORMATS
 
     return [spec.url_path(fmt) for spec in app.extensions["feedsvc"].view.feeds.values()
             for fmt in FORMATS.values()]  # fmt: skip

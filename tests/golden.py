@@ -41,8 +41,8 @@ FORMAT_FILES = ("rss.xml", "atom.xml", "feed.json")
 def demo_client(env: dict[str, str]) -> Iterator[Any]:
     """A Flask test client on a private copy of the bundled content."""
     from feedsvc import create_app
-    from feedsvc.config import ServiceSettings
-    from feedsvc.service import FeedService
+    from feedsvc.service.core import FeedService
+    from feedsvc.settings import ServiceSettings
 
     with tempfile.TemporaryDirectory() as tmp:
         content = Path(tmp) / "content"

@@ -132,9 +132,9 @@ class WatchedApp:
     """The real app in this process with its real watcher thread polling real files."""
 
     def __init__(self, content: Path, interval: float = 0.1, **settings: object) -> None:
-        from feedsvc.config import ServiceSettings
-        from feedsvc.service import FeedService
-        from feedsvc.web import create_app
+        from feedsvc.service.core import FeedService
+        from feedsvc.settings import ServiceSettings
+        from feedsvc.web.app import create_app
 
         self.settings = ServiceSettings(
             content_dir=content,

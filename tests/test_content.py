@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import SITE, article, write_yaml
 
-from feedsvc.loader import ContentLoader
+from feedsvc.content.loader import ContentLoader
 from feedsvc.problems import ContentError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

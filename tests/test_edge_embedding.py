@@ -19,7 +19,7 @@ from edgekit import copy_bundled_content, feed_paths, feedsvc_app
 from feedcheck import parse_feed
 from servers import WaitressThread, fetcher_for, raw_request
 
-from feedsvc.pagestyle import STYLESHEET
+from feedsvc.web.policy import STYLESHEET
 
 TAG_PAGES = ["/tags/northkorea/", "/tags/%EB%B6%81%ED%95%9C/", "/tags/china/"]
 ALL_PAGES = ["/", "/tags/", *TAG_PAGES]

@@ -230,7 +230,7 @@ def test_deploy_unit_configures_what_feedsvc_reads(monkeypatch):
     from pathlib import Path
 
     from feedsvc.cli import build_parser
-    from feedsvc.config import ServiceSettings, normalise_public_url
+    from feedsvc.settings import ServiceSettings, normalise_public_url
 
     unit = (Path(__file__).resolve().parent.parent / "deploy" / "feedsvc.service").read_text()
     settings = re.findall(r"^#?Environment=(FEEDSVC_\w+)=(\S+)$", unit, flags=re.M)

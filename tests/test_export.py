@@ -21,7 +21,7 @@ from werkzeug.http import parse_date
 from bench.servers import free_port
 from feedsvc.cli import main as cli_main
 from feedsvc.export import MANIFEST, build_site
-from feedsvc.feeds import FORMATS
+from feedsvc.feeds.urls import FORMATS
 
 PUBLIC = "https://feeds.example.com/news"
 
@@ -200,7 +200,7 @@ def test_static_nginx_config_sends_the_live_content_security_policy():
     """The pages inline their stylesheet and allow it by hash: the config must agree."""
     from conftest import REPO
 
-    from feedsvc.pagestyle import HTML_CSP
+    from feedsvc.web.policy import HTML_CSP
 
     config = (REPO / "deploy" / "nginx-static.conf").read_text(encoding="utf-8")
     assert f'add_header Content-Security-Policy "{HTML_CSP}";' in config

@@ -13,7 +13,7 @@ import yaml
 from conftest import NOW, article, write_yaml
 from feedcheck import parse_feed
 
-from feedsvc.feeds import FORMATS
+from feedsvc.feeds.urls import FORMATS
 
 DEMO_TAGS = {
     "northkorea": 4,

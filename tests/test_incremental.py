@@ -35,9 +35,11 @@ from conftest import SITE, write_yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.config import ServiceSettings
-from feedsvc.feeds import FORMATS, feed_fingerprint
-from feedsvc.service import FeedService, View
+from feedsvc.feeds.catalog import Catalog
+from feedsvc.feeds.spec import feed_fingerprint
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings
 
 START = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 BASE = "https://feeds.example.test"
@@ -117,7 +119,7 @@ def apply(root: Path, op: tuple[str, int, int]) -> None:
                                enumerate(NAMES)})  # fmt: skip
 
 
-def shape(view: View) -> dict[str, Any]:
+def shape(view: Catalog) -> dict[str, Any]:
     """Everything a snapshot and its view say, comparable across processes' text stores."""
     snapshot = view.snapshot
 
@@ -149,7 +151,7 @@ def bodies(service: FeedService) -> dict[str, bytes]:
     }
 
 
-def assert_fingerprints_current(view: View) -> None:
+def assert_fingerprints_current(view: Catalog) -> None:
     """Fingerprints carried over from the previous view are those of this one."""
     for key, fingerprint in list(view.fingerprints.items()):
         spec = view.feeds.get(key)
@@ -179,9 +181,9 @@ def check_equal(live: FeedService, root: Path, clock: Clock, *, feeds: bool) -> 
 
 def attach_events(service: FeedService) -> None:
     """Real inotify events for the loader, without a watcher thread (reloads are called here)."""
-    from feedsvc.watch import ContentEvents
+    from feedsvc.content.events import ContentEvents
 
-    service.loader.events = ContentEvents(service.loader)
+    service.loader.events = ContentEvents(service.loader.content_dir, service.loader.articles_dir)
 
 
 operation = st.one_of(
@@ -316,7 +318,7 @@ def test_a_load_that_fails_half_way_is_repaired_by_the_next():
     """Patching state is only right if every patch lands: after a load that
     stopped half-way (one file applied, two not), the next one must still
     give a fresh load's snapshot."""
-    from feedsvc.loader import ContentLoader
+    from feedsvc.content.loader import ContentLoader
 
     with content_dir() as root:
         articles = root / "articles"

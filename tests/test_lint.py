@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import SITE, article, write_yaml
 
-from feedsvc.lint import cross_article_problems
-from feedsvc.loader import ContentLoader
+from feedsvc.content.lint import cross_article_problems
+from feedsvc.content.loader import ContentLoader
 
 
 def run_check(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

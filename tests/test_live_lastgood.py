@@ -19,8 +19,8 @@ from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
 from servers_live import WatchedApp, free_port, wait_for
 
-from feedsvc.config import ServiceSettings
-from feedsvc.service import FeedService
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings
 
 INTERVAL = 0.1
 BROKEN_YAML = 'title: "Beta, being edited\npublished: 2025-12-02T10:00:00Z\n'

@@ -9,7 +9,7 @@ import yaml
 from conftest import article, write_yaml
 from feedcheck import parse_feed
 
-from feedsvc.feeds import FORMATS
+from feedsvc.feeds.urls import FORMATS
 
 
 @pytest.fixture

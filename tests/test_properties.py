@@ -30,10 +30,11 @@ from feedcheck import parse_feed
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.config import ServiceSettings
-from feedsvc.feeds import FORMATS, all_feeds, feed_items
-from feedsvc.loader import ContentLoader
-from feedsvc.service import FeedService
+from feedsvc.content.loader import ContentLoader
+from feedsvc.feeds.spec import all_feeds, feed_items
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings
 
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 BASE = "https://feeds.example.test/sub"

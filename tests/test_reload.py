@@ -20,10 +20,10 @@ from conftest import article, write_yaml
 from feedcheck import parse_feed
 from servers_live import WatchedApp, wait_for
 
-from feedsvc.cache import LastModifiedLedger
-from feedsvc.config import ServiceSettings
-from feedsvc.loader import ContentLoader
-from feedsvc.service import settle_seconds
+from feedsvc.content.loader import ContentLoader
+from feedsvc.feeds.cache import LastModifiedLedger
+from feedsvc.service.core import settle_seconds
+from feedsvc.settings import ServiceSettings
 
 INTERVAL = 0.1
 

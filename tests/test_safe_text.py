@@ -17,7 +17,7 @@ import pytest
 from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
 
-from feedsvc.loader import ContentLoader
+from feedsvc.content.loader import ContentLoader
 from feedsvc.text import clean_text, looks_like_html, markup_to_text, normalise_url
 
 FEEDS = ("/rss.xml", "/atom.xml", "/feed.json")

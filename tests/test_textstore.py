@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-from feedsvc.textstore import MemoryTextStore, TextStore
+from feedsvc.content.textstore import MemoryTextStore, TextStore
 
 
 def test_texts_round_trip_whatever_they_contain(tmp_path: Path):
@@ -48,11 +48,11 @@ def test_forked_writer_appends_where_the_parent_reads_and_seal_removes_the_name(
 LOAD = """
 import json, resource, sys
 sys.path.insert(0, {repo!r})
-import feedsvc.articles as articles
-import feedsvc.loader as loader
-from feedsvc.feeds import all_feeds
-from feedsvc.render import render_feed
-from feedsvc.textstore import ensure_store
+import feedsvc.content.article as articles
+import feedsvc.content.loader as loader
+from feedsvc.feeds.spec import all_feeds
+from feedsvc.feeds.render import render_feed
+from feedsvc.content.textstore import ensure_store
 if {sequential}:
     articles.PARALLEL_MIN_FILES = 10**9
 snapshot = loader.ContentLoader({content!r}).load()

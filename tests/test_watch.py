@@ -26,10 +26,10 @@ from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
 from servers_live import WatchedApp, start_live_server, wait_for
 
-from feedsvc.config import ServiceSettings
-from feedsvc.inotify import Inotify
-from feedsvc.loader import ContentLoader
-from feedsvc.watch import ContentEvents
+from feedsvc.content.events import ContentEvents
+from feedsvc.content.inotify import Inotify
+from feedsvc.content.loader import ContentLoader
+from feedsvc.settings import ServiceSettings
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux")
 
@@ -59,7 +59,7 @@ def watched(small_content: Path) -> Iterator[tuple[ContentLoader, ContentEvents,
     wall = Wall()
     loader = ContentLoader(small_content, settle=SETTLE, wall_clock=wall)
     loader.load()
-    events = ContentEvents(loader)
+    events = ContentEvents(loader.content_dir, loader.articles_dir)
     loader.events = events
     loader.load()  # the first look after the watches exist compares everything
     wall.freeze_in_the_past()
@@ -208,7 +208,7 @@ def test_a_content_folder_swapped_by_a_deploy_is_watched_again(tmp_path: Path):
     wall = Wall()
     loader = ContentLoader(current, settle=SETTLE, wall_clock=wall)
     loader.load()
-    events = ContentEvents(loader)
+    events = ContentEvents(loader.content_dir, loader.articles_dir)
     loader.events = events
     try:
         loader.load()

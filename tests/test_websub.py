@@ -73,7 +73,7 @@ def hub_app(make_app, small_content: Path, hub: Hub):
     write_yaml(small_content / "site.yaml", site)
     app = make_app(small_content, public_url="https://feeds.test/f")
     yield app
-    app.extensions["feedsvc.websub"].stop()
+    app.extensions["feedsvc.service.websub"].stop()
 
 
 @pytest.mark.parametrize("path, fmt", [("/rss.xml", "rss"), ("/atom.xml", "atom")])

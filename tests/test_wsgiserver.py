@@ -10,7 +10,7 @@ from pathlib import Path
 from test_serve import start_server, wait_until_listening
 
 from bench.servers import free_port
-from feedsvc.wsgiserver import RateLimit
+from feedsvc.web.server import RateLimit
 
 
 def test_304_keeps_the_connection_open_and_the_next_request_is_framed_right(

@@ -1,6 +1,6 @@
 """The fast YAML path (libyaml events) gives exactly what the full loader gives.
 
-:func:`feedsvc.yamlfile.parse_yaml` assembles flat documents straight from
+:func:`feedsvc.content.yamlfile.parse_yaml` assembles flat documents straight from
 libyaml's events and hands everything else to PyYAML's constructor. These
 tests hold the two to the same result (data, key lines, duplicate keys) on
 generated documents full of YAML's traps, and check that the fast path really
@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from feedsvc.yamlfile import _parse_full, _parse_simple, parse_yaml, read_yaml_file
+from feedsvc.content.yamlfile import _parse_full, _parse_simple, parse_yaml, read_yaml_file
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -24,14 +24,15 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from . import __version__
-from .feeds import FORMATS, FeedFormat, FeedSpec, feed_items
-from .render import article_html
-from .store import Snapshot
-from .text import html_to_text, shorten
+from feedsvc.content.model import Snapshot
+from feedsvc.feeds.render import article_html
+from feedsvc.feeds.spec import FeedSpec, feed_items
+from feedsvc.feeds.urls import FORMATS, FeedFormat
+from feedsvc.text import html_to_text, shorten
+from feedsvc.version import __version__
 
 _env = Environment(
-    loader=PackageLoader("feedsvc", "templates"),
+    loader=PackageLoader("feedsvc.web", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,

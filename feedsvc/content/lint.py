@@ -19,8 +19,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
-from .problems import Problem
-from .store import Article
+from feedsvc.content.model import Article
+from feedsvc.problems import Problem
 
 Lines = Mapping[str, Mapping[str, int]]  # article.source -> field -> line
 LineOf = Callable[[Article, str], int | None]  # the line of a field in an article's file

@@ -22,11 +22,12 @@ from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from . import __version__
-from .feeds import FORMATS, FeedSpec, feed_items, page_count
-from .store import Article, Snapshot
-from .text import html_to_text, is_absolute_http_url, render_body, shorten
-from .textstore import get_text
+from feedsvc.content.model import Article, Snapshot
+from feedsvc.content.textstore import get_text
+from feedsvc.feeds.spec import FeedSpec, feed_items, page_count
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.text import html_to_text, is_absolute_http_url, render_body, shorten
+from feedsvc.version import __version__
 
 BASE_TOKEN = "https://feedsvc-base.invalid"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

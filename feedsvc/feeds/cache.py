@@ -2,7 +2,7 @@
 
 Two levels, both LRU and bounded in bytes:
 
-* **templates**: one :class:`~feedsvc.render.RenderedFeed` per feed
+* **templates**: one :class:`~feedsvc.feeds.render.RenderedFeed` per feed
   *fingerprint* (the feed's items and settings). Rendering (feedgen) happens
   only on a template miss, so a reload re-renders only the feeds whose items
   changed, and a rarely read tag's template is evicted instead of pinning
@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 from xml.sax.saxutils import escape as xml_escape
 
-from .render import BASE_TOKEN, RenderedFeed
+from feedsvc.feeds.render import BASE_TOKEN, RenderedFeed
 
 V = TypeVar("V")
 ONE_SECOND = timedelta(seconds=1)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .service import FeedService
+    from feedsvc.service.core import FeedService
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -1,4 +1,4 @@
-"""One article file to one :class:`~feedsvc.store.Article`: read, check, build.
+"""One article file to one :class:`~feedsvc.content.model.Article`: read, check, build.
 
 Errors reject the article (required fields, dates, types that would change
 its meaning); warnings describe what was repaired or ignored. Every message
@@ -22,10 +22,12 @@ from datetime import UTC, date, datetime, timezone
 from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from .memory import paused_gc
-from .problems import Problem, Severity
-from .store import Article, Tag
-from .text import (
+from feedsvc.content.model import Article, Tag
+from feedsvc.content.textstore import MemoryTextStore, TextStore, ensure_store, put_text
+from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown
+from feedsvc.memory import paused_gc
+from feedsvc.problems import Problem, Severity
+from feedsvc.text import (
     clean_text,
     is_absolute_http_url,
     looks_like_html,
@@ -34,8 +36,6 @@ from .text import (
     plain_text,
     tag_slug,
 )
-from .textstore import MemoryTextStore, TextStore, ensure_store, put_text
-from .yamlfile import ParsedYaml, read_yaml_file, shown
 
 KNOWN_FIELDS = frozenset(
     {"title", "published", "updated", "author", "tags", "summary", "body", "views", "image",

@@ -1,4 +1,4 @@
-"""Reading the content directory into a :class:`~feedsvc.store.Snapshot`.
+"""Reading the content directory into a :class:`~feedsvc.content.model.Snapshot`.
 
 The loader is incremental and forgiving on purpose:
 
@@ -12,8 +12,8 @@ The loader is incremental and forgiving on purpose:
   ``site.yaml`` is a :class:`~feedsvc.problems.ContentError` because there is
   nothing sensible to serve without it.
 
-Reading and checking one file is :mod:`feedsvc.yamlfile` (YAML) and
-:mod:`feedsvc.articles` (an article's fields); this module decides which
+Reading and checking one file is :mod:`feedsvc.content.yamlfile` (YAML) and
+:mod:`feedsvc.content.article` (an article's fields); this module decides which
 files to read and when.
 """
 
@@ -28,19 +28,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISREG
-from typing import TYPE_CHECKING
 
-from . import lint
-from .articles import load_article_files
-from .config import SiteSettings, parse_site_settings
-from .problems import ContentError, Problem, problem_order
-from .store import Article, Snapshot, SnapshotBuilder
-from .yamlfile import ParsedYaml, read_yaml_file, shown
+from feedsvc.content import lint
+from feedsvc.content.article import load_article_files
+from feedsvc.content.changes import (
+    ARTICLE_SUFFIXES,
+    MOVED_AWAY,
+    SITE_KEY,
+    VIEWS_KEY,
+    WRITTEN,
+)
+from feedsvc.content.events import ContentEvents
+from feedsvc.content.index import SnapshotBuilder
+from feedsvc.content.model import Article, Snapshot
+from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown
+from feedsvc.problems import ContentError, Problem, problem_order
+from feedsvc.settings import SiteSettings, parse_site_settings
 
-if TYPE_CHECKING:  # feedsvc.watch imports this module
-    from .watch import ContentEvents
-
-ARTICLE_SUFFIXES = (".yaml", ".yml")
 RACY_SECONDS = 0.05  # well above file-time granularity (1-10 ms) on local file systems
 
 # A file's stat signature: mtime_ns, ctime_ns, size and inode packed exactly
@@ -53,25 +57,10 @@ Signature = int
 _MASK64 = (1 << 64) - 1
 _RACY = 1  # the low bit: "read too soon after its change to be trusted"; no stat sets it
 
-# Keys of the two special files in change sets; article files are keyed by
-# their name, which never contains a slash.
-SITE_KEY = "/site.yaml"
-VIEWS_KEY = "/popularity.yaml"
-
-# What an inotify event says of a changed file (see feedsvc.watch).
-UNSETTLED = 0  # changed, may still be changing: settle first
-WRITTEN = 1  # closed after writing, or renamed into place: whole, if it exists
-MOVED_AWAY = 2  # renamed onto another article file: gone, as half of a whole rename
-
 # Above this share of the articles changed in one reload (a checkout), the
 # snapshot and lint indexes are rebuilt rather than patched one by one.
 REBUILD_SHARE = 16
 REBUILD_MIN = 256
-
-
-def is_article_name(name: str) -> bool:
-    """Whether a file name in ``articles/`` is an article (not hidden, ``.yaml``/``.yml``)."""
-    return not name.startswith(".") and name.endswith(ARTICLE_SUFFIXES)
 
 
 def _slug_of(name: str) -> str:
@@ -217,14 +206,14 @@ class ContentLoader:
 
     Changes are found by comparing every file's stat signature with the one
     applied (polling), or, when :attr:`events` is set (the service's
-    inotify watcher, :mod:`feedsvc.watch`), by looking only at the files the
+    inotify watcher, :mod:`feedsvc.content.events`), by looking only at the files the
     kernel named; a file it reports closed after writing, or renamed into
     place, is whole and read at once, without settling.
 
     A reload's work after an edit is proportional to the edit: changed files
     are compared on the fly (no second table of every file), the snapshot
-    (:class:`~feedsvc.store.SnapshotBuilder`), the slug table, the
-    cross-article lint (:class:`~feedsvc.lint.CrossArticleIndex`) and the
+    (:class:`~feedsvc.content.model.SnapshotBuilder`), the slug table, the
+    cross-article lint (:class:`~feedsvc.content.lint.CrossArticleIndex`) and the
     problem list are patched for the articles that changed.
 
     Not thread-safe by itself: the service calls :meth:`load` from one

@@ -7,7 +7,7 @@ resource. The web layer answers the canonical spelling and redirects every
 other one permanently, so that readers store (and caches hold) one URL per
 feed.
 
-Pure functions over a :class:`~feedsvc.service.View`: no Flask, no request.
+Pure functions over a :class:`~feedsvc.service.Catalog`: no Flask, no request.
 Paths come in percent-decoded, as ``PATH_INFO`` carries them; canonical paths
 go out percent-encoded, ready for a ``Location`` header.
 """
@@ -15,13 +15,13 @@ go out percent-encoded, ready for a ``Location`` header.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
+from urllib.parse import unquote
 
-from .feeds import FORMAT_BY_FILENAME, FeedFormat, FeedSpec, combined_feed, page_count
-from .text import tag_slug
-
-if TYPE_CHECKING:  # the service resolves paths too, so only the type is imported here
-    from .service import View
+from feedsvc.feeds.catalog import MAX_DYNAMIC_ROUTES, Catalog
+from feedsvc.feeds.spec import FeedSpec, combined_feed, page_count
+from feedsvc.feeds.urls import FORMAT_BY_FILENAME, FeedFormat, decode_path
+from feedsvc.text import tag_slug
 
 TargetKind = Literal["directory", "tags", "tag", "feed", "page"]
 
@@ -49,7 +49,7 @@ class Refusal:
     message: str
 
 
-def resolve(view: View, path: str) -> Target | Refusal | None:
+def resolve(view: Catalog, path: str) -> Target | Refusal | None:
     """The resource ``path`` names, a refusal, or ``None`` when it names nothing.
 
     Empty segments (``//``, trailing ``/``) are ignored, names are matched
@@ -78,7 +78,7 @@ def resolve(view: View, path: str) -> Target | Refusal | None:
     return None if spec is None else Target("tag", spec.path + "/", spec)
 
 
-def _feed(view: View, parts: list[str]) -> FeedSpec | Refusal | None:
+def _feed(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     """The feed page named by the segments before the file name."""
     page = 1
     if len(parts) >= 2 and parts[-2].lower() == "page":
@@ -99,7 +99,7 @@ def _feed(view: View, parts: list[str]) -> FeedSpec | Refusal | None:
     return spec.at_page(page)
 
 
-def _tags(view: View, parts: list[str]) -> FeedSpec | Refusal | None:
+def _tags(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     """One tag, or the union of several joined by ``+``."""
     names = [name for name in "/".join(parts).split("+") if name.strip()]
     if len(names) <= 1:
@@ -113,7 +113,28 @@ def _tags(view: View, parts: list[str]) -> FeedSpec | Refusal | None:
     return combined_feed(view.snapshot, tuple(slugs))
 
 
-def _tag(view: View, parts: list[str]) -> FeedSpec | None:
+def _tag(view: Catalog, parts: list[str]) -> FeedSpec | None:
     """A tag's feed, named by its slug or any spelling of its display name."""
     slug = tag_slug("/".join(parts))
     return view.feeds.get(f"tag:{slug}") if slug else None
+
+
+def lookup(catalog: Catalog, path: str) -> tuple[FeedSpec, FeedFormat] | None:
+    """The feed a canonical PATH_INFO names, or ``None`` (Flask decides then).
+
+    Feed first pages are in the prebuilt table; older pages and combined
+    tags are resolved on demand and memoised (bounded).
+    """
+    route = catalog.routes.get(path) or catalog.dynamic_routes.get(path)
+    if route is not None or ("/page/" not in path and "+" not in path):
+        return route
+    decoded = decode_path(path)
+    target = resolve(catalog, decoded) if decoded is not None else None
+    if not isinstance(target, Target) or target.kind != "feed" or target.fmt is None:
+        return None
+    if unquote(target.path) != decoded:  # another spelling: Flask redirects it
+        return None
+    if len(catalog.dynamic_routes) >= MAX_DYNAMIC_ROUTES:
+        catalog.dynamic_routes.clear()
+    route = catalog.dynamic_routes[path] = (target.spec, target.fmt)  # type: ignore[assignment]
+    return route

@@ -23,12 +23,15 @@ from urllib.parse import quote
 from werkzeug.http import http_date, parse_accept_header
 from werkzeug.sansio.http import is_resource_modified
 
-from .browser import feed_page, wants_html
-from .cache import Variant
-from .feeds import FeedFormat, FeedSpec
-from .metrics import RequestCounter, feed_answers
-from .pagestyle import HTML_CSP
-from .service import FeedService, View
+from feedsvc.feeds.cache import Variant
+from feedsvc.feeds.catalog import Catalog
+from feedsvc.feeds.routing import lookup
+from feedsvc.feeds.spec import FeedSpec
+from feedsvc.feeds.urls import FeedFormat
+from feedsvc.service.core import FeedService
+from feedsvc.web.metrics import RequestCounter, feed_answers
+from feedsvc.web.pages import feed_page, wants_html
+from feedsvc.web.policy import HTML_CSP
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -199,7 +202,7 @@ class FeedEndpoint:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         view = self.service.view
         path = environ.get("PATH_INFO", "")
-        route = view.lookup(path)
+        route = lookup(view, path)
         if route is None:
             if path == "*" and environ.get("REQUEST_METHOD") == "OPTIONS":
                 # ``OPTIONS *`` asks about the server as a whole (RFC 9110 §9.3.7).
@@ -231,7 +234,7 @@ class FeedEndpoint:
         self,
         environ: dict[str, Any],
         start_response: StartResponse,
-        view: View,
+        view: Catalog,
         route: tuple[FeedSpec, FeedFormat],
         base: str,
         head: bool,
@@ -278,7 +281,7 @@ class FeedEndpoint:
     def serve_page(
         self,
         start_response: StartResponse,
-        view: View,
+        view: Catalog,
         variant: Variant,
         spec: FeedSpec,
         fmt: FeedFormat,

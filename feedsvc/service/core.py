@@ -1,6 +1,6 @@
 """The running content: current snapshot, its feeds, reloads and prewarming.
 
-:class:`FeedService` owns one :class:`View` at a time (a snapshot plus its URL
+:class:`FeedService` owns one :class:`Catalog` at a time (a snapshot plus its URL
 table). A reload builds the next view completely, renders the feeds readers
 are likely to ask for, then swaps one reference; a request holds the view it
 started with, so it sees the old state or the new one, never a mix.
@@ -18,28 +18,19 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from urllib.parse import unquote
 
-from .aliases import Target, resolve
-from .cache import FeedCache, Variant
-from .config import ServiceSettings
-from .feeds import (
-    FORMATS,
-    FeedFormat,
-    FeedSpec,
-    all_feeds,
-    feed_by_key,
-    feed_fingerprint,
-    tag_feed,
-)
-from .loader import ContentLoader
-from .memory import freeze_loaded_objects, paused_gc, release_free_memory
-from .problems import Problem
-from .render import RenderedFeed, render_feed
-from .store import Snapshot
-from .watch import ContentEvents
+from feedsvc.content.events import ContentEvents
+from feedsvc.content.loader import ContentLoader
+from feedsvc.feeds.cache import FeedCache, Variant
+from feedsvc.feeds.catalog import Catalog, make_catalog
+from feedsvc.feeds.render import RenderedFeed, render_feed
+from feedsvc.feeds.spec import FeedSpec
+from feedsvc.feeds.urls import FORMATS, FeedFormat
+from feedsvc.memory import freeze_loaded_objects, paused_gc, release_free_memory
+from feedsvc.problems import Problem
+from feedsvc.settings import ServiceSettings
 
 log = logging.getLogger("feedsvc")
 
@@ -76,148 +67,6 @@ def settle_seconds(reload_interval: float) -> float:
     return min(SETTLE_MAX, reload_interval / 2)
 
 
-MAX_DYNAMIC_ROUTES = 4096  # memoised page / combined-tag URLs per view
-MAX_FINGERPRINTS = 65536
-
-
-def decode_path(wsgi_path: str) -> str | None:
-    """PATH_INFO (UTF-8 bytes read as Latin-1) as text, or ``None`` if not UTF-8."""
-    try:
-        return wsgi_path.encode("latin-1").decode("utf-8")
-    except (UnicodeDecodeError, UnicodeEncodeError):
-        return None
-
-
-def wsgi_path(path: str) -> str:
-    """A URL path as WSGI's PATH_INFO carries it (UTF-8 bytes read as Latin-1)."""
-    return path.encode("utf-8").decode("latin-1")
-
-
-@dataclass(slots=True)
-class View:
-    """One content version as served: snapshot, feeds and their URL table."""
-
-    seq: int
-    snapshot: Snapshot
-    feeds: dict[str, FeedSpec]
-    routes: dict[str, tuple[FeedSpec, FeedFormat]]
-    loaded_at: datetime
-    fingerprints: dict[str, str] = field(default_factory=dict)
-    dynamic_routes: dict[str, tuple[FeedSpec, FeedFormat]] = field(default_factory=dict)
-
-    def lookup(self, path: str) -> tuple[FeedSpec, FeedFormat] | None:
-        """The feed a canonical PATH_INFO names, or ``None`` (Flask decides then).
-
-        Feed first pages are in the prebuilt table; older pages and combined
-        tags are resolved on demand and memoised (bounded).
-        """
-        route = self.routes.get(path) or self.dynamic_routes.get(path)
-        if route is not None or ("/page/" not in path and "+" not in path):
-            return route
-        decoded = decode_path(path)
-        target = resolve(self, decoded) if decoded is not None else None
-        if not isinstance(target, Target) or target.kind != "feed" or target.fmt is None:
-            return None
-        if unquote(target.path) != decoded:  # another spelling: Flask redirects it
-            return None
-        if len(self.dynamic_routes) >= MAX_DYNAMIC_ROUTES:
-            self.dynamic_routes.clear()
-        route = self.dynamic_routes[path] = (target.spec, target.fmt)  # type: ignore[assignment]
-        return route
-
-    def fingerprint(self, spec: FeedSpec) -> str:
-        """Memoised :func:`feed_fingerprint` (the snapshot never changes)."""
-        found = self.fingerprints.get(spec.key)
-        if found is None:
-            if len(self.fingerprints) >= MAX_FINGERPRINTS:
-                self.fingerprints.clear()  # pages and tag combinations are unbounded
-            found = self.fingerprints[spec.key] = feed_fingerprint(self.snapshot, spec)
-        return found
-
-
-def _add_routes(routes: dict[str, tuple[FeedSpec, FeedFormat]], spec: FeedSpec) -> None:
-    # PATH_INFO arrives percent-decoded, so tags are keyed by their raw slug.
-    decoded = f"/tags/{spec.tag.slug}" if spec.tag is not None else spec.path
-    for fmt in FORMATS.values():
-        routes[wsgi_path(f"{decoded}/{fmt.filename}")] = (spec, fmt)
-
-
-def _drop_routes(routes: dict[str, tuple[FeedSpec, FeedFormat]], slug: str) -> None:
-    for fmt in FORMATS.values():
-        routes.pop(wsgi_path(f"/tags/{slug}/{fmt.filename}"), None)
-
-
-def make_view(seq: int, snapshot: Snapshot, now: datetime, previous: View | None = None) -> View:
-    """Index every feed of ``snapshot`` by its URL path.
-
-    With ``previous`` (a reload under the same site settings), its tables are
-    copied and only tags whose entry changed are indexed again: a snapshot
-    keeps the very :class:`~feedsvc.store.TagEntry` of an unchanged tag, so
-    its feed, routes and fingerprint carry over as they are.
-    """
-    if previous is None or previous.snapshot.site != snapshot.site:
-        feeds: dict[str, FeedSpec] = {}
-        routes: dict[str, tuple[FeedSpec, FeedFormat]] = {}
-        for spec in all_feeds(snapshot):
-            feeds[spec.key] = spec
-            _add_routes(routes, spec)
-        return View(seq, snapshot, feeds, routes, now)
-    old_tags = previous.snapshot.tags
-    old_prints = previous.fingerprints
-    feeds, routes = previous.feeds.copy(), previous.routes.copy()
-    fingerprints: dict[str, str] = {}
-    added = 0
-    for slug, entry in snapshot.tags.items():
-        key = f"tag:{slug}"
-        old = old_tags.get(slug)
-        if old is entry:
-            if key in old_prints:
-                fingerprints[key] = old_prints[key]
-            continue
-        spec = tag_feed(snapshot, slug)
-        assert spec is not None
-        feeds[key] = spec
-        _add_routes(routes, spec)
-        added += old is None
-    if len(old_tags) + added != len(snapshot.tags):  # some tags are gone
-        for slug in old_tags:
-            if slug not in snapshot.tags:
-                del feeds[f"tag:{slug}"]
-                _drop_routes(routes, slug)
-    if added:  # pages list feeds in order: main, popular, tags by slug
-        feeds = {
-            "main": feeds["main"],
-            "popular": feeds["popular"],
-            **{f"tag:{slug}": feeds[f"tag:{slug}"] for slug in snapshot.tags},
-        }
-    return View(seq, snapshot, feeds, routes, now, fingerprints)
-
-
-def changed_feeds(old: View, new: View) -> list[FeedSpec]:
-    """First pages (and memoised tag combinations) whose bytes differ between views."""
-    changed = []
-    same_site = old.snapshot.site == new.snapshot.site
-    candidates = list(new.feeds.values())
-    candidates += [spec for spec, _ in new.dynamic_routes.values() if spec.page == 1]
-    candidates += [spec for spec, _ in old.dynamic_routes.values() if spec.page == 1]
-    seen: set[str] = set()
-    for spec in candidates:
-        if spec.key in seen:
-            continue
-        seen.add(spec.key)
-        if same_site and spec.kind == "tag" and spec.page == 1:
-            kept = old.feeds.get(spec.key)
-            if kept is not None and kept.tag is new.snapshot.tags.get(spec.tags[0].slug):
-                continue  # the very same entry: same items, same bytes
-        old_spec = feed_by_key(old.snapshot, spec.key)
-        new_spec = feed_by_key(new.snapshot, spec.key)
-        if new_spec is None:
-            continue
-        if old_spec is None or old.fingerprint(old_spec) != new.fingerprint(new_spec):
-            changed.append(new_spec)
-    return changed
-
-
 class FeedService:
     """Loads content, keeps the current view and serves rendered variants."""
 
@@ -246,11 +95,11 @@ class FeedService:
         self._watcher: threading.Thread | None = None
         self._prewarmer: threading.Thread | None = None
         # Called as listener(old_view, new_view) after each swap, in the reloading thread.
-        self.listeners: list[Callable[[View, View], None]] = []
+        self.listeners: list[Callable[[Catalog, Catalog], None]] = []
         now = self.clock()
         with paused_gc():  # see feedsvc.memory: millions of objects, no cycles
             snapshot = self.loader.load(now)  # raises ContentError without a usable site.yaml
-            self._view = make_view(self._next_seq(), snapshot, now)
+            self._view = make_catalog(self._next_seq(), snapshot, now)
         release_free_memory()
         freeze_loaded_objects(len(snapshot.articles))
         self._log_problems(snapshot.problems, ())
@@ -266,7 +115,7 @@ class FeedService:
     # -- reading ---------------------------------------------------------
 
     @property
-    def view(self) -> View:
+    def view(self) -> Catalog:
         """The current view; rebuilt first if a scheduled article is now due.
 
         With the watcher running it wakes up for due articles itself, so a
@@ -312,10 +161,10 @@ class FeedService:
         while len(self._recent_bases) > self.settings.max_base_urls:
             self._recent_bases.popitem(last=False)
 
-    def _render(self, view: View, spec: FeedSpec) -> Callable[[], RenderedFeed]:
+    def _render(self, view: Catalog, spec: FeedSpec) -> Callable[[], RenderedFeed]:
         return lambda: render_feed(view.snapshot, spec)
 
-    def variant(self, view: View, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> Variant:
+    def variant(self, view: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> Variant:
         """Served bytes and validators for a feed under ``base_url``."""
         key = (base_url, view.seq, spec.key, fmt.name)
         return self.cache.variant(
@@ -324,7 +173,7 @@ class FeedService:
 
     # -- reloading -------------------------------------------------------
 
-    def _start_prewarm(self, view: View) -> None:
+    def _start_prewarm(self, view: Catalog) -> None:
         """Prewarm at start: all of a small site now, a big one mostly in the background."""
         if len(view.feeds) <= START_PREWARM_FEEDS:
             self.prewarm(view)
@@ -343,7 +192,9 @@ class FeedService:
             return not thread.is_alive()
         return True
 
-    def prewarm(self, view: View, limit: int = PREWARM_FEEDS, previous: View | None = None) -> int:
+    def prewarm(
+        self, view: Catalog, limit: int = PREWARM_FEEDS, previous: Catalog | None = None
+    ) -> int:
         """Render the likeliest feeds (main, popular, biggest tags); returns how many.
 
         Bounded twice: by ``limit`` and by the cache itself. Prewarming stops at
@@ -419,7 +270,7 @@ class FeedService:
             # Same feeds; keep the view (and its cached variants), refresh problems.
             self._view = replace(old, snapshot=snapshot)
             return False
-        view = make_view(self._next_seq(), snapshot, now, previous=old)
+        view = make_catalog(self._next_seq(), snapshot, now, previous=old)
         self.prewarm(view, previous=old)
         # Ledger entries of vanished feeds are kept: a tag that comes back
         # must not restart its Last-Modified from an earlier date.
@@ -458,7 +309,7 @@ class FeedService:
         if self.settings.watch == "poll" or not sys.platform.startswith("linux"):
             return None
         try:
-            return ContentEvents(self.loader)
+            return ContentEvents(self.loader.content_dir, self.loader.articles_dir)
         except OSError as exc:
             log.warning(
                 "cannot watch %s with inotify (%s); polling every %g s instead",

@@ -20,11 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from . import __version__
-from .feeds import FORMATS
-from .service import FeedService, View, changed_feeds
+from feedsvc.feeds.catalog import Catalog, changed_feeds
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.service.core import FeedService
+from feedsvc.version import __version__
 
-log = logging.getLogger("feedsvc.websub")
+log = logging.getLogger("feedsvc.service.websub")
 
 
 @dataclass(slots=True)
@@ -146,7 +147,7 @@ class WebSubNotifier:
             self.publisher = WebSubPublisher(hub)
         return self.publisher
 
-    def __call__(self, old: View, new: View) -> None:
+    def __call__(self, old: Catalog, new: Catalog) -> None:
         publisher = self._publisher_for(new.snapshot.site.websub_hub)
         if publisher is None:
             return

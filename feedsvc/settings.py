@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .problems import Problem
-from .text import is_absolute_http_url, plain_text
+from feedsvc.problems import Problem
+from feedsvc.text import is_absolute_http_url, plain_text
 
 ENV_PREFIX = "FEEDSVC_"
 

@@ -1,9 +1,7 @@
-"""The article store: articles and the immutable snapshot built from them.
+"""The sorted indexes a :class:`~feedsvc.content.model.Snapshot` is cut from.
 
-A :class:`Snapshot` is everything the feeds need at one content version:
-visible articles newest first, the tag index and the popularity ranking. It
-is built whole, off to the side, and swapped in with one reference, so a
-request never sees half a reload. This module knows nothing of HTTP or XML.
+Kept up to date one article at a time by the loader, so that a one-file edit
+costs a few bisections rather than re-sorting every article.
 """
 
 from __future__ import annotations
@@ -11,74 +9,15 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import is_
 from types import MappingProxyType
 from typing import Any
 
-from .config import SiteSettings
-from .problems import Problem
-from .textstore import get_text
-
-
-@dataclass(frozen=True, slots=True)
-class Tag:
-    """A tag as written by an editor, with its URL slug."""
-
-    name: str
-    slug: str
-
-
-@dataclass(frozen=True, slots=True)
-class Article:
-    """One validated article file.
-
-    The summary and the Markdown body are not held here but in the process's
-    text store (:mod:`feedsvc.textstore`; ``text_ref`` from
-    :func:`~feedsvc.textstore.put_text`) and read through :attr:`summary` and
-    :attr:`body`: they are most of an archive's memory, and only the few
-    articles a feed renders ever need them.
-    """
-
-    slug: str
-    title: str
-    published: datetime
-    text_ref: int
-    tags: tuple[Tag, ...] = ()
-    updated: datetime | None = None
-    author: str | None = None
-    views: int = 0
-    image: str | None = None
-    draft: bool = False
-    source: str = ""
-    revision: str = ""
-
-    @property
-    def summary(self) -> str:
-        """The plain-text summary (read from the text store on each access)."""
-        return get_text(self.text_ref)[0]
-
-    @property
-    def body(self) -> str:
-        """The Markdown body (read from the text store; renderers cache their HTML)."""
-        return get_text(self.text_ref)[1]
-
-    @property
-    def modified(self) -> datetime:
-        """When the article last changed: ``updated`` if given, else ``published``."""
-        if self.updated is not None and self.updated > self.published:
-            return self.updated
-        return self.published
-
-
-@dataclass(frozen=True, slots=True)
-class TagEntry:
-    """A tag's display name and its visible articles, newest first."""
-
-    slug: str
-    name: str
-    articles: tuple[Article, ...]
+from feedsvc.content.model import Article, Snapshot, TagEntry
+from feedsvc.problems import Problem
+from feedsvc.settings import SiteSettings
 
 
 def _newest_first_key(article: Article) -> tuple[float, str]:
@@ -98,26 +37,6 @@ def _update_key(article: Article) -> tuple[float, str]:
 
 def _update_only_key(article: Article) -> float:
     return -article.updated.timestamp()  # type: ignore[union-attr]
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Immutable view of the content at one version."""
-
-    site: SiteSettings
-    articles: tuple[Article, ...]
-    tags: Mapping[str, TagEntry]
-    popular: tuple[Article, ...]
-    views: Mapping[str, int]
-    problems: tuple[Problem, ...]
-    version: str
-    built_at: datetime
-    next_change_at: datetime | None
-
-    @property
-    def errors(self) -> tuple[Problem, ...]:
-        """Problems of severity ``error`` (warnings excluded)."""
-        return tuple(p for p in self.problems if p.severity == "error")
 
 
 def _remove_from(items: list[Article], article: Article, key: Callable[[Article], Any]) -> None:

@@ -34,7 +34,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from .problems import Problem
+from feedsvc.problems import Problem
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # a news article is kilobytes; this is a mistake or an attack
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")

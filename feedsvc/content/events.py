@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from pathlib import Path
 
-from . import inotify
-from .loader import (
+from feedsvc.content import inotify
+from feedsvc.content.changes import (
     MOVED_AWAY,
     SITE_KEY,
     UNSETTLED,
     VIEWS_KEY,
     WRITTEN,
-    ContentLoader,
+    Changes,
     is_article_name,
 )
 
@@ -55,19 +55,6 @@ _ENTRY_CHANGES = inotify.IN_CREATE | inotify.IN_DELETE | inotify.IN_MOVED_FROM |
 MAX_RENAMES_AWAITED = 1024  # MOVED_FROM halves kept for their MOVED_TO (normally the next event)
 
 
-@dataclass(slots=True)
-class Changes:
-    """What changed since the last :meth:`ContentEvents.take`.
-
-    ``states`` maps loader keys (an article's file name, or the loader's key
-    for ``site.yaml``/``popularity.yaml``) to :data:`UNSETTLED`,
-    :data:`WRITTEN` or :data:`MOVED_AWAY`. ``full``: compare everything.
-    """
-
-    full: bool
-    states: dict[str, int] = field(default_factory=dict)
-
-
 class ContentEvents:
     """inotify watches on a content folder and its ``articles`` folder.
 
@@ -76,11 +63,11 @@ class ContentEvents:
     on :meth:`fileno`, reloads :meth:`take` the changes under their own lock.
     """
 
-    def __init__(self, loader: ContentLoader) -> None:
-        self.content_dir = str(loader.content_dir)
-        self.articles_dir = str(loader.articles_dir)
+    def __init__(self, content_dir: Path, articles_dir: Path) -> None:
+        self.content_dir = str(content_dir)
+        self.articles_dir = str(articles_dir)
         self._special = {"site.yaml": SITE_KEY, "popularity.yaml": VIEWS_KEY}
-        self._articles_name = loader.articles_dir.name
+        self._articles_name = articles_dir.name
         self._lock = threading.Lock()
         self._inotify = inotify.Inotify()
         self._roles: dict[int, str] = {}  # watch descriptor -> "content" or "articles"

@@ -1,7 +1,7 @@
 """Which articles go in which feed, and the URL each feed lives at.
 
 A feed is described by a :class:`FeedSpec`; its items come from the snapshot
-by :func:`feed_items`. Rendering to bytes lives in :mod:`feedsvc.render`;
+by :func:`feed_items`. Rendering to bytes lives in :mod:`feedsvc.feeds.render`;
 serving lives in the web layer. This module knows nothing of Flask or XML.
 """
 
@@ -12,29 +12,11 @@ import heapq
 import math
 from dataclasses import dataclass, replace
 from typing import Literal
-from urllib.parse import quote
 
-from .store import Article, Snapshot, TagEntry
+from feedsvc.content.model import Article, Snapshot, TagEntry
+from feedsvc.feeds.urls import FORMATS, FeedFormat, combined_path, tag_path
 
 FeedKind = Literal["main", "tag", "tags", "popular"]
-
-
-@dataclass(frozen=True, slots=True)
-class FeedFormat:
-    """One serialisation: its file name in URLs and its media type."""
-
-    name: str
-    filename: str
-    content_type: str
-    label: str
-
-
-FORMATS: dict[str, FeedFormat] = {
-    "rss": FeedFormat("rss", "rss.xml", "application/rss+xml; charset=utf-8", "RSS 2.0"),
-    "atom": FeedFormat("atom", "atom.xml", "application/atom+xml; charset=utf-8", "Atom 1.0"),
-    "json": FeedFormat("json", "feed.json", "application/feed+json; charset=utf-8", "JSON Feed"),
-}
-FORMAT_BY_FILENAME: dict[str, FeedFormat] = {f.filename: f for f in FORMATS.values()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +63,6 @@ class FeedSpec:
         return replace(self, key=key, page=page)
 
 
-def tag_path(slug: str) -> str:
-    """URL path of a tag's feeds; non-ASCII slugs are percent-encoded (UTF-8)."""
-    return "/tags/" + quote(slug, safe="-")
-
-
 def main_feed(snapshot: Snapshot) -> FeedSpec:
     """The newest articles of the whole site."""
     site = snapshot.site
@@ -119,11 +96,6 @@ def tag_feed(snapshot: Snapshot, slug: str) -> FeedSpec | None:
         tag_path(slug),
         (entry,),
     )
-
-
-def combined_path(slugs: tuple[str, ...]) -> str:
-    """URL path of a union of tags: canonical (sorted) slugs joined by ``+``."""
-    return "/tags/" + "+".join(quote(slug, safe="-") for slug in slugs)
 
 
 def combined_feed(snapshot: Snapshot, slugs: tuple[str, ...]) -> FeedSpec | None:

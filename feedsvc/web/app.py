@@ -1,6 +1,6 @@
 """Flask app factory: the directory pages, OPML, health, redirects and errors.
 
-Feed URLs themselves are answered by :class:`~feedsvc.serving.FeedEndpoint`
+Feed URLs themselves are answered by :class:`~feedsvc.web.endpoint.FeedEndpoint`
 in front of this app (see that module for why). Everything here is cheap,
 escapes all content through Jinja, and never returns a 500 for input a client
 controls.
@@ -19,17 +19,19 @@ from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import __version__
-from .aliases import Refusal, Target, resolve
-from .browser import EMBED_CSP, EMBED_MAX_ITEMS, EMBED_THEMES, embed_fragment
-from .config import ServiceSettings
-from .feeds import FORMATS, FeedSpec, feed_items
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import RequestCounter, collect
-from .pagestyle import HTML_CSP, STYLESHEET
-from .service import FeedService, View
-from .serving import CORS_HEADERS, FeedEndpoint, preflight_headers, request_base_url
-from .websub import WebSubNotifier
+from feedsvc.feeds.catalog import Catalog
+from feedsvc.feeds.routing import Refusal, Target, resolve
+from feedsvc.feeds.spec import FeedSpec, feed_items
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.service.core import FeedService
+from feedsvc.service.websub import WebSubNotifier
+from feedsvc.settings import ServiceSettings
+from feedsvc.version import __version__
+from feedsvc.web.endpoint import CORS_HEADERS, FeedEndpoint, preflight_headers, request_base_url
+from feedsvc.web.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from feedsvc.web.metrics import RequestCounter, collect
+from feedsvc.web.pages import EMBED_CSP, EMBED_MAX_ITEMS, EMBED_THEMES, embed_fragment
+from feedsvc.web.policy import HTML_CSP, STYLESHEET
 
 log = logging.getLogger("feedsvc")
 
@@ -62,7 +64,7 @@ def breakable_url(url: str) -> Markup:
     )
 
 
-def _cache_control(view: View) -> str:
+def _cache_control(view: Catalog) -> str:
     return f"public, max-age={view.snapshot.site.cache_max_age}"
 
 
@@ -85,7 +87,7 @@ def _tag_context(base: str, spec: FeedSpec) -> dict[str, Any]:
     }
 
 
-def _directory_context(view: View, base: str) -> dict[str, Any]:
+def _directory_context(view: Catalog, base: str) -> dict[str, Any]:
     feeds = view.feeds
     main, popular = feeds["main"], feeds["popular"]
     return {
@@ -100,7 +102,7 @@ def _directory_context(view: View, base: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _article_links(view: View, spec: FeedSpec) -> list[dict[str, Any]]:
+def _article_links(view: Catalog, spec: FeedSpec) -> list[dict[str, Any]]:
     """The items of a feed as links to the articles on the news site."""
     site = view.snapshot.site
     return [
@@ -110,14 +112,14 @@ def _article_links(view: View, spec: FeedSpec) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _html(body: str, view: View) -> Response:
+def _html(body: str, view: Catalog) -> Response:
     response = Response(body, mimetype="text/html")
     response.headers["Cache-Control"] = _cache_control(view)
     response.add_etag()
     return response.make_conditional(request)
 
 
-def opml_document(view: View, base: str) -> str:
+def opml_document(view: Catalog, base: str) -> str:
     """OPML 2.0 listing every feed (RSS flavour), for importing into readers."""
     site = view.snapshot.site
     lines = [
@@ -136,7 +138,7 @@ def opml_document(view: View, base: str) -> str:
     return "\n".join(lines)
 
 
-def _permanent_redirect(path: str, view: View) -> Response:
+def _permanent_redirect(path: str, view: Catalog) -> Response:
     """308 to a canonical path under the public base URL (absolute Location).
 
     An absolute URL built from FEEDSVC_PUBLIC_URL (or the forwarded scheme,
@@ -327,7 +329,7 @@ def create_app(
 
     notifier = WebSubNotifier(service)
     service.listeners.append(notifier)
-    app.extensions["feedsvc.websub"] = notifier
+    app.extensions["feedsvc.service.websub"] = notifier
 
     endpoint = FeedEndpoint(app.wsgi_app, service)
     app.extensions["feedsvc.endpoint"] = endpoint

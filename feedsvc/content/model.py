@@ -1,0 +1,96 @@
+"""The article store: articles and the immutable snapshot built from them.
+
+A :class:`Snapshot` is everything the feeds need at one content version:
+visible articles newest first, the tag index and the popularity ranking. It
+is built whole, off to the side, and swapped in with one reference, so a
+request never sees half a reload. This module knows nothing of HTTP or XML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from feedsvc.content.textstore import get_text
+from feedsvc.problems import Problem
+from feedsvc.settings import SiteSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A tag as written by an editor, with its URL slug."""
+
+    name: str
+    slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One validated article file.
+
+    The summary and the Markdown body are not held here but in the process's
+    text store (:mod:`feedsvc.content.textstore`; ``text_ref`` from
+    :func:`~feedsvc.content.textstore.put_text`) and read through :attr:`summary` and
+    :attr:`body`: they are most of an archive's memory, and only the few
+    articles a feed renders ever need them.
+    """
+
+    slug: str
+    title: str
+    published: datetime
+    text_ref: int
+    tags: tuple[Tag, ...] = ()
+    updated: datetime | None = None
+    author: str | None = None
+    views: int = 0
+    image: str | None = None
+    draft: bool = False
+    source: str = ""
+    revision: str = ""
+
+    @property
+    def summary(self) -> str:
+        """The plain-text summary (read from the text store on each access)."""
+        return get_text(self.text_ref)[0]
+
+    @property
+    def body(self) -> str:
+        """The Markdown body (read from the text store; renderers cache their HTML)."""
+        return get_text(self.text_ref)[1]
+
+    @property
+    def modified(self) -> datetime:
+        """When the article last changed: ``updated`` if given, else ``published``."""
+        if self.updated is not None and self.updated > self.published:
+            return self.updated
+        return self.published
+
+
+@dataclass(frozen=True, slots=True)
+class TagEntry:
+    """A tag's display name and its visible articles, newest first."""
+
+    slug: str
+    name: str
+    articles: tuple[Article, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Immutable view of the content at one version."""
+
+    site: SiteSettings
+    articles: tuple[Article, ...]
+    tags: Mapping[str, TagEntry]
+    popular: tuple[Article, ...]
+    views: Mapping[str, int]
+    problems: tuple[Problem, ...]
+    version: str
+    built_at: datetime
+    next_change_at: datetime | None
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        """Problems of severity ``error`` (warnings excluded)."""
+        return tuple(p for p in self.problems if p.severity == "error")

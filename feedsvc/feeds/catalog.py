@@ -1,0 +1,125 @@
+"""Every feed of one content version, by key and by URL path.
+
+A :class:`Catalog` is built once per snapshot (patched from the previous one
+after a small edit) and never changes afterwards, except for two bounded memos:
+fingerprints and routes of pages and tag combinations resolved on demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from feedsvc.content.model import Snapshot
+from feedsvc.feeds.spec import FeedSpec, all_feeds, feed_by_key, feed_fingerprint, tag_feed
+from feedsvc.feeds.urls import FORMATS, FeedFormat, wsgi_path
+
+MAX_DYNAMIC_ROUTES = 4096  # memoised page / combined-tag URLs per catalog
+MAX_FINGERPRINTS = 65536
+
+
+@dataclass(slots=True)
+class Catalog:
+    """One content version as served: snapshot, feeds and their URL table."""
+
+    seq: int
+    snapshot: Snapshot
+    feeds: dict[str, FeedSpec]
+    routes: dict[str, tuple[FeedSpec, FeedFormat]]
+    loaded_at: datetime
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    dynamic_routes: dict[str, tuple[FeedSpec, FeedFormat]] = field(default_factory=dict)
+
+    def fingerprint(self, spec: FeedSpec) -> str:
+        """Memoised :func:`feed_fingerprint` (the snapshot never changes)."""
+        found = self.fingerprints.get(spec.key)
+        if found is None:
+            if len(self.fingerprints) >= MAX_FINGERPRINTS:
+                self.fingerprints.clear()  # pages and tag combinations are unbounded
+            found = self.fingerprints[spec.key] = feed_fingerprint(self.snapshot, spec)
+        return found
+
+
+def _add_routes(routes: dict[str, tuple[FeedSpec, FeedFormat]], spec: FeedSpec) -> None:
+    # PATH_INFO arrives percent-decoded, so tags are keyed by their raw slug.
+    decoded = f"/tags/{spec.tag.slug}" if spec.tag is not None else spec.path
+    for fmt in FORMATS.values():
+        routes[wsgi_path(f"{decoded}/{fmt.filename}")] = (spec, fmt)
+
+
+def _drop_routes(routes: dict[str, tuple[FeedSpec, FeedFormat]], slug: str) -> None:
+    for fmt in FORMATS.values():
+        routes.pop(wsgi_path(f"/tags/{slug}/{fmt.filename}"), None)
+
+
+def make_catalog(
+    seq: int, snapshot: Snapshot, now: datetime, previous: Catalog | None = None
+) -> Catalog:
+    """Index every feed of ``snapshot`` by its URL path.
+
+    With ``previous`` (a reload under the same site settings), its tables are
+    copied and only tags whose entry changed are indexed again: a snapshot
+    keeps the very :class:`~feedsvc.content.model.TagEntry` of an unchanged tag, so
+    its feed, routes and fingerprint carry over as they are.
+    """
+    if previous is None or previous.snapshot.site != snapshot.site:
+        feeds: dict[str, FeedSpec] = {}
+        routes: dict[str, tuple[FeedSpec, FeedFormat]] = {}
+        for spec in all_feeds(snapshot):
+            feeds[spec.key] = spec
+            _add_routes(routes, spec)
+        return Catalog(seq, snapshot, feeds, routes, now)
+    old_tags = previous.snapshot.tags
+    old_prints = previous.fingerprints
+    feeds, routes = previous.feeds.copy(), previous.routes.copy()
+    fingerprints: dict[str, str] = {}
+    added = 0
+    for slug, entry in snapshot.tags.items():
+        key = f"tag:{slug}"
+        old = old_tags.get(slug)
+        if old is entry:
+            if key in old_prints:
+                fingerprints[key] = old_prints[key]
+            continue
+        spec = tag_feed(snapshot, slug)
+        assert spec is not None
+        feeds[key] = spec
+        _add_routes(routes, spec)
+        added += old is None
+    if len(old_tags) + added != len(snapshot.tags):  # some tags are gone
+        for slug in old_tags:
+            if slug not in snapshot.tags:
+                del feeds[f"tag:{slug}"]
+                _drop_routes(routes, slug)
+    if added:  # pages list feeds in order: main, popular, tags by slug
+        feeds = {
+            "main": feeds["main"],
+            "popular": feeds["popular"],
+            **{f"tag:{slug}": feeds[f"tag:{slug}"] for slug in snapshot.tags},
+        }
+    return Catalog(seq, snapshot, feeds, routes, now, fingerprints)
+
+
+def changed_feeds(old: Catalog, new: Catalog) -> list[FeedSpec]:
+    """First pages (and memoised tag combinations) whose bytes differ between views."""
+    changed = []
+    same_site = old.snapshot.site == new.snapshot.site
+    candidates = list(new.feeds.values())
+    candidates += [spec for spec, _ in new.dynamic_routes.values() if spec.page == 1]
+    candidates += [spec for spec, _ in old.dynamic_routes.values() if spec.page == 1]
+    seen: set[str] = set()
+    for spec in candidates:
+        if spec.key in seen:
+            continue
+        seen.add(spec.key)
+        if same_site and spec.kind == "tag" and spec.page == 1:
+            kept = old.feeds.get(spec.key)
+            if kept is not None and kept.tag is new.snapshot.tags.get(spec.tags[0].slug):
+                continue  # the very same entry: same items, same bytes
+        old_spec = feed_by_key(old.snapshot, spec.key)
+        new_spec = feed_by_key(new.snapshot, spec.key)
+        if new_spec is None:
+            continue
+        if old_spec is None or old.fingerprint(old_spec) != new.fingerprint(new_spec):
+            changed.append(new_spec)
+    return changed
