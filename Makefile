@@ -20,9 +20,13 @@ install: $(BIN)/.installed
 serve: install
 	$(BIN)/feedsvc serve $(ARGS)
 
+# The house rules: style, the import contract (layers point one way, no
+# cycles; see [tool.importlinter] in pyproject.toml) and mypy --strict.
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
