@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from test_serve import start_server, wait_until_listening
+from support import REPO
 
 from bench.cpuwatch import TICKS, CpuWatch, process_ticks
 from bench.load import parse_wrk, run_python_client
-from bench.servers import NGINX_LEVERS, NGINX_SERVERS, free_port, nginx_path, write_nginx_conf
+from bench.nginx import NGINX_LEVERS, NGINX_SERVERS, nginx_path, write_nginx_conf
+from bench.servers import feedsvc_server
 
 pytestmark = pytest.mark.bench
 
@@ -63,33 +63,21 @@ def test_quick_suite_produces_a_complete_table(tmp_path: Path):
 
 
 def test_fallback_client_measures_a_real_server(bundled_content: Path):
-    port = free_port()
-    process = start_server(bundled_content, port)
-    try:
-        wait_until_listening(port, process)
+    with feedsvc_server(bundled_content) as server:
         result = run_python_client(
-            f"http://127.0.0.1:{port}/rss.xml", {"Accept-Encoding": "gzip"}, seconds=0.5,
+            f"http://127.0.0.1:{server.port}/rss.xml", {"Accept-Encoding": "gzip"}, seconds=0.5,
             connections=4,
         )  # fmt: skip
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
     assert result.client == "python"
     assert result.requests > 0 and result.errors == 0
     assert 0 < result.p50_ms <= result.p99_ms
 
 
 def test_fallback_client_counts_errors_and_refuses_other_hosts(bundled_content: Path):
-    port = free_port()
-    process = start_server(bundled_content, port)
-    try:
-        wait_until_listening(port, process)
+    with feedsvc_server(bundled_content) as server:
         result = run_python_client(
-            f"http://127.0.0.1:{port}/tags/no-such-tag/rss.xml", {}, seconds=0.3, connections=2
+            f"{server.base_url}/tags/no-such-tag/rss.xml", {}, seconds=0.3, connections=2
         )
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
     assert result.errors == result.requests > 0
     with pytest.raises(ValueError, match="loopback"):
         run_python_client("http://example.com/", {}, seconds=0.1, connections=1)

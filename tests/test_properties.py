@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support import SITE, article, write_yaml
 
 from feedsvc.content.loader import ContentLoader
 from feedsvc.feeds.spec import all_feeds, feed_items

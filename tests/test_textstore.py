@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from support import REPO
 
 from feedsvc.content.textstore import MemoryTextStore, TextStore
 
