@@ -32,6 +32,7 @@ PYTHON_VARIANTS = {
 NGINX_VARIANTS = {"nginx static", "nginx cache→feedsvc"}
 
 
+@pytest.mark.slow
 def test_quick_suite_produces_a_complete_table(tmp_path: Path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
@@ -62,6 +63,7 @@ def test_quick_suite_produces_a_complete_table(tmp_path: Path):
         assert all(v in ("met", "MISSED") for v in verdicts.values())
 
 
+@pytest.mark.slow
 def test_fallback_client_measures_a_real_server(bundled_content: Path):
     with feedsvc_server(bundled_content) as server:
         result = run_python_client(
@@ -73,6 +75,7 @@ def test_fallback_client_measures_a_real_server(bundled_content: Path):
     assert 0 < result.p50_ms <= result.p99_ms
 
 
+@pytest.mark.slow
 def test_fallback_client_counts_errors_and_refuses_other_hosts(bundled_content: Path):
     with feedsvc_server(bundled_content) as server:
         result = run_python_client(
@@ -109,6 +112,7 @@ def test_wrk_report_is_read_with_units_and_errors():
         parse_wrk("garbage", 1)
 
 
+@pytest.mark.slow
 def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path: Path):
     out = tmp_path / "scale.json"
     done = subprocess.run(
@@ -132,6 +136,7 @@ def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path
     assert "one-file edit served" in done.stdout
 
 
+@pytest.mark.slow
 def test_cpu_watch_tells_the_benchmarks_processes_from_others():
     # A busy child is someone else's load unless its PID is given. Both
     # watches see the same second, so other jobs on the machine cancel out of

@@ -59,6 +59,8 @@ def test_page_escapes_content(make_app, small_content):
     assert "<img src=x" not in text
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 def test_real_chromium_shows_a_page_while_feedparser_reads_the_feed(bundled_content: Path):
     server = feedsvc_server(bundled_content)

@@ -140,8 +140,8 @@ def test_two_instances_on_the_same_content_serve_identical_validators(
     subprocess.run(["cp", "-a", str(bundled_content), str(copy)], check=True)
     with ProcessGroup() as group:  # both stopped by PID when the block ends
         for content in (bundled_content, copy):
-            group.start(feedsvc_server(content, env={"FEEDSVC_PUBLIC_URL": PUBLIC}))
-        ports = [server.port for server in group.servers]
+            group.launch(feedsvc_server(content, env={"FEEDSVC_PUBLIC_URL": PUBLIC}))
+        ports = [server.wait_ready().port for server in group.servers]
         build_site(bundled_content, tmp_path / "out", PUBLIC)
         paths = feed_paths(tmp_path / "out")
         for path in paths:

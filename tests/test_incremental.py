@@ -212,6 +212,7 @@ def run_ops(start: list[tuple[int, int]], ops: list[tuple[str, int, int]], event
             live.stop()
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(
     start=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 400)), max_size=6),
@@ -221,6 +222,7 @@ def test_reloads_by_comparing_every_file_equal_a_fresh_load(start, ops):
     run_ops(start, ops, events=False)
 
 
+@pytest.mark.slow
 @linux_only
 @PROPERTY
 @given(
@@ -231,6 +233,7 @@ def test_reloads_by_inotify_events_equal_a_fresh_load(start, ops):
     run_ops(start, ops, events=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("events", [False, pytest.param(True, marks=linux_only)])
 def test_hundreds_of_edits_to_a_larger_site_stay_equal_to_a_fresh_load(events):
     """More articles than the property uses, so the sorted indexes are deep;

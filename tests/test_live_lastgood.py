@@ -87,6 +87,7 @@ def test_a_file_that_stops_validating_keeps_its_last_good_article(live, small_co
     assert problem["line"] == 2 and "timezone" in problem["message"]
 
 
+@pytest.mark.slow
 def test_each_problem_is_logged_once_not_on_every_poll(live, small_content, caplog):
     caplog.set_level(logging.WARNING, logger="feedsvc")
     (small_content / "articles" / "beta.yaml").write_text(BROKEN_YAML, encoding="utf-8")
@@ -288,6 +289,7 @@ HAZARDS: list[tuple[str, bytes, str]] = [
 ]
 
 
+@pytest.mark.slow
 def test_hazardous_files_dropped_in_one_by_one_never_break_or_lose_anything(small_content):
     # Room for every article in every feed, so "nothing lost" is about content, not ranking.
     write_yaml(small_content / "site.yaml", {**SITE, "popular": {"items": 50}})

@@ -49,6 +49,7 @@ FORMATS = {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}
 
 NGINX = nginx_path()  # on PATH, or where Debian puts it (/usr/sbin is not on every PATH)
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.nginx,
     pytest.mark.skipif(
         NGINX is None,

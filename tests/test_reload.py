@@ -170,6 +170,7 @@ def test_only_changed_files_are_read_again(live: WatchedApp, small_content):
     assert loader.files_read == read_at_start + 3
 
 
+@pytest.mark.slow
 def test_a_request_sees_the_old_state_or_the_new_one(live: WatchedApp, small_content):
     """Title and tags change in one save; no response shows one without the other."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -199,6 +200,7 @@ def test_a_request_sees_the_old_state_or_the_new_one(live: WatchedApp, small_con
     }, seen
 
 
+@pytest.mark.slow
 def test_a_scheduled_article_appears_when_due(small_content: Path):
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     write_yaml(

@@ -251,6 +251,7 @@ def feed_titles(live: WatchedApp) -> list[str]:
     return [e.title for e in parse_feed(live.client.get("/feed.json").data, "json").entries]
 
 
+@pytest.mark.slow
 def test_the_watcher_serves_saves_renames_and_deletions_without_polling(live, small_content):
     assert live.service.watch_mode == "inotify" and live.healthz()["watch"] == "inotify"
     articles = small_content / "articles"
@@ -282,6 +283,7 @@ def test_stop_interrupts_the_watchers_wait_at_once(small_content):
     assert app.service.loader.events is None  # the descriptor is closed
 
 
+@pytest.mark.slow
 def test_an_overflow_while_a_reload_runs_is_recovered_by_a_full_comparison(live, small_content):
     limit = max_queued_events()
     if not 0 < limit <= 200_000:
