@@ -158,7 +158,7 @@ class ServerProcess:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
-                start_new_session=True,  # Ctrl-C reaches us; we stop it by PID
+                start_new_session=True,  # Ctrl-C reaches only us; we stop it by PID
             )  # fmt: skip
         self.returncode, self._final_log, self._signalled_at = None, None, None
         return self
