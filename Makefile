@@ -2,12 +2,13 @@
 # so an "externally managed" system Python is no obstacle):
 #   make serve   install and serve the bundled content on http://127.0.0.1:8080/
 #   make test    install and run lint, format check and the whole test suite
+#   make quick   lint, then only the tests not marked `slow` (the quick edit-test loop)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install serve test lint bench scale clean
+.PHONY: install serve test quick lint bench scale clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +29,15 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
+# Every test, whatever its markers (CI runs this through .ci/run).
 test: lint
 	$(BIN)/python -m pytest $(ARGS)
+
+# The quick loop: the tests not marked `slow` (benchmarks, load, nginx, the
+# browser, long property runs and watcher timing are left out); about a
+# quarter of the full run's time. `make test` still runs everything.
+quick: lint
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
 
 # Benchmarks against real baselines (wrk and nginx from Debian are used when
 # installed); `make bench ARGS=--quick` takes well under a minute. See bench/README.md.

@@ -37,12 +37,9 @@ import hashlib
 import http.client
 import json
 import logging
-import os
 import random
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,7 +57,7 @@ import yaml
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import free_port
+from bench.servers import feedsvc_server
 
 FORMATS = ("rss.xml", "atom.xml", "feed.json")
 TAG_POOL = [f"Topic {n}" for n in range(24)] + ["North Korea", "북한", "Ünïcødé & <Co>"]
@@ -123,70 +120,6 @@ def make_content(root: Path, protected: int, churn: int, rng: random.Random) -> 
         text = article_yaml(slug, 0, rng.sample(TAG_POOL, 2), rng)
         (articles / f"{slug}.yaml").write_text(text, "utf-8")
     return Content(root, kept, churned)
-
-
-# -- the server ----------------------------------------------------------------
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    port: int
-    output: list[str] = field(default_factory=list)
-
-    def request(
-        self, path: str, headers: dict[str, str] | None = None
-    ) -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request("GET", path, headers=headers or {})
-            response = conn.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            conn.close()
-
-
-def start_server(content: Path, reload_interval: float, threads: int) -> Server:
-    port = free_port()
-    env = {**os.environ, "FEEDSVC_RELOAD": str(reload_interval), "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "feedsvc.cli", "serve", "--host", "127.0.0.1", "--port",
-         str(port), "--threads", str(threads), "--content-dir", str(content)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    server = Server(process, port)
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            server.output.append(line)
-
-    threading.Thread(target=pump, name="server-output", daemon=True).start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("server exited early:\n" + "".join(server.output))
-        try:
-            if server.request("/healthz")[0] == 200:
-                return server
-        except OSError:
-            time.sleep(0.05)
-    stop_server(server, 5)
-    raise RuntimeError("server did not start:\n" + "".join(server.output))
-
-
-def stop_server(server: Server, timeout: float) -> tuple[float, int | None]:
-    """SIGTERM by PID; (seconds to exit, exit code). Killed if it hangs."""
-    started = time.monotonic()
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait(timeout=5)
-            return time.monotonic() - started, None
-    return time.monotonic() - started, server.process.returncode
 
 
 # -- checks ------------------------------------------------------------------------
@@ -436,7 +369,8 @@ def run(
     folder = Path(tempfile.mkdtemp(prefix="feedsvc-live-load-")) if own_dir else work_dir
     assert folder is not None
     content = make_content(folder / "content", protected, churn, rng)
-    server = start_server(content.root, reload_interval, threads=8)
+    server = feedsvc_server(content.root, "--threads", "8", reload=reload_interval,
+                            log_path=folder / "server.log").start()  # fmt: skip
     base = f"http://127.0.0.1:{server.port}"
     stats = Stats()
     report: dict[str, Any] = {}
@@ -450,7 +384,7 @@ def run(
         protected_ids = {
             f"tag:news.example.test,2025:articles/{slug}" for slug in content.protected
         }
-        start_health = json.loads(server.request("/healthz")[2])
+        start_health = json.loads(server.get("/healthz")[2])
 
         stop_clients, stopping, stop_editor = (
             threading.Event(),
@@ -490,22 +424,24 @@ def run(
         server_version = ""
         while time.monotonic() < deadline:
             expected_version, expected = fresh_feeds(content.root, base)
-            health = json.loads(server.request("/healthz")[2])
+            health = json.loads(server.get("/healthz")[2])
             server_version = health["version"]
             if server_version == expected_version and health["content_valid"]:
                 break
             time.sleep(reload_interval / 2)
         else:
             stats.fail("final state", f"server at {server_version}, fresh {expected_version}")
-        mismatched = [path for path, body in expected.items() if server.request(path)[2] != body]
+        mismatched = [path for path, body in expected.items() if server.get(path)[2] != body]
         if mismatched:
             stats.fail("final state", f"{len(mismatched)} feeds differ, e.g. {mismatched[:3]}")
-        health = json.loads(server.request("/healthz")[2])
+        health = json.loads(server.get("/healthz")[2])
         elapsed = time.monotonic() - started
 
         # SIGTERM while the clients are still sending.
         stopping.set()
-        stop_seconds, exit_code = stop_server(server, stop_timeout)
+        server.stop(stop_timeout)
+        stop_seconds = server.stop_seconds
+        exit_code = None if server.killed else server.returncode
         stop_clients.set()
         for thread in client_threads:
             thread.join(timeout=30)
@@ -513,10 +449,10 @@ def run(
             stats.fail("sigterm", f"exit code {exit_code} after {stop_seconds:.2f}s")
         if stop_seconds > stop_timeout:
             stats.fail("sigterm", f"took {stop_seconds:.2f}s")
-        if "feedsvc stopped" not in "".join(server.output):
+        if "feedsvc stopped" not in server.log():
             stats.fail("sigterm", "no clean shutdown message")
-        if "Traceback" in "".join(server.output):
-            stats.fail("server traceback", "".join(server.output)[-2000:])
+        if "Traceback" in server.log():
+            stats.fail("server traceback", server.log()[-2000:])
 
         total = sum(stats.statuses.values())
         report = {
@@ -546,7 +482,7 @@ def run(
         }
         return report
     finally:
-        stop_server(server, stop_timeout)
+        server.stop(stop_timeout)
         if own_dir:
             shutil.rmtree(folder, ignore_errors=True)
 

@@ -41,17 +41,16 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` and ``feedsvc``
 from bench.cpuwatch import CpuWatch, wait_until_quiet
 from bench.generate import write_content
 from bench.load import LoadResult, run_python_client, run_wrk, wrk_path
+from bench.nginx import NGINX_LEVERS, NGINX_SERVERS, NginxServer, nginx_path, write_nginx_conf
 from bench.servers import (
-    NGINX_LEVERS,
-    NGINX_SERVERS,
     REPO,
-    NginxServer,
     ProcessGroup,
+    ServerProcess,
+    feedsvc_server,
     fetch,
     free_port,
-    nginx_path,
     python_command,
-    write_nginx_conf,
+    wait_http,
 )
 
 PUBLIC_URL = "http://feeds.bench.test"
@@ -169,45 +168,49 @@ def nginx_server(key: str) -> NginxServer:
 
 
 def start_servers(
-    group: ProcessGroup, work: Path, content: Path, threads: int, nginx_keys: list[str]
+    group: ProcessGroup,
+    work: Path,
+    content: Path,
+    threads: int,
+    nginx_keys: list[str],
+    cpu: int | None,
 ) -> dict[str, int]:
-    """Start every server; returns their ports. Waits until each answers."""
-    ports = {name: free_port() for name in ("feedsvc", "bare", "flask", "naive")}
-    env = {"FEEDSVC_RELOAD": "0", "PYTHONUNBUFFERED": "1"}
-    group.start(
-        "feedsvc",
-        python_command("-m", "feedsvc.cli", "serve", "--port", str(ports["feedsvc"]),
-                       "--threads", str(threads), "--content-dir", str(content),
-                       "--public-url", PUBLIC_URL),
-        env,
-    )  # fmt: skip
-    group.wait_http("feedsvc", ports["feedsvc"], "/healthz")
-    status, _, body = fetch(ports["feedsvc"], "/rss.xml")
+    """Start every server (logs in ``work``); returns their ports. Waits until each answers."""
+    feedsvc = feedsvc_server(content, "--threads", str(threads), "--public-url", PUBLIC_URL,
+                             log_path=work / "feedsvc.log", cpu=cpu, timeout=60)  # fmt: skip
+    group.start(feedsvc)
+    ports = {"feedsvc": feedsvc.port}
+    status, _, body = fetch(feedsvc.port, "/rss.xml")
     if status != 200:
         raise RuntimeError(f"feedsvc answered {status} for /rss.xml")
     (work / "static").mkdir(exist_ok=True)
     (work / "static" / "rss.xml").write_bytes(body)
     (work / "static").chmod(0o755)
+    apps = []
     for kind in ("bare", "flask", "naive"):
-        group.start(
-            kind,
-            python_command("-m", "bench.apps", kind, "--port", str(ports[kind]),
-                           "--threads", str(threads), "--body", str(work / "static" / "rss.xml"),
-                           "--content", str(content), "--public-url", PUBLIC_URL),
-            env,
-        )  # fmt: skip
-    for kind in ("bare", "flask", "naive"):
-        group.wait_http(kind, ports[kind], "/rss.xml")
+        ports[kind] = free_port()
+        argv = python_command("-m", "bench.apps", kind, "--port", str(ports[kind]),
+                              "--threads", str(threads), "--body", str(work / "static" / "rss.xml"),
+                              "--content", str(content), "--public-url", PUBLIC_URL)  # fmt: skip
+        log = work / f"{kind}.log"
+        app = ServerProcess(argv, port=ports[kind], env={"FEEDSVC_RELOAD": "0"}, cpu=cpu,
+                            log_path=log, ready="/rss.xml", timeout=60)  # fmt: skip
+        apps.append(group.launch(app))
+    for app in apps:  # launched together, waited for in turn
+        app.wait_ready()
     if nginx_keys:
         servers = {key: (free_port(), nginx_server(key)) for key in nginx_keys}
         conf = write_nginx_conf(work, work / "static", ports["feedsvc"], servers)
-        nginx = nginx_path()
-        assert nginx is not None
-        group.start("nginx", [nginx, "-p", str(work), "-e", str(work / "nginx-error.log"),
-                              "-c", str(conf)])  # fmt: skip
-        for key, (port, _) in servers.items():
-            group.wait_http("nginx", port, "/rss.xml")
-            ports[key] = port
+        binary = nginx_path()
+        assert binary is not None
+        (first_port, _), *others = servers.values()
+        argv = [binary, "-p", str(work), "-e", str(work / "nginx-error.log"), "-c", str(conf)]
+        nginx = ServerProcess(argv, port=first_port, cpu=cpu, log_path=work / "nginx.log",
+                              ready="/rss.xml", timeout=60)  # fmt: skip
+        group.start(nginx)
+        for port, _ in others:  # one nginx, one port per server block
+            wait_http(port, "/rss.xml", 60, alive=nginx.running)
+        ports |= {key: port for key, (port, _) in servers.items()}
     return ports
 
 
@@ -428,12 +431,13 @@ def main(argv: list[str] | None = None) -> int:
         work.chmod(0o755)
         content, size = prepare_content(work / "content")
         meta["feed"] = {"items": FEED_ITEMS, "rss_bytes": size}
-        with ProcessGroup(work, cpu=0 if args.pin else None) as group:
+        with ProcessGroup() as group:
             nginx_keys = []
             if nginx_path() and not args.no_nginx:
                 nginx_keys = list(NGINX_SERVERS) + (list(NGINX_LEVERS) if args.nginx_levers else [])
-            ports = start_servers(group, work, content, args.server_threads, nginx_keys)
-            server_pids = [process.pid for _, process in group.processes]
+            cpu = 0 if args.pin else None
+            ports = start_servers(group, work, content, args.server_threads, nginx_keys, cpu)
+            server_pids = group.pids
             reference = (work / "static" / "rss.xml").read_bytes()
             _, headers, _ = fetch(ports["feedsvc"], "/rss.xml")
             _, gz_headers, _ = fetch(ports["feedsvc"], "/rss.xml", {"Accept-Encoding": "gzip"})

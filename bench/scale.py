@@ -46,9 +46,7 @@ import http.client
 import json
 import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -58,7 +56,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import tag_names, write_content
-from bench.servers import REPO, free_port, python_command
+from bench.servers import REPO, feedsvc_server
 
 SIZES = {"10k": (10_000, 1_000), "100k": (100_000, 5_000), "1k": (1_000, 100)}
 TARGETS = {
@@ -205,36 +203,22 @@ def measure_http(
     content: Path, size: str, seed: int, sweep: int, edits: int, idle: float
 ) -> dict[str, object]:
     """Start, memory, cold tag feeds, edits and idle cost against a real ``feedsvc serve``."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("FEEDSVC_RELOAD", "FEEDSVC_WATCH")}
-    env["PYTHONUNBUFFERED"] = "1"  # defaults otherwise: the watcher runs as it does for users
-    log = (RESULTS_DIR / f"scale-{size}-server.log").open("wb")
+    # FEEDSVC_RELOAD and FEEDSVC_WATCH unset: the watcher runs as it does for users.
+    unset = {"FEEDSVC_RELOAD": None, "FEEDSVC_WATCH": None}
+    server = feedsvc_server(content, reload=None, env=unset, ready="/rss.xml", timeout=300,
+                            log_path=RESULTS_DIR / f"scale-{size}-server.log")  # fmt: skip
     started = time.perf_counter()
-    process = subprocess.Popen(
-        python_command("-m", "feedsvc.cli", "serve", "--port", str(port), "--content-dir",
-                       str(content)),
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
-    )  # fmt: skip
-    result: dict[str, object] = {}
+    server.start()  # returns on the first answer to /rss.xml
+    result: dict[str, object] = {"start_s": round(time.perf_counter() - started, 3)}
     try:
-        deadline = started + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}")
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                status, _, _ = timed_get(conn, "/rss.xml")
-                if status == 200:
-                    break
-            except OSError:
-                if time.perf_counter() > deadline:
-                    raise
-                time.sleep(0.01)
-        result["start_s"] = round(time.perf_counter() - started, 3)
-        result["start_cpu_s"] = round(cpu_seconds(process.pid), 2)
-        result["rss_mb_first_response"] = round(vm_rss_mb(process.pid), 1)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        status, _, _ = timed_get(conn, "/rss.xml")
+        if status != 200:
+            raise RuntimeError(f"/rss.xml answered {status}")
+        result["start_cpu_s"] = round(cpu_seconds(server.pid), 2)
+        result["rss_mb_first_response"] = round(vm_rss_mb(server.pid), 1)
         wait_for_renders_to_settle(conn)  # the background prewarm
-        result["rss_mb_serving"] = round(vm_rss_mb(process.pid), 1)
+        result["rss_mb_serving"] = round(vm_rss_mb(server.pid), 1)
         samples = []
         for path in rare_tag_paths(size, seed, 20):
             status, ms, _ = timed_get(conn, path)
@@ -252,26 +236,20 @@ def measure_http(
             for path in rare_tag_paths(size, seed, sweep, skip):
                 for fmt in ("rss.xml", "atom.xml", "feed.json"):
                     timed_get(conn, path.replace("rss.xml", fmt))
-            result[key] = round(vm_rss_mb(process.pid), 1)
+            result[key] = round(vm_rss_mb(server.pid), 1)
         result["sweep_feeds"] = sweep * 3
         _, _, body = timed_get(conn, "/healthz")
         result["watch"] = json.loads(body).get("watch", "poll")
-        result.update(measure_edit_http(conn, process.pid, content, edits))
+        result.update(measure_edit_http(conn, server.pid, content, edits))
         # Quiet: no requests, no changes. What the watcher costs while nothing happens.
-        before = cpu_seconds(process.pid)
+        before = cpu_seconds(server.pid)
         time.sleep(idle)
-        result["idle_cpu_ms_per_s"] = round((cpu_seconds(process.pid) - before) * 1000 / idle, 1)
+        result["idle_cpu_ms_per_s"] = round((cpu_seconds(server.pid) - before) * 1000 / idle, 1)
         result["idle_s"] = idle
-        result["rss_mb_end"] = round(vm_rss_mb(process.pid), 1)
+        result["rss_mb_end"] = round(vm_rss_mb(server.pid), 1)
         conn.close()
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        server.stop(timeout=20)
     return result
 
 

@@ -1,9 +1,20 @@
-"""Starting and stopping the servers under test, by PID, on 127.0.0.1.
+"""Real server processes on 127.0.0.1, for the tests and the benchmarks alike.
 
-Every process started here is registered in a :class:`ProcessGroup`; leaving
-its ``with`` block (normally, by exception or Ctrl-C) terminates each one by
-its own PID, waits, and kills the ones that do not stop. nginx runs in the
-foreground (``daemon off``) so its master is our child and stops with it.
+One way to run a server (``feedsvc serve``, a Python app, nginx) as a child
+process: start it on a free loopback port, wait (bounded) until it answers,
+stop it by its own PID (SIGTERM, then SIGKILL after a timeout). Output goes
+to a file, never a pipe, so a chatty server cannot block on a full pipe;
+:meth:`ServerProcess.log` reads it back, also after the process stopped.
+
+Usage::
+
+    with feedsvc_server(content_dir) as server:            # waits for /healthz
+        status, headers, body = server.get("/rss.xml")
+    assert server.returncode == 0 and "feedsvc stopped" in server.log()
+
+    with ProcessGroup() as group:                          # stops them all on exit
+        group.start(feedsvc_server(content_dir, log_path=work / "feedsvc.log"))
+        group.start(ServerProcess([nginx, "-c", conf], port=port, ready="/rss.xml"))
 """
 
 from __future__ import annotations
@@ -15,27 +26,37 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
 
 REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+POLL = 0.01  # seconds between readiness probes: a refused connect costs next to nothing
+PROBE_TIMEOUT = 10.0  # one probe of a server that accepted the connection (a first render)
+
+
+class ServerError(RuntimeError):
+    """A server exited or did not answer in time; the message carries its log."""
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
 
 
 def fetch(
-    port: int, path: str, headers: dict[str, str] | None = None, timeout: float = 5
+    port: int, path: str, headers: Mapping[str, str] | None = None, timeout: float = 5
 ) -> tuple[int, dict[str, str], bytes]:
     """One GET on 127.0.0.1: status, headers (lower-case names), body."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
-        conn.request("GET", path, headers=headers or {})
+        conn.request("GET", path, headers=dict(headers or {}))
         response = conn.getresponse()
         body = response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}, body
@@ -43,223 +64,245 @@ def fetch(
         conn.close()
 
 
+def wait_http(
+    port: int,
+    path: str | None = "/healthz",
+    timeout: float = 30.0,
+    alive: Callable[[], bool] = lambda: True,
+) -> None:
+    """Wait until ``127.0.0.1:port`` answers HTTP for ``path`` (any status).
+
+    ``path=None`` waits for a TCP connection only (no request is sent, so no
+    cache or counter is touched). ``alive`` is polled too: a process that
+    dies at start fails fast instead of after ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            raise ServerError(f"exited before answering on port {port}")
+        try:
+            if path is None:
+                socket.create_connection((HOST, port), timeout=PROBE_TIMEOUT).close()
+            else:
+                fetch(port, path, timeout=PROBE_TIMEOUT)
+            return
+        except (OSError, http.client.HTTPException):
+            if time.monotonic() >= deadline:
+                raise ServerError(f"nothing answered on {HOST}:{port} within {timeout}s") from None
+            time.sleep(POLL)
+
+
+class ServerProcess:
+    """One server command run as a child process, stopped by its own PID.
+
+    ``argv`` must make the server listen on ``127.0.0.1:port``. ``env`` is
+    added to this process's environment (a ``None`` value removes a
+    variable). ``ready`` is the path polled by :meth:`start` (``None``: wait
+    for the port to accept connections). Without ``log_path`` the output
+    goes to a temporary file that :meth:`stop` reads back and removes.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        port: int,
+        env: Mapping[str, str | None] | None = None,
+        log_path: Path | None = None,
+        cwd: Path = REPO,
+        ready: str | None = "/healthz",
+        timeout: float = 30.0,
+        stop_signal: signal.Signals = signal.SIGTERM,
+        cpu: int | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        if cpu is not None and shutil.which("taskset"):
+            self.argv = ["taskset", "-c", str(cpu), *self.argv]
+        self.port = port
+        merged: dict[str, str | None] = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = {name: value for name, value in merged.items() if value is not None}
+        self.log_path = log_path
+        self.cwd = cwd
+        self.ready = ready
+        self.timeout = timeout
+        self.stop_signal = stop_signal
+        self.process: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+        self.stop_seconds = 0.0  # how long the last stop took
+        self.killed = False  # whether it ignored the stop signal and was killed
+        self._temporary_log = log_path is None
+        self._final_log: str | None = None
+        self._signalled_at: float | None = None
+
+    @property
+    def pid(self) -> int:
+        """PID of the (last) process."""
+        assert self.process is not None, "not launched"
+        return self.process.pid
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://{HOST}:{self.port}"
+
+    def running(self) -> bool:
+        """Whether the process was launched and has not exited."""
+        return self.process is not None and self.process.poll() is None
+
+    def launch(self) -> Self:
+        """Start the process without waiting for it to answer (see :meth:`start`)."""
+        if self.log_path is None:
+            handle, name = tempfile.mkstemp(prefix="server-", suffix=".log")
+            os.close(handle)
+            self.log_path = Path(name)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd,
+                start_new_session=True,  # Ctrl-C reaches only us; we stop it by PID
+            )  # fmt: skip
+        self.returncode, self._final_log, self._signalled_at = None, None, None
+        return self
+
+    def wait_ready(self) -> Self:
+        """Wait (bounded) until it answers; if it does not, stop it and raise with its log."""
+        try:
+            wait_http(self.port, self.ready, self.timeout, alive=self.running)
+        except ServerError as exc:
+            self.stop()
+            raise ServerError(f"{self.argv[0]} on port {self.port}: {exc}\n{self.log()}") from None
+        return self
+
+    def start(self) -> Self:
+        """:meth:`launch`, then :meth:`wait_ready`."""
+        return self.launch().wait_ready()
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit on its own; its exit code."""
+        assert self.process is not None, "not launched"
+        self.returncode = self.process.wait(timeout)
+        return self.returncode
+
+    def terminate(self) -> None:
+        """Send the stop signal by PID (once, if it is still running); do not wait."""
+        if self.running() and self._signalled_at is None:
+            self._signalled_at = time.monotonic()
+            os.kill(self.pid, self.stop_signal)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Stop by PID: the stop signal, SIGKILL after ``timeout`` s; the exit code.
+
+        Sets :attr:`stop_seconds` and :attr:`killed`. Safe to call twice.
+        """
+        process = self.process
+        if process is None:
+            return self.returncode if self.returncode is not None else 0
+        self.terminate()
+        started = self._signalled_at or time.monotonic()
+        self.killed = False
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(5)
+            self.killed = True
+        self.stop_seconds = time.monotonic() - started
+        self.returncode = process.returncode
+        self.process = None
+        self._final_log = self.log()
+        if self._temporary_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
+        return self.returncode
+
+    def log(self) -> str:
+        """Everything the process wrote (stdout and stderr) so far."""
+        if self._final_log is not None:
+            return self._final_log
+        try:
+            return self.log_path.read_text("utf-8", errors="replace") if self.log_path else ""
+        except FileNotFoundError:
+            return ""
+
+    def get(
+        self, path: str, headers: Mapping[str, str] | None = None, timeout: float = 10
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One GET on a fresh connection: status, headers (lower-case names), body."""
+        return fetch(self.port, path, headers, timeout)
+
+    def __enter__(self) -> Self:
+        return self if self.process is not None else self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def python_command(*args: str) -> list[str]:
+    """Run with the interpreter running the caller (the project's venv)."""
+    return [sys.executable, *args]
+
+
+def feedsvc_server(
+    content: Path,
+    *extra: str,
+    port: int | None = None,
+    reload: float | None = 0.0,
+    env: Mapping[str, str | None] | None = None,
+    **options: Any,
+) -> ServerProcess:
+    """``feedsvc serve`` on ``content``, on a free port of 127.0.0.1 (not yet started).
+
+    ``extra`` are more command-line arguments; ``reload`` sets
+    ``FEEDSVC_RELOAD`` (``None``: leave it to the environment and the
+    default); ``options`` go to :class:`ServerProcess`.
+    """
+    port = free_port() if port is None else port
+    argv = python_command("-m", "feedsvc.cli", "serve", "--host", HOST, "--port", str(port),
+                          "--content-dir", str(content), *extra)  # fmt: skip
+    variables = dict(env or {})
+    if reload is not None:
+        variables.setdefault("FEEDSVC_RELOAD", str(reload))
+    return ServerProcess(argv, port=port, env=variables, **options)
+
+
 class ProcessGroup:
-    """Child processes that must all be stopped, by PID, when the block ends."""
+    """Server processes that must all be stopped, by PID, when the block ends.
 
-    def __init__(self, workdir: Path, cpu: int | None = None) -> None:
-        self.workdir = workdir
-        self.cpu = cpu
-        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+    Leaving the ``with`` block (normally, by exception or Ctrl-C) sends each
+    its stop signal first, then waits for each and kills the ones that hang.
+    """
 
-    def __enter__(self) -> ProcessGroup:
+    def __init__(self) -> None:
+        self.servers: list[ServerProcess] = []
+
+    def launch(self, server: ServerProcess) -> ServerProcess:
+        """Register ``server`` and launch it; call its ``wait_ready()`` when needed."""
+        self.servers.append(server)
+        return server.launch()
+
+    def start(self, server: ServerProcess) -> ServerProcess:
+        """Register ``server``, launch it and wait until it answers."""
+        return self.launch(server).wait_ready()
+
+    @property
+    def pids(self) -> list[int]:
+        """PIDs of the running members."""
+        return [server.pid for server in self.servers if server.running()]
+
+    def stop_all(self, timeout: float = 10.0) -> None:
+        """Signal every member, then wait for each (SIGKILL after ``timeout``)."""
+        for server in self.servers:
+            server.terminate()
+        for server in self.servers:
+            server.stop(timeout)
+        self.servers.clear()
+
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop_all()
-
-    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> int:
-        """Start ``command`` with output to ``workdir/name.log``; returns its PID."""
-        if self.cpu is not None and shutil.which("taskset"):
-            command = ["taskset", "-c", str(self.cpu), *command]
-        log = (self.workdir / f"{name}.log").open("wb")
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-            cwd=REPO, start_new_session=True,
-        )  # fmt: skip
-        log.close()
-        self.processes.append((name, process))
-        return process.pid
-
-    def wait_http(self, name: str, port: int, path: str = "/", timeout: float = 60) -> None:
-        """Wait until ``port`` answers HTTP (any status), or fail with the log."""
-        process = dict(self.processes)[name]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited: {self.log(name)}")
-            try:
-                fetch(port, path, timeout=2)
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"{name} did not answer on port {port}: {self.log(name)}")
-
-    def log(self, name: str) -> str:
-        """The tail of a process's log."""
-        path = self.workdir / f"{name}.log"
-        return path.read_text(errors="replace")[-2000:] if path.exists() else ""
-
-    def stop_all(self) -> None:
-        """SIGTERM each child by PID, then SIGKILL what is still running after 10 s."""
-        for _, process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for _, process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        self.processes.clear()
-
-
-def python_command(*args: str) -> list[str]:
-    """Run with the interpreter running the benchmark (the project's venv)."""
-    return [sys.executable, *args]
-
-
-def nginx_path() -> str | None:
-    """nginx binary (Debian installs it in /usr/sbin, often not on PATH)."""
-    return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
-
-
-# The http{} settings of Debian's stock /etc/nginx/nginx.conf that matter
-# here (sendfile, tcp_nopush): the surroundings deploy/nginx.conf is included
-# into. Each server block sets its own tcp_nopush and open_file_cache.
-NGINX_CONF = """\
-{user}worker_processes 1;
-daemon off;
-master_process on;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    client_body_temp_path {work}/tmp-body;
-    proxy_temp_path {work}/tmp-proxy;
-    fastcgi_temp_path {work}/tmp-fastcgi;
-    uwsgi_temp_path {work}/tmp-uwsgi;
-    scgi_temp_path {work}/tmp-scgi;
-    types {{ application/rss+xml xml; }}
-    charset utf-8;
-    charset_types application/rss+xml;
-
-    upstream feedsvc {{
-        server 127.0.0.1:{upstream_port};
-        keepalive 16;
-    }}
-{servers}}}
-"""
-
-# The machine's ceiling: the same bytes as a static file.
-STATIC_LOCATION = """\
-            root {static_root};
-            etag on;
-"""
-
-# feedsvc behind proxy_cache, with the cache settings of deploy/nginx.conf
-# (what we tell users to run; its /feeds prefix and X-Forwarded-* headers are
-# left out so the bytes stay those of the other rows).
-PROXY_LOCATION = """\
-            proxy_pass http://feedsvc;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_cache {zone};
-            proxy_cache_key $http_host$request_uri;
-            proxy_cache_revalidate on;
-            proxy_cache_lock on;
-            proxy_cache_use_stale error timeout http_500 http_502 http_503 http_504 updating;
-            proxy_buffer_size 32k;
-            proxy_buffers 4 32k;
-            add_header X-Cache-Status $upstream_cache_status always;
-"""
-
-# As in deploy/nginx.conf.
-OPEN_FILE_CACHE = "open_file_cache max=1000 inactive=60s;"
-
-
-@dataclass(frozen=True, slots=True)
-class NginxServer:
-    """One server block of the benchmark's nginx: the static file or the proxy cache.
-
-    The two rows of the table share their file and TCP settings (those of
-    deploy/nginx.conf: ``tcp_nopush off``, ``open_file_cache``), so they
-    differ only in proxy_cache against a plain file. A lever row changes one
-    setting: ``tcp_nopush on`` is what the location would inherit from
-    Debian's http block, ``extra`` is added to the location.
-    """
-
-    kind: str  # "static" or "proxy"
-    description: str
-    tcp_nopush: str = "off"
-    open_file_cache: bool = True
-    extra: str = ""
-
-
-NGINX_SERVERS: dict[str, NginxServer] = {
-    "nginx-static": NginxServer("static", "same bytes as a file (ceiling), same settings"),
-    "nginx-proxy": NginxServer("proxy", "proxy_cache in front of feedsvc, deploy settings"),
-}
-
-# ``--nginx-levers``: the settings measured while closing the proxy-cache gap,
-# one changed at a time, so anyone can rerun the comparison.
-NGINX_LEVERS: dict[str, tuple[str, NginxServer]] = {
-    "nginx-static-nopush-on": (
-        "nginx static, nopush on",
-        NginxServer("static", "static with Debian's tcp_nopush on", tcp_nopush="on"),
-    ),
-    "nginx-static-no-ofc": (
-        "nginx static, no ofc",
-        NginxServer("static", "static without open_file_cache", open_file_cache=False),
-    ),
-    "nginx-proxy-nopush-on": (
-        "nginx cache, nopush on",
-        NginxServer("proxy", "proxy_cache with Debian's tcp_nopush on", tcp_nopush="on"),
-    ),
-    "nginx-proxy-no-ofc": (
-        "nginx cache, no ofc",
-        NginxServer("proxy", "proxy_cache without open_file_cache", open_file_cache=False),
-    ),
-    "nginx-proxy-no-vary": (
-        "nginx cache, Vary off",
-        NginxServer(
-            "proxy",
-            "proxy_cache ignoring Vary (one lookup per hit; measurement only, unsafe to deploy)",
-            extra="proxy_ignore_headers Vary;",
-        ),
-    ),
-}
-
-
-def write_nginx_conf(
-    work: Path, static_root: Path, upstream_port: int, servers: dict[str, tuple[int, NginxServer]]
-) -> Path:
-    """An nginx config with one loopback server block per entry (name -> port, server)."""
-    for sub in ("tmp-body", "tmp-proxy", "tmp-fastcgi", "tmp-uwsgi", "tmp-scgi"):
-        (work / sub).mkdir(exist_ok=True)
-    blocks = []
-    for index, (name, (port, server)) in enumerate(servers.items()):
-        if server.kind == "static":
-            location = STATIC_LOCATION.format(static_root=static_root)
-        else:
-            zone = f"cache{index}"
-            (work / zone).mkdir(exist_ok=True)
-            blocks.append(
-                f"    proxy_cache_path {work / zone} levels=1:2 keys_zone={zone}:8m "
-                "max_size=256m inactive=7d use_temp_path=off;\n"
-            )
-            location = PROXY_LOCATION.format(zone=zone)
-        location += f"            tcp_nopush {server.tcp_nopush};\n"
-        if server.open_file_cache:
-            location += f"            {OPEN_FILE_CACHE}\n"
-        if server.extra:
-            location += f"            {server.extra}\n"
-        blocks.append(
-            f"    # {name}: {server.description}\n"
-            f"    server {{\n        listen 127.0.0.1:{port};\n"
-            f"        location / {{\n{location}        }}\n    }}\n"
-        )
-    # As root, workers would drop to "nobody" and could not read our temp dir.
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = work / "nginx.conf"
-    text = NGINX_CONF.format(
-        user=user, work=work, upstream_port=upstream_port, servers="".join(blocks)
-    )
-    conf.write_text(text)
-    return conf

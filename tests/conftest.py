@@ -1,67 +1,23 @@
 """Shared fixtures: real content directories on disk, the app, a clock.
 
 Tests copy the bundled ``content/`` (or write their own files) into a temp
-directory and build the real app on it; nothing is mocked.
+directory and build the real app on it; nothing is mocked. Fixtures only:
+the helpers they use, and that test files import, are in ``support.py``.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from support import BUNDLED_CONTENT, SITE, Clock, WatchedApp, article, write_yaml
 
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
 from feedsvc.web.app import create_app
-
-REPO = Path(__file__).resolve().parent.parent
-BUNDLED_CONTENT = REPO / "content"
-NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-
-SITE = {
-    "title": "Test Times",
-    "description": "A test site.",
-    "site_url": "https://news.test",
-    "language": "en",
-    "author": "Test Desk",
-    "id_authority": "news.test,2025",
-    "items_per_feed": 20,
-    "popular": {"items": 5, "window_days": 0},
-    "cache_max_age": 120,
-}
-
-
-class Clock:
-    """A settable clock handed to the service (drafts/future articles)."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def write_yaml(path: Path, data: Any) -> Path:
-    """Write ``data`` as YAML (UTF-8), creating parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def article(title: str, published: str, **fields: Any) -> dict[str, Any]:
-    """An article mapping with sensible defaults for the other fields."""
-    return {
-        "title": title,
-        "published": published,
-        "summary": fields.pop("summary", f"Summary of {title}."),
-        "body": fields.pop("body", f"Body of **{title}**."),
-        **fields,
-    }
 
 
 @pytest.fixture
@@ -121,3 +77,17 @@ def demo_app(make_app: Callable[..., Any], bundled_content: Path) -> Any:
 @pytest.fixture
 def client(demo_app: Any) -> Any:
     return demo_app.test_client()
+
+
+@pytest.fixture
+def live_interval() -> float:
+    """Reload interval of the ``live`` app; a module overrides this fixture to change it."""
+    return 0.1
+
+
+@pytest.fixture
+def live(small_content: Path, live_interval: float) -> Iterator[WatchedApp]:
+    """The real app with its real watcher thread on ``small_content``."""
+    app = WatchedApp(small_content, interval=live_interval)
+    yield app
+    app.close()

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from conftest import BUNDLED_CONTENT, Clock
+from support import BUNDLED_CONTENT, Clock
 
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
@@ -37,11 +37,3 @@ def feedsvc_app(content_dir: Path, **settings: Any) -> Iterator[Any]:
         yield app
     finally:
         service.stop()
-
-
-def feed_paths(app: Any) -> list[str]:
-    """Every canonical feed URL path of the app's current content."""
-    from feedsvc.feeds.urls import FORMATS
-
-    return [spec.url_path(fmt) for spec in app.extensions["feedsvc"].view.feeds.values()
-            for fmt in FORMATS.values()]  # fmt: skip

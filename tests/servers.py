@@ -1,63 +1,33 @@
-"""Real servers for tests: waitress in a thread, any command as a subprocess.
+"""In-process servers for tests: the app on a real waitress in a thread.
 
-Both listen on 127.0.0.1 only and are stopped by the test that started them
-(threads by closing the server, processes by PID: SIGTERM, then SIGKILL).
-Plus two clients: a small HTTP/1.1 one on ``http.client`` and a raw-socket
-one that puts exactly the given bytes on the wire (invalid UTF-8, bogus
-request lines) for hostile-client tests.
+It listens on 127.0.0.1 only and is stopped by the test that started it
+(by closing the server). Plus two clients: a small HTTP/1.1 one on
+``http.client`` and a raw-socket one that puts exactly the given bytes on
+the wire (invalid UTF-8, bogus request lines) for hostile-client tests.
+Server *processes* (``feedsvc serve``, nginx) are :mod:`bench.servers`'.
 
 Usage::
 
     with WaitressThread(app) as server:
-        status, headers, body = http_get(server.port, "/rss.xml")
-
-    with ServerProcess([sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port)],
-                       port=port, log_path=tmp_path / "serve.log") as process:
-        ...
+        status, headers, body = http_request(server.port, "/rss.xml")
 """
 
 from __future__ import annotations
 
 import http.client
-import os
-import signal
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from waitress import wasyncore
 from waitress.server import create_server
 from werkzeug.datastructures import Headers
 
-from bench.servers import free_port  # noqa: F401 - re-exported for the edge tests
-
-HOST = "127.0.0.1"
-
-
-def wait_for_port(
-    port: int, timeout: float = 20.0, alive: Callable[[], bool] = lambda: True
-) -> None:
-    """Wait until something accepts TCP connections on ``127.0.0.1:port``.
-
-    ``alive`` is polled too, so a process that dies at start fails fast.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"server for port {port} exited before listening")
-        try:
-            with socket.create_connection((HOST, port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {HOST}:{port} after {timeout}s")
+from bench.servers import HOST, wait_http
 
 
 class WaitressThread:
@@ -97,7 +67,7 @@ class WaitressThread:
         self._stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="waitress", daemon=True)
         self.thread.start()
-        wait_for_port(self.port, timeout=10)
+        wait_http(self.port, None, timeout=10)  # accepting connections
         return self
 
     def _serve(self) -> None:
@@ -130,84 +100,6 @@ class WaitressThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-class ServerProcess:
-    """A server command run as a subprocess, stopped by PID.
-
-    Output (stdout and stderr) goes to ``log_path`` rather than a pipe, so a
-    chatty server can never block on a full pipe; :meth:`log` reads it back
-    for assertions and failure messages.
-    """
-
-    def __init__(
-        self,
-        argv: Sequence[str],
-        *,
-        port: int,
-        log_path: Path,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        ready_timeout: float = 20.0,
-    ) -> None:
-        self.argv = list(argv)
-        self.port = port
-        self.log_path = log_path
-        self.env = {**os.environ, **(env or {})}
-        self.cwd = cwd
-        self.ready_timeout = ready_timeout
-        self.process: subprocess.Popen[bytes] | None = None
-        self.returncode: int | None = None
-
-    @property
-    def pid(self) -> int:
-        """PID of the running process."""
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self) -> Self:
-        """Start the command and wait until its port accepts connections."""
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.cwd
-            )
-        try:
-            wait_for_port(self.port, self.ready_timeout, alive=lambda: self.process.poll() is None)
-        except Exception as exc:
-            self.stop()
-            raise RuntimeError(f"{self.argv[0]} did not start:\n{self.log()}") from exc
-        return self
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM by PID, SIGKILL if it does not exit in ``timeout``; the exit code."""
-        process = self.process
-        if process is None:
-            return self.returncode or 0
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait(timeout)
-        self.returncode = process.returncode
-        self.process = None
-        return self.returncode
-
-    def log(self) -> str:
-        """Everything the process wrote so far."""
-        try:
-            return self.log_path.read_text("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType
-    ) -> None:
         self.stop()
 
 

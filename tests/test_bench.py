@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from test_serve import start_server, wait_until_listening
+from support import REPO
 
 from bench.cpuwatch import TICKS, CpuWatch, process_ticks
 from bench.load import parse_wrk, run_python_client
-from bench.servers import NGINX_LEVERS, NGINX_SERVERS, free_port, nginx_path, write_nginx_conf
+from bench.nginx import NGINX_LEVERS, NGINX_SERVERS, nginx_path, write_nginx_conf
+from bench.servers import feedsvc_server
 
 pytestmark = pytest.mark.bench
 
@@ -32,6 +32,7 @@ PYTHON_VARIANTS = {
 NGINX_VARIANTS = {"nginx static", "nginx cache→feedsvc"}
 
 
+@pytest.mark.slow
 def test_quick_suite_produces_a_complete_table(tmp_path: Path):
     out = tmp_path / "bench.json"
     done = subprocess.run(
@@ -62,34 +63,24 @@ def test_quick_suite_produces_a_complete_table(tmp_path: Path):
         assert all(v in ("met", "MISSED") for v in verdicts.values())
 
 
+@pytest.mark.slow
 def test_fallback_client_measures_a_real_server(bundled_content: Path):
-    port = free_port()
-    process = start_server(bundled_content, port)
-    try:
-        wait_until_listening(port, process)
+    with feedsvc_server(bundled_content) as server:
         result = run_python_client(
-            f"http://127.0.0.1:{port}/rss.xml", {"Accept-Encoding": "gzip"}, seconds=0.5,
+            f"http://127.0.0.1:{server.port}/rss.xml", {"Accept-Encoding": "gzip"}, seconds=0.5,
             connections=4,
         )  # fmt: skip
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
     assert result.client == "python"
     assert result.requests > 0 and result.errors == 0
     assert 0 < result.p50_ms <= result.p99_ms
 
 
+@pytest.mark.slow
 def test_fallback_client_counts_errors_and_refuses_other_hosts(bundled_content: Path):
-    port = free_port()
-    process = start_server(bundled_content, port)
-    try:
-        wait_until_listening(port, process)
+    with feedsvc_server(bundled_content) as server:
         result = run_python_client(
-            f"http://127.0.0.1:{port}/tags/no-such-tag/rss.xml", {}, seconds=0.3, connections=2
+            f"{server.base_url}/tags/no-such-tag/rss.xml", {}, seconds=0.3, connections=2
         )
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
     assert result.errors == result.requests > 0
     with pytest.raises(ValueError, match="loopback"):
         run_python_client("http://example.com/", {}, seconds=0.1, connections=1)
@@ -121,6 +112,7 @@ def test_wrk_report_is_read_with_units_and_errors():
         parse_wrk("garbage", 1)
 
 
+@pytest.mark.slow
 def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path: Path):
     out = tmp_path / "scale.json"
     done = subprocess.run(
@@ -144,6 +136,7 @@ def test_scale_smoke_run_reads_one_file_per_edit_and_stays_in_its_cache(tmp_path
     assert "one-file edit served" in done.stdout
 
 
+@pytest.mark.slow
 def test_cpu_watch_tells_the_benchmarks_processes_from_others():
     # A busy child is someone else's load unless its PID is given. Both
     # watches see the same second, so other jobs on the machine cancel out of

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 from feedcheck import parse_feed
-from test_serve import start_server, wait_until_listening
 
-from bench.servers import free_port
+from bench.servers import feedsvc_server
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NAVIGATION = {"Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}
@@ -45,7 +44,7 @@ def test_other_fetch_destinations_get_the_feed(client):
 
 
 def test_page_escapes_content(make_app, small_content):
-    from conftest import article, write_yaml
+    from support import article, write_yaml
 
     write_yaml(
         small_content / "articles" / "evil.yaml",
@@ -60,13 +59,13 @@ def test_page_escapes_content(make_app, small_content):
     assert "<img src=x" not in text
 
 
+@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 def test_real_chromium_shows_a_page_while_feedparser_reads_the_feed(bundled_content: Path):
-    port = free_port()
-    process = start_server(bundled_content, port)
-    url = f"http://127.0.0.1:{port}/rss.xml"
-    try:
-        wait_until_listening(port, process)
+    server = feedsvc_server(bundled_content)
+    url = f"http://127.0.0.1:{server.port}/rss.xml"
+    with server:  # started, and stopped by PID when the block ends
         with tempfile.TemporaryDirectory() as profile:
             dom = subprocess.run(
                 [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -85,9 +84,6 @@ def test_real_chromium_shows_a_page_while_feedparser_reads_the_feed(bundled_cont
         feed = parse_feed(body, "rss")
         assert feed.self_link == url
         assert len(feed.entries) == 7
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
 
 
 def test_embed_fragment_is_frameable_and_themable(client):

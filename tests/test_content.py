@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SITE, article, write_yaml
+from support import SITE, article, write_yaml
 
 from feedsvc.content.loader import ContentLoader
 from feedsvc.problems import ContentError

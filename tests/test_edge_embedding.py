@@ -14,10 +14,10 @@ from html.parser import HTMLParser
 from xml.dom import minidom
 
 import pytest
-from conftest import SITE, article, write_yaml
-from edgekit import copy_bundled_content, feed_paths, feedsvc_app
+from edgekit import copy_bundled_content, feedsvc_app
 from feedcheck import parse_feed
 from servers import WaitressThread, fetcher_for, raw_request
+from support import SITE, article, feed_paths, write_yaml
 
 from feedsvc.web.policy import STYLESHEET
 

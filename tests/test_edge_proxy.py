@@ -13,10 +13,11 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from edgekit import copy_bundled_content, feed_paths, feedsvc_app
+from edgekit import copy_bundled_content, feedsvc_app
 from feedcheck import parse_feed
 from flask import request
 from servers import fetcher_for
+from support import feed_paths, fmt_of
 
 PUBLIC = "https://pub.example/news/feeds"
 FORGED = {
@@ -35,10 +36,6 @@ REDIRECTS = {
     "/tags/NORTHKOREA": "/tags/northkorea/",
     "/Atom.XML/": "/atom.xml",
 }
-
-
-def fmt_of(path: str) -> str:
-    return {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}[path.rsplit("/", 1)[1]]
 
 
 class _Links(HTMLParser):

@@ -10,10 +10,10 @@ import unicodedata
 from urllib.parse import quote
 
 import pytest
-from conftest import SITE, article, write_yaml
-from edgekit import feed_paths, feedsvc_app
+from edgekit import feedsvc_app
 from feedcheck import parse_feed
 from servers import FlaskFetcher, SocketFetcher, WaitressThread, fetcher_for
+from support import SITE, article, feed_paths, write_yaml
 
 KOREAN = "/tags/%EB%B6%81%ED%95%9C"  # 북한
 NFD_KOREAN = "/tags/" + quote(unicodedata.normalize("NFD", "북한"))

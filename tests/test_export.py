@@ -6,19 +6,16 @@ import gzip
 import http.client
 import json
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import yaml
-from conftest import REPO, article, write_yaml
-from test_serve import wait_until_listening
+from support import REPO, article, write_yaml
 from werkzeug.http import parse_date
 
-from bench.servers import free_port
+from bench.servers import ProcessGroup, feedsvc_server
 from feedsvc.cli import main as cli_main
 from feedsvc.export import MANIFEST, build_site
 from feedsvc.feeds.urls import FORMATS
@@ -123,15 +120,6 @@ def test_build_without_site_yaml_exits_2(tmp_path: Path, capsys):
     assert "site.yaml" in capsys.readouterr().err
 
 
-def _serve(content: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "FEEDSVC_RELOAD": "0", "FEEDSVC_PUBLIC_URL": PUBLIC}
-    return subprocess.Popen(
-        [sys.executable, "-m", "feedsvc.cli", "serve", "--port", str(port), "--content-dir",
-         str(content)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO,
-    )  # fmt: skip
-
-
 def _get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -150,11 +138,10 @@ def test_two_instances_on_the_same_content_serve_identical_validators(
     # Two processes, started at different times, as behind a load balancer.
     copy = tmp_path / "copy"
     subprocess.run(["cp", "-a", str(bundled_content), str(copy)], check=True)
-    ports = [free_port(), free_port()]
-    servers = [_serve(bundled_content, ports[0]), _serve(copy, ports[1])]
-    try:
-        for port, server in zip(ports, servers, strict=True):
-            wait_until_listening(port, server)
+    with ProcessGroup() as group:  # both stopped by PID when the block ends
+        for content in (bundled_content, copy):
+            group.launch(feedsvc_server(content, env={"FEEDSVC_PUBLIC_URL": PUBLIC}))
+        ports = [server.wait_ready().port for server in group.servers]
         build_site(bundled_content, tmp_path / "out", PUBLIC)
         paths = feed_paths(tmp_path / "out")
         for path in paths:
@@ -167,11 +154,6 @@ def test_two_instances_on_the_same_content_serve_identical_validators(
                 # And a validator from one instance is honoured by the other.
                 again = _get(ports[1], path, {**headers, "If-None-Match": one[1]["etag"]})
                 assert again[0] == 304, path
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for server in servers:
-            server.communicate(timeout=10)
 
 
 @pytest.mark.parametrize("edit", ["title", "tags"])
@@ -198,7 +180,6 @@ def test_export_follows_edits(small_content: Path, tmp_path: Path, edit: str):
 
 def test_static_nginx_config_sends_the_live_content_security_policy():
     """The pages inline their stylesheet and allow it by hash: the config must agree."""
-    from conftest import REPO
 
     from feedsvc.web.policy import HTML_CSP
 

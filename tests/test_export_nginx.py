@@ -9,25 +9,20 @@ sent to gzip clients. Skipped (with the reason) where nginx is not installed;
 from __future__ import annotations
 
 import gzip
-import http.client
 import os
-import shutil
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
-from bench.servers import free_port
+from bench.nginx import nginx_path
+from bench.servers import ServerError, ServerProcess, fetch, free_port
 from feedsvc.export import build_site
 
 pytestmark = pytest.mark.nginx
 
-NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-)
+NGINX = nginx_path()
 PUBLIC = "https://feeds.example.com"
 WRAPPER = """\
 {user}worker_processes 1;
@@ -63,41 +58,19 @@ def static_nginx(tmp_path: Path, bundled_content: Path):
     (tmp_path / "nginx.conf").write_text(WRAPPER.format(user=user, work=tmp_path))
     for folder in (tmp_path, out):
         folder.chmod(0o755)
-    process = subprocess.Popen(
+    nginx = ServerProcess(
         [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c",
          str(tmp_path / "nginx.conf")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        port=port, ready=None, timeout=10,
+        stop_signal=signal.SIGQUIT,  # graceful stop of this master, by PID
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    error_log = tmp_path / "error.log"
-                    log = error_log.read_text() if error_log.exists() else ""
-                    pytest.fail(f"nginx did not start: {process.stdout.read()} {log}")  # type: ignore[union-attr]
-                time.sleep(0.05)
+        nginx.start()
+    except ServerError as exc:
+        log = tmp_path / "error.log"
+        pytest.fail(f"nginx did not start: {exc} {log.read_text() if log.exists() else ''}")
+    with nginx:
         yield port
-    finally:
-        process.send_signal(signal.SIGQUIT)  # graceful stop of this master, by PID
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def fetch(port: int, path: str, headers: dict[str, str] | None = None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
 
 
 FEEDS = ["/rss.xml", "/atom.xml", "/feed.json", "/popular/rss.xml", "/tags/china/atom.xml",

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import NOW, article, write_yaml
 from feedcheck import parse_feed
+from support import NOW, article, fmt_of, write_yaml
 
 from feedsvc.feeds.urls import FORMATS
 
@@ -35,15 +35,11 @@ def _demo_feed_paths() -> list[str]:
     return [f"{p}/{fmt.filename}" for p in paths for fmt in FORMATS.values()]
 
 
-def _fmt(path: str) -> str:
-    return {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}[path.rsplit("/", 1)[1]]
-
-
 @pytest.mark.parametrize("path", _demo_feed_paths())
 def test_every_demo_feed_parses_with_absolute_links_and_unique_ids(client, path):
     response = client.get(path)
     assert response.status_code == 200
-    feed = parse_feed(response.data, _fmt(path))
+    feed = parse_feed(response.data, fmt_of(path))
     assert feed.entries, "every demo feed has items"
     assert feed.self_link == "http://localhost" + path
     assert feed.home_link == "https://news.example.com/"

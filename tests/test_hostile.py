@@ -117,6 +117,7 @@ def fuzzed_requests(draw: st.DrawFn) -> Hostile:
                    headers, host)  # fmt: skip
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )

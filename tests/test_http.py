@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import article, write_yaml
 from feedcheck import parse_feed
+from support import article, write_yaml
 from werkzeug.http import http_date, parse_date
 
 FEED_PATHS = ["/rss.xml", "/atom.xml", "/feed.json", "/popular/rss.xml", "/tags/china/atom.xml"]

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SITE, write_yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import SITE, Clock, write_yaml
 
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.spec import feed_fingerprint
@@ -159,14 +159,6 @@ def assert_fingerprints_current(view: Catalog) -> None:
             assert fingerprint == feed_fingerprint(view.snapshot, spec), key
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def check_equal(live: FeedService, root: Path, clock: Clock, *, feeds: bool) -> None:
     fresh = FeedService(ServiceSettings(content_dir=root, reload_interval=0), clock=clock,
                         prewarm=False)  # fmt: skip
@@ -199,7 +191,7 @@ def run_ops(start: list[tuple[int, int]], ops: list[tuple[str, int, int]], event
     with content_dir() as root:
         for index, seed in start:
             apply(root, ("write", index, seed))
-        clock = Clock()
+        clock = Clock(START)
         live = FeedService(ServiceSettings(content_dir=root, reload_interval=0), clock=clock)
         try:
             if events:
@@ -220,6 +212,7 @@ def run_ops(start: list[tuple[int, int]], ops: list[tuple[str, int, int]], event
             live.stop()
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(
     start=st.lists(st.tuples(st.integers(0, 7), st.integers(0, 400)), max_size=6),
@@ -229,6 +222,7 @@ def test_reloads_by_comparing_every_file_equal_a_fresh_load(start, ops):
     run_ops(start, ops, events=False)
 
 
+@pytest.mark.slow
 @linux_only
 @PROPERTY
 @given(
@@ -239,6 +233,7 @@ def test_reloads_by_inotify_events_equal_a_fresh_load(start, ops):
     run_ops(start, ops, events=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("events", [False, pytest.param(True, marks=linux_only)])
 def test_hundreds_of_edits_to_a_larger_site_stay_equal_to_a_fresh_load(events):
     """More articles than the property uses, so the sorted indexes are deep;
@@ -248,7 +243,7 @@ def test_hundreds_of_edits_to_a_larger_site_stay_equal_to_a_fresh_load(events):
         articles = root / "articles"
         for n in range(400):
             write_yaml(articles / f"a{n:03d}.yaml", article_data(n))
-        clock = Clock()
+        clock = Clock(START)
         live = FeedService(ServiceSettings(content_dir=root, reload_interval=0), clock=clock)
         try:
             if events:
@@ -280,7 +275,7 @@ def test_a_slug_claimed_by_two_files_keeps_serving_the_first_until_it_goes():
     with content_dir() as root:
         articles = root / "articles"
         write_yaml(articles / "Alpha.yaml", {**article_data(1), "title": "Upper"})
-        clock = Clock()
+        clock = Clock(START)
         live = FeedService(ServiceSettings(content_dir=root, reload_interval=0), clock=clock)
         try:
             write_yaml(articles / "alpha.yaml", {**article_data(1), "title": "Lower"})

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SITE, article, write_yaml
+from support import SITE, article, write_yaml
 
 from feedsvc.content.lint import cross_article_problems
 from feedsvc.content.loader import ContentLoader

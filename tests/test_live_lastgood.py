@@ -9,16 +9,14 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from xml.dom import minidom
 
 import pytest
 import yaml
-from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
-from servers_live import WatchedApp, free_port, wait_for
+from support import SITE, WatchedApp, article, feed_paths, fmt_of, wait_for, write_yaml
 
+from bench.servers import free_port
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
 
@@ -26,32 +24,10 @@ INTERVAL = 0.1
 BROKEN_YAML = 'title: "Beta, being edited\npublished: 2025-12-02T10:00:00Z\n'
 
 
-@pytest.fixture
-def live(small_content: Path) -> Iterator[WatchedApp]:
-    app = WatchedApp(small_content, interval=INTERVAL)
-    yield app
-    app.close()
-
-
-def feed_paths(live: WatchedApp) -> list[str]:
-    """Every feed in every format, found as a reader finds them (the OPML list)."""
-    opml = minidom.parseString(live.client.get("/feeds.opml").data)
-    paths = []
-    for outline in opml.getElementsByTagName("outline"):
-        rss = outline.getAttribute("xmlUrl").removeprefix("http://localhost")
-        stem = rss.removesuffix("rss.xml")
-        paths += [rss, stem + "atom.xml", stem + "feed.json"]
-    return paths
-
-
-def fmt_of(path: str) -> str:
-    return {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}[path.rsplit("/", 1)[1]]
-
-
 def served(live: WatchedApp) -> dict[str, set[str]]:
     """Item ids of every feed (all formats must agree), each feed parsed as a reader does."""
     found: dict[str, set[str]] = {}
-    for path in feed_paths(live):
+    for path in feed_paths(live.app):
         response = live.client.get(path)
         assert response.status_code == 200, path
         ids = {entry.id for entry in parse_feed(response.data, fmt_of(path)).entries}
@@ -111,6 +87,7 @@ def test_a_file_that_stops_validating_keeps_its_last_good_article(live, small_co
     assert problem["line"] == 2 and "timezone" in problem["message"]
 
 
+@pytest.mark.slow
 def test_each_problem_is_logged_once_not_on_every_poll(live, small_content, caplog):
     caplog.set_level(logging.WARNING, logger="feedsvc")
     (small_content / "articles" / "beta.yaml").write_text(BROKEN_YAML, encoding="utf-8")
@@ -312,6 +289,7 @@ HAZARDS: list[tuple[str, bytes, str]] = [
 ]
 
 
+@pytest.mark.slow
 def test_hazardous_files_dropped_in_one_by_one_never_break_or_lose_anything(small_content):
     # Room for every article in every feed, so "nothing lost" is about content, not ranking.
     write_yaml(small_content / "site.yaml", {**SITE, "popular": {"items": 50}})

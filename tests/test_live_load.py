@@ -17,6 +17,7 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
 
 
 def load_bench() -> ModuleType:

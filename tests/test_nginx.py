@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -36,7 +35,10 @@ import yaml
 from edgekit import copy_bundled_content
 from feedcheck import parse_feed
 from hostile_corpus import CORPUS
-from servers import HOST, ServerProcess, free_port, http_request, raw_request
+from servers import HOST, http_request, raw_request
+
+from bench.nginx import nginx_path
+from bench.servers import ServerProcess, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY_CONF = REPO / "deploy" / "nginx.conf"
@@ -45,15 +47,9 @@ PREFIX = "/feeds"
 FORMATS = {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}
 
 
-def find_nginx() -> str | None:
-    """nginx on PATH, or where Debian puts it (/usr/sbin is not on every user's PATH)."""
-    return shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
-    )
-
-
-NGINX = find_nginx()
+NGINX = nginx_path()  # on PATH, or where Debian puts it (/usr/sbin is not on every PATH)
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.nginx,
     pytest.mark.skipif(
         NGINX is None,
@@ -169,7 +165,7 @@ def running_edge(root: Path, reload_interval: str) -> Iterator[Edge]:
     conf.write_text(main_conf(root, site_conf), "utf-8")
     nginx = ServerProcess(
         [NGINX, "-p", str(root), "-c", str(conf), "-e", str(root / "error.log")],
-        port=port, log_path=root / "nginx.out",
+        port=port, log_path=root / "nginx.out", ready=None,
     )  # fmt: skip
     with app, nginx:
         edge = Edge(root, nginx, app)

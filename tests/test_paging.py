@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import article, write_yaml
 from feedcheck import parse_feed
+from support import article, write_yaml
 
 from feedsvc.feeds.urls import FORMATS
 

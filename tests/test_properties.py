@@ -24,11 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
-from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support import SITE, article, write_yaml
 
 from feedsvc.content.loader import ContentLoader
 from feedsvc.feeds.spec import all_feeds, feed_items
@@ -80,6 +81,7 @@ def all_bodies(service: FeedService) -> dict[tuple[str, str], bytes]:
     }
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(
     title=field_text,
@@ -188,6 +190,7 @@ def apply(root: Path, op: tuple[str, str, int], broken: set[str]) -> None:
             write_yaml(root / "popularity.yaml", {s: value * (i + 1) for i, s in enumerate(SLUGS)})
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(
     start=st.lists(st.tuples(st.sampled_from(SLUGS), st.integers(0, 200)), max_size=4),

@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import article, write_yaml
 from feedcheck import parse_feed
-from servers_live import WatchedApp, wait_for
+from support import WatchedApp, article, wait_for, write_yaml
 
 from feedsvc.content.loader import ContentLoader
 from feedsvc.feeds.cache import LastModifiedLedger
@@ -26,13 +24,6 @@ from feedsvc.service.core import settle_seconds
 from feedsvc.settings import ServiceSettings
 
 INTERVAL = 0.1
-
-
-@pytest.fixture
-def live(small_content: Path) -> Iterator[WatchedApp]:
-    app = WatchedApp(small_content, interval=INTERVAL)
-    yield app
-    app.close()
 
 
 def titles(live: WatchedApp, path: str = "/feed.json") -> list[str]:
@@ -179,6 +170,7 @@ def test_only_changed_files_are_read_again(live: WatchedApp, small_content):
     assert loader.files_read == read_at_start + 3
 
 
+@pytest.mark.slow
 def test_a_request_sees_the_old_state_or_the_new_one(live: WatchedApp, small_content):
     """Title and tags change in one save; no response shows one without the other."""
     seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -208,6 +200,7 @@ def test_a_request_sees_the_old_state_or_the_new_one(live: WatchedApp, small_con
     }, seen
 
 
+@pytest.mark.slow
 def test_a_scheduled_article_appears_when_due(small_content: Path):
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     write_yaml(

@@ -14,18 +14,14 @@ from pathlib import Path
 from xml.dom import minidom
 
 import pytest
-from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
+from support import SITE, article, fmt_of, write_yaml
 
 from feedsvc.content.loader import ContentLoader
 from feedsvc.text import clean_text, looks_like_html, markup_to_text, normalise_url
 
 FEEDS = ("/rss.xml", "/atom.xml", "/feed.json")
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
-
-
-def fmt_of(path: str) -> str:
-    return {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}[path.rsplit("/", 1)[1]]
 
 
 def site_with(tmp_path: Path, files: dict[str, bytes | dict]) -> Path:

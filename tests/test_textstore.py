@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+import pytest
+from support import REPO
 
 from feedsvc.content.textstore import MemoryTextStore, TextStore
 
@@ -68,6 +69,7 @@ print(json.dumps({{
 """
 
 
+@pytest.mark.slow
 def test_parallel_first_load_equals_a_sequential_one(tmp_path: Path):
     sys.path.insert(0, str(REPO))
     from bench.generate import write_content

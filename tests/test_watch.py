@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SITE, article, write_yaml
 from feedcheck import parse_feed
-from servers_live import WatchedApp, start_live_server, wait_for
+from support import SITE, WatchedApp, article, wait_for, write_yaml
 
+from bench.servers import feedsvc_server
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.inotify import Inotify
 from feedsvc.content.loader import ContentLoader
@@ -243,16 +243,15 @@ def test_an_articles_folder_deleted_and_made_again_is_watched_again(watched):
 
 
 @pytest.fixture
-def live(small_content: Path) -> Iterator[WatchedApp]:
-    app = WatchedApp(small_content, interval=LONG)
-    yield app
-    app.close()
+def live_interval() -> float:
+    return LONG  # the ``live`` app (conftest) polls too rarely to explain any change
 
 
 def feed_titles(live: WatchedApp) -> list[str]:
     return [e.title for e in parse_feed(live.client.get("/feed.json").data, "json").entries]
 
 
+@pytest.mark.slow
 def test_the_watcher_serves_saves_renames_and_deletions_without_polling(live, small_content):
     assert live.service.watch_mode == "inotify" and live.healthz()["watch"] == "inotify"
     articles = small_content / "articles"
@@ -284,6 +283,7 @@ def test_stop_interrupts_the_watchers_wait_at_once(small_content):
     assert app.service.loader.events is None  # the descriptor is closed
 
 
+@pytest.mark.slow
 def test_an_overflow_while_a_reload_runs_is_recovered_by_a_full_comparison(live, small_content):
     limit = max_queued_events()
     if not 0 < limit <= 200_000:
@@ -347,9 +347,9 @@ def test_when_inotify_instances_run_out_the_watcher_polls(small_content, caplog)
 
 
 def test_feedsvc_serve_watches_with_inotify_and_stops_on_sigterm(small_content):
-    server = start_live_server(small_content, reload_interval=LONG)
+    server = feedsvc_server(small_content, reload=LONG).start()
     try:
-        assert "with inotify" in server.log_text()
+        assert "with inotify" in server.log()
         write_yaml(small_content / "articles" / "beta.yaml", beta("Beta, served"))
 
         def served() -> bool:
@@ -358,6 +358,6 @@ def test_feedsvc_serve_watches_with_inotify_and_stops_on_sigterm(small_content):
 
         wait_for(served, what="the edit over HTTP")
     finally:
-        took = server.stop()  # SIGTERM; fails if it is ignored for 10 s
-    assert took < 10
-    assert "feedsvc stopped" in server.log_text()
+        server.stop()  # SIGTERM by PID; SIGKILL if it is ignored for 10 s
+    assert not server.killed and server.stop_seconds < 10
+    assert "feedsvc stopped" in server.log()

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs
 
 import pytest
 import yaml
-from conftest import write_yaml
 from feedcheck import parse_feed
+from support import write_yaml
 
 
 class Hub:

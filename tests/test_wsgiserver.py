@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import http.client
 import logging
-import signal
 from pathlib import Path
 
-from test_serve import start_server, wait_until_listening
-
-from bench.servers import free_port
+from bench.servers import feedsvc_server
 from feedsvc.web.server import RateLimit
 
 
 def test_304_keeps_the_connection_open_and_the_next_request_is_framed_right(
     bundled_content: Path,
 ):
-    port = free_port()
-    process = start_server(bundled_content, port)
-    try:
-        wait_until_listening(port, process)
+    with feedsvc_server(bundled_content) as server:
+        port = server.port
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         conn.request("GET", "/rss.xml")
         first = conn.getresponse()
@@ -55,10 +50,7 @@ def test_304_keeps_the_connection_open_and_the_next_request_is_framed_right(
         closing.read()
         assert closing.status == 304 and closing.will_close
         conn.close()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=10)
-    assert process.returncode == 0
+    assert server.returncode == 0  # stopped by SIGTERM when the block ended
 
 
 def test_rate_limit_lets_one_record_through_per_interval():

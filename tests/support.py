@@ -1,0 +1,129 @@
+"""Shared test helpers: a plain module, imported as ``from support import ...``.
+
+Fixtures live in ``conftest.py`` (which uses these); everything a test
+file imports by name lives here. ``tests/`` and the repository root are on
+``sys.path`` (``pythonpath`` in pyproject's ``[tool.pytest.ini_options]``),
+so ``support``, ``feedcheck`` and ``bench`` import the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+REPO = Path(__file__).resolve().parent.parent
+BUNDLED_CONTENT = REPO / "content"
+NOW = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+
+SITE = {
+    "title": "Test Times",
+    "description": "A test site.",
+    "site_url": "https://news.test",
+    "language": "en",
+    "author": "Test Desk",
+    "id_authority": "news.test,2025",
+    "items_per_feed": 20,
+    "popular": {"items": 5, "window_days": 0},
+    "cache_max_age": 120,
+}
+
+
+class Clock:
+    """A settable clock handed to the service (drafts/future articles)."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    """Write ``data`` as YAML (UTF-8), creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def article(title: str, published: str, **fields: Any) -> dict[str, Any]:
+    """An article mapping with sensible defaults for the other fields."""
+    return {
+        "title": title,
+        "published": published,
+        "summary": fields.pop("summary", f"Summary of {title}."),
+        "body": fields.pop("body", f"Body of **{title}**."),
+        **fields,
+    }
+
+
+def feed_paths(app: Any) -> list[str]:
+    """Every canonical feed URL path of the app's current content, in every format.
+
+    One feed after another, each as RSS, Atom and JSON Feed: the order of
+    the OPML list (``/feeds.opml`` lists exactly these feeds).
+    """
+    from feedsvc.feeds.urls import FORMATS
+
+    return [spec.url_path(fmt) for spec in app.extensions["feedsvc"].view.feeds.values()
+            for fmt in FORMATS.values()]  # fmt: skip
+
+
+def fmt_of(path: str) -> str:
+    """The format (``rss``, ``atom``, ``json``) a feed path's file name stands for."""
+    return {"rss.xml": "rss", "atom.xml": "atom", "feed.json": "json"}[path.rsplit("/", 1)[1]]
+
+
+def wait_for(
+    predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition", step: float = 0.02
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout``.
+
+    Bounded waits instead of fixed sleeps: a test is as fast as the code.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+class WatchedApp:
+    """The real app in this process with its real watcher thread polling real files."""
+
+    def __init__(self, content: Path, interval: float = 0.1, **settings: object) -> None:
+        from feedsvc.service.core import FeedService
+        from feedsvc.settings import ServiceSettings
+        from feedsvc.web.app import create_app
+
+        self.settings = ServiceSettings(
+            content_dir=content,
+            reload_interval=interval,
+            **settings,  # type: ignore[arg-type]
+        )
+        self.service = FeedService(self.settings)
+        self.app = create_app(self.settings, service=self.service, watch=True)
+        self.client = self.app.test_client()
+
+    def healthz(self) -> dict[str, object]:
+        return self.client.get("/healthz").get_json()
+
+    def wait_version_change(self, old_version: str, timeout: float = 10.0) -> dict[str, object]:
+        """Wait until /healthz reports a content version other than ``old_version``."""
+        return wait_for(
+            lambda: (h := self.healthz())["version"] != old_version and h,
+            timeout,
+            "a reload",
+        )
+
+    def close(self) -> None:
+        self.service.stop()
