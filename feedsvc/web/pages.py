@@ -30,6 +30,7 @@ from feedsvc.feeds.spec import FeedSpec, feed_items
 from feedsvc.feeds.urls import FORMATS, FeedFormat
 from feedsvc.text import html_to_text, shorten
 from feedsvc.version import __version__
+from feedsvc.web.policy import STYLESHEET
 
 _env = Environment(
     loader=PackageLoader("feedsvc.web", "templates"),
@@ -88,6 +89,7 @@ def feed_page(snapshot: Snapshot, spec: FeedSpec, fmt: FeedFormat, base: str) ->
             spec=spec,
             fmt=fmt,
             base=base,
+            stylesheet=STYLESHEET,
             feed_url=feed_url,
             other_formats=[(f, base + spec.url_path(f)) for f in FORMATS.values() if f != fmt],
             items=headlines(snapshot, spec),
