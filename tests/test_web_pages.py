@@ -12,9 +12,13 @@ import shutil
 import struct
 import subprocess
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from conftest import article, write_yaml
+from feedcheck import parse_feed
 from test_serve import start_server, wait_until_listening
 
 from bench.servers import free_port
@@ -53,6 +57,54 @@ def test_directory_pages_inline_the_same_stylesheet(client):
         style, digest = _style_and_hash(page.get_data(as_text=True))
         assert style == STYLESHEET, path
         assert f"style-src 'sha256-{digest}'" in page.headers["Content-Security-Policy"], path
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs += [value or "" for name, value in attrs if tag == "a" and name == "href"]
+
+
+def _article_hrefs(text: str) -> list[str]:
+    parser = _Links()
+    parser.feed(text)
+    return [href for href in parser.hrefs if "/articles/" in href]
+
+
+# A slug that needs percent-encoding: non-ASCII, a space and reserved characters.
+ODD_NAME = "Café au lait #1?"
+ODD_SLUG = ODD_NAME.lower()
+
+
+@pytest.fixture
+def odd_client(make_app, small_content: Path):
+    write_yaml(
+        small_content / "articles" / f"{ODD_NAME}.yaml",
+        article("Café au lait", "2025-12-05T08:00:00Z", tags=["Health"]),
+    )
+    return make_app(small_content).test_client()
+
+
+def test_headline_urls_on_html_pages_are_percent_encoded_like_the_feeds(odd_client):
+    expected = "https://news.test/articles/" + quote(ODD_SLUG, safe="-")
+    assert expected == "https://news.test/articles/caf%C3%A9%20au%20lait%20%231%3F"
+    feed = parse_feed(odd_client.get("/tags/health/rss.xml").data, "rss")
+    assert expected in [entry.link for entry in feed.entries]
+    pages = {
+        "feed page": odd_client.get("/tags/health/rss.xml", headers=NAVIGATION),
+        "main feed page": odd_client.get("/feed.json", headers=NAVIGATION),
+        "embed": odd_client.get("/embed/tags/health/"),
+        "tag page": odd_client.get("/tags/health/"),
+    }
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        hrefs = _article_hrefs(response.get_data(as_text=True))
+        assert expected in hrefs, (name, hrefs)
+        for href in hrefs:
+            assert re.fullmatch(r"[A-Za-z0-9%:/._~-]+", href), (name, href)
 
 
 def _png_rows(data: bytes, rows: int) -> tuple[int, list[bytes]]:

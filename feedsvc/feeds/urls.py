@@ -8,7 +8,11 @@ functions of names and slugs; no content, no request, no Flask.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from feedsvc.settings import SiteSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,14 +33,24 @@ FORMATS: dict[str, FeedFormat] = {
 FORMAT_BY_FILENAME: dict[str, FeedFormat] = {f.filename: f for f in FORMATS.values()}
 
 
+def slug_segment(slug: str) -> str:
+    """A slug as one URL path segment: percent-encoded UTF-8, hyphens kept."""
+    return quote(slug, safe="-")
+
+
 def tag_path(slug: str) -> str:
     """URL path of a tag's feeds; non-ASCII slugs are percent-encoded (UTF-8)."""
-    return "/tags/" + quote(slug, safe="-")
+    return "/tags/" + slug_segment(slug)
 
 
 def combined_path(slugs: tuple[str, ...]) -> str:
     """URL path of a union of tags: canonical (sorted) slugs joined by ``+``."""
-    return "/tags/" + "+".join(quote(slug, safe="-") for slug in slugs)
+    return "/tags/" + "+".join(slug_segment(slug) for slug in slugs)
+
+
+def article_url(site: SiteSettings, slug: str) -> str:
+    """Absolute URL of an article on the news site, its slug percent-encoded."""
+    return site.article_url(slug_segment(slug))
 
 
 def decode_path(wsgi_path: str) -> str | None:

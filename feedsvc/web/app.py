@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 from xml.sax.saxutils import quoteattr
 
 from flask import Flask, Response, abort, current_app, render_template, request
@@ -22,7 +22,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.routing import Refusal, Target, resolve
 from feedsvc.feeds.spec import FeedSpec, feed_items
-from feedsvc.feeds.urls import FORMATS
+from feedsvc.feeds.urls import FORMATS, article_url
 from feedsvc.service.core import FeedService
 from feedsvc.service.websub import WebSubNotifier
 from feedsvc.settings import ServiceSettings
@@ -106,7 +106,7 @@ def _article_links(view: Catalog, spec: FeedSpec) -> list[dict[str, Any]]:
     """The items of a feed as links to the articles on the news site."""
     site = view.snapshot.site
     return [
-        {"title": a.title, "url": site.article_url(quote(a.slug, safe="-")),
+        {"title": a.title, "url": article_url(site, a.slug),
          "published": a.published}
         for a in feed_items(view.snapshot, spec)
     ]  # fmt: skip

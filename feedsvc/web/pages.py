@@ -27,7 +27,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds.render import article_html
 from feedsvc.feeds.spec import FeedSpec, feed_items
-from feedsvc.feeds.urls import FORMATS, FeedFormat
+from feedsvc.feeds.urls import FORMATS, FeedFormat, article_url
 from feedsvc.text import html_to_text, shorten
 from feedsvc.version import __version__
 from feedsvc.web.policy import STYLESHEET
@@ -70,7 +70,7 @@ def headlines(snapshot: Snapshot, spec: FeedSpec, limit: int | None = None) -> l
     site = snapshot.site
     result = []
     for article in feed_items(snapshot, spec)[:limit]:
-        url = site.article_url(article.slug)
+        url = article_url(site, article.slug)
         summary = article.summary or shorten(html_to_text(article_html(article, url)))
         result.append(
             Headline(article.title, url, article.published, summary,
