@@ -5,8 +5,9 @@
 * every feed in every format at its URL path (``rss.xml``, ``atom.xml``,
   ``feed.json``, ``popular/…``, ``tags/<slug>/…``), each with a ``.gz``
   sibling (the same deterministic gzip bytes the live service sends);
-* ``index.html`` (the directory), ``tags/index.html``, ``feeds.opml``,
-  ``static/feedsvc.css`` and ``healthz.json``.
+* ``index.html`` (the directory), ``tags/index.html``, ``feeds.opml`` and
+  ``healthz.json``. The pages inline their stylesheet (allowed by hash in
+  their Content-Security-Policy), so no stylesheet file is written.
 
 The bytes are the live service's bytes, produced by the same code path
 (:class:`~feedsvc.service.FeedService` and the Flask app with the same
@@ -42,7 +43,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from feedsvc.feeds.cache import gzip_bytes
@@ -52,7 +53,6 @@ from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings, normalise_public_url
 
 MANIFEST = ".feedsvc-build.json"
-STATIC_DIR = Path(__file__).parent / "web" / "static"
 
 
 @dataclass(slots=True)
@@ -156,12 +156,6 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
         _write(out, relative, body, newest)
         _write(out, relative + ".gz", gzip_bytes(body), newest)
         result.files += [relative, relative + ".gz"]
-    for asset in sorted(STATIC_DIR.iterdir()):
-        if asset.is_file():
-            relative = f"static/{asset.name}"
-            modified = datetime.fromtimestamp(int(asset.stat().st_mtime), UTC)
-            _write(out, relative, asset.read_bytes(), modified)
-            result.files.append(relative)
     health = {
         "status": "ok",
         "static": True,
