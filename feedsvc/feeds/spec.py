@@ -39,7 +39,7 @@ class FeedSpec:
     kind: FeedKind
     title: str
     description: str
-    path: str  # URL path before the file name: "", "/popular", "/tags/north-korea"
+    path: str  # URL path before the file name: urls.MAIN, urls.POPULAR, urls.tag_path(slug)
     tags: tuple[TagEntry, ...] = ()
     page: int = 1
 

@@ -130,6 +130,11 @@ def article_url(site: SiteSettings, slug: str) -> str:
     return site.article_url(slug_segment(slug))
 
 
+def site_home(site: SiteSettings) -> str:
+    """The news site's home page (feeds' and pages' link back to the site)."""
+    return site.site_url + SEP
+
+
 def export_file(path: str) -> str:
     """The file of a static export that answers a canonical URL path.
 
