@@ -7,7 +7,7 @@ resource. The web layer answers the canonical spelling and redirects every
 other one permanently, so that readers store (and caches hold) one URL per
 feed.
 
-Pure functions over a :class:`~feedsvc.service.Catalog`: no Flask, no request.
+Pure functions over a :class:`~feedsvc.feeds.catalog.Catalog`: no Flask, no request.
 Paths come in percent-decoded, as ``PATH_INFO`` carries them; canonical paths
 go out percent-encoded, ready for a ``Location`` header.
 """

@@ -109,6 +109,7 @@ class FeedEndpoint:
         return {"feed_responses": answered, "not_modified": not_modified}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A GET/HEAD of a canonical feed URL: page for browsers, else 304 or the bytes."""
         view = self.service.view
         route = lookup(view, environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD", "GET")
