@@ -11,10 +11,12 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from feedsvc.content.loader import ContentLoader
+from feedsvc.content.model import Snapshot
+from feedsvc.feeds import urls
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import ServiceSettings
@@ -33,6 +35,7 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
     (the same loader builds them), paths named as the user named the folder.
     """
     loader = ContentLoader(Path(content_dir), display_prefix=content_dir)
+    snapshot: Snapshot | None
     try:
         snapshot = loader.load()
     except ContentError as exc:
@@ -97,16 +100,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app, host=args.host, port=args.port, threads=args.threads, ident="feedsvc",
         clear_untrusted_proxy_headers=False,
     )  # fmt: skip
-    host, port = server.effective_host, server.effective_port  # type: ignore[attr-defined]
+    host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host
     base = settings.public_url or f"http://{shown}:{port}"
     print(f"feedsvc serving {settings.content_dir} on http://{shown}:{port}/", flush=True)
-    print(f"  directory  {base}/", flush=True)
+    print(f"  directory  {base}{urls.DIRECTORY}", flush=True)
     for fmt in FORMATS.values():
-        print(f"  main       {base}/{fmt.filename}", flush=True)
-    print(f"  popular    {base}/popular/rss.xml", flush=True)
-    print(f"  tags       {base}/tags/", flush=True)
-    print(f"  health     {base}/healthz", flush=True)
+        print(f"  main       {base}{urls.feed_path(urls.MAIN, fmt)}", flush=True)
+    print(f"  popular    {base}{urls.feed_path(urls.POPULAR, FORMATS['rss'])}", flush=True)
+    print(f"  tags       {base}{urls.TAG_INDEX}", flush=True)
+    print(f"  health     {base}{urls.HEALTHZ}", flush=True)
 
     try:
         serve_until_terminated(server)
@@ -172,8 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``feedsvc`` console script."""
     args = build_parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.func
     try:
-        return args.func(args)
+        return command(args)
     except ValueError as exc:  # bad settings from the environment
         print(f"feedsvc: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE

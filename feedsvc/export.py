@@ -5,8 +5,9 @@
 * every feed in every format at its URL path (``rss.xml``, ``atom.xml``,
   ``feed.json``, ``popular/…``, ``tags/<slug>/…``), each with a ``.gz``
   sibling (the same deterministic gzip bytes the live service sends);
-* ``index.html`` (the directory), ``tags/index.html``, ``feeds.opml``,
-  ``static/feedsvc.css`` and ``healthz.json``.
+* ``index.html`` (the directory), ``tags/index.html``, ``feeds.opml`` and
+  ``healthz.json``. The pages inline their stylesheet (allowed by hash in
+  their Content-Security-Policy), so no stylesheet file is written.
 
 The bytes are the live service's bytes, produced by the same code path
 (:class:`~feedsvc.service.FeedService` and the Flask app with the same
@@ -37,22 +38,28 @@ a server can keep serving ``DIR`` while it is rebuilt.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from flask import Flask
 
 from feedsvc.feeds.cache import gzip_bytes
+from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.render import render_feed
-from feedsvc.feeds.urls import FORMATS
+from feedsvc.feeds.urls import EXPORTED_PAGES, FORMATS, export_file
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings, normalise_public_url
+from feedsvc.web.app import create_app
 
 MANIFEST = ".feedsvc-build.json"
-STATIC_DIR = Path(__file__).parent / "web" / "static"
+HEALTH_FILE = "healthz.json"  # what deploy/nginx-static.conf answers /healthz with
 
 
 @dataclass(slots=True)
@@ -89,19 +96,12 @@ def _write(out: Path, relative: str, data: bytes, mtime: datetime | None) -> Non
         raise
 
 
-def _read_manifest(out: Path) -> dict:
+def _read_manifest(out: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return manifest if isinstance(manifest, dict) else {}
-
-
-def _feed_path(url_path: str) -> str:
-    """A feed's file path below the export root (URL paths are percent-decoded on disk)."""
-    from urllib.parse import unquote
-
-    return unquote(url_path.lstrip("/"))
 
 
 def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
@@ -113,27 +113,45 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
     assert base is not None
     out.mkdir(parents=True, exist_ok=True)
     previous = _read_manifest(out)
+    _seed_ledger(service, previous)
+    result = ExportResult(out=out, public_url=base)
+    feeds_manifest, newest = _write_feeds(service, base, result)
+    _write_pages(create_app(settings, service=service, watch=False), newest, result)
+    _write_health(service.view, result)
+    _remove_stale(previous, result)
+    manifest = {"public_url": base, "files": sorted(set(result.files)), "feeds": feeds_manifest}
+    _write(out, MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode(), None)
+    service.stop()
+    return result
+
+
+def _seed_ledger(service: FeedService, previous: dict[str, Any]) -> None:
+    """Seed the Last-Modified ledger with the previous build: unchanged bytes keep their date."""
     ledger = service.cache.ledger
-    # Seed the ledger with the previous build: unchanged bytes keep their date.
     for key, entry in previous.get("feeds", {}).items():
         feed_key, _, fmt = key.rpartition("|")
         try:
             ledger.observe(feed_key, fmt, 0, entry["hash"], datetime.fromisoformat(entry["date"]))
         except (KeyError, TypeError, ValueError):
             continue
+
+
+def _write_feeds(
+    service: FeedService, base: str, result: ExportResult
+) -> tuple[dict[str, dict[str, str]], datetime | None]:
+    """Every feed in every format (and its .gz); the manifest entries and the newest date."""
     view = service.view
-    result = ExportResult(out=out, public_url=base)
     feeds_manifest: dict[str, dict[str, str]] = {}
     newest: datetime | None = None
     for spec in view.feeds.values():
+        template = service.cache.template(
+            view.fingerprint(spec), functools.partial(render_feed, view.snapshot, spec)
+        )
         for fmt in FORMATS.values():
             variant = service.variant(view, base, spec, fmt)
-            template = service.cache.template(
-                view.fingerprint(spec), lambda spec=spec: render_feed(view.snapshot, spec)
-            )
-            relative = _feed_path(spec.url_path(fmt))
-            _write(out, relative, variant.body, variant.last_modified)
-            _write(out, relative + ".gz", variant.gzip_body, variant.last_modified)
+            relative = export_file(spec.url_path(fmt))
+            _write(result.out, relative, variant.body, variant.last_modified)
+            _write(result.out, relative + ".gz", variant.gzip_body, variant.last_modified)
             result.files += [relative, relative + ".gz"]
             feeds_manifest[f"{spec.key}|{fmt.name}"] = {
                 "hash": template_hash(template.bodies[fmt.name]),
@@ -142,26 +160,25 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
             if newest is None or variant.last_modified > newest:
                 newest = variant.last_modified
         result.feeds += 1
+    return feeds_manifest, newest
 
-    from feedsvc.web.app import create_app
 
-    app = create_app(settings, service=service, watch=False)
+def _write_pages(app: Flask, newest: datetime | None, result: ExportResult) -> None:
+    """The directory, the tag list and the OPML as the live app answers them (and .gz)."""
     client = app.test_client()
-    pages = {"index.html": "/", "tags/index.html": "/tags/", "feeds.opml": "/feeds.opml"}
-    for relative, path in pages.items():
+    for path in EXPORTED_PAGES:
         response = client.get(path)
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}")
         body = response.get_data()
-        _write(out, relative, body, newest)
-        _write(out, relative + ".gz", gzip_bytes(body), newest)
+        relative = export_file(path)
+        _write(result.out, relative, body, newest)
+        _write(result.out, relative + ".gz", gzip_bytes(body), newest)
         result.files += [relative, relative + ".gz"]
-    for asset in sorted(STATIC_DIR.iterdir()):
-        if asset.is_file():
-            relative = f"static/{asset.name}"
-            modified = datetime.fromtimestamp(int(asset.stat().st_mtime), UTC)
-            _write(out, relative, asset.read_bytes(), modified)
-            result.files.append(relative)
+
+
+def _write_health(view: Catalog, result: ExportResult) -> None:
+    """``healthz.json``: what /healthz says, minus what only a running service knows."""
     health = {
         "status": "ok",
         "static": True,
@@ -171,10 +188,13 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
         "feeds": len(view.feeds),
         "errors": [p.to_dict() for p in view.snapshot.errors],
     }
-    _write(out, "healthz.json", (json.dumps(health, indent=2) + "\n").encode(), None)
-    result.files.append("healthz.json")
+    _write(result.out, HEALTH_FILE, (json.dumps(health, indent=2) + "\n").encode(), None)
+    result.files.append(HEALTH_FILE)
 
-    written = set(result.files)
+
+def _remove_stale(previous: dict[str, Any], result: ExportResult) -> None:
+    """Delete files the previous build wrote and this one did not (and emptied folders)."""
+    out, written = result.out, set(result.files)
     for stale in previous.get("files", []):
         if isinstance(stale, str) and stale not in written and ".." not in Path(stale).parts:
             target = out / stale
@@ -182,10 +202,6 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
                 target.unlink()
                 result.removed.append(stale)
                 _prune_empty_dirs(target.parent, out)
-    manifest = {"public_url": base, "files": sorted(written), "feeds": feeds_manifest}
-    _write(out, MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode(), None)
-    service.stop()
-    return result
 
 
 def _prune_empty_dirs(folder: Path, root: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from edgekit import copy_bundled_content, feedsvc_app
 from servers import fetcher_for
 
-from feedsvc.web import endpoint as serving
+from feedsvc.web import negotiate as serving
 
 FEEDS = ["/rss.xml", "/atom.xml", "/feed.json", "/popular/feed.json", "/tags/china/rss.xml"]
 

@@ -51,7 +51,9 @@ def test_exported_files_are_the_live_service_bytes(make_app, bundled_content: Pa
         assert (out / name).read_bytes() == client.get(path).data, name
         assert gzip.decompress((out / f"{name}.gz").read_bytes()) == client.get(path).data
     assert f'href="{PUBLIC}/rss.xml"'.encode() in (out / "index.html").read_bytes()
-    assert (out / "static" / "feedsvc.css").is_file()
+    # The pages inline their stylesheet (allowed by hash): no stylesheet file is written.
+    assert not (out / "static").exists()
+    assert not [f for f in json.loads((out / MANIFEST).read_text())["files"] if f.endswith(".css")]
     assert json.loads((out / "healthz.json").read_text())["status"] == "ok"
 
 
@@ -59,6 +61,20 @@ def _decoded(path: str) -> Path:
     from urllib.parse import unquote
 
     return Path(unquote(path.lstrip("/")))
+
+
+def test_rebuild_removes_the_stylesheet_file_an_older_build_wrote(small_content, tmp_path):
+    out = tmp_path / "public"
+    build_site(small_content, out, PUBLIC)
+    # What builds before the pages inlined their stylesheet left behind.
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["files"].append("static/feedsvc.css")
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    (out / "static").mkdir()
+    (out / "static" / "feedsvc.css").write_text("body { color: red; }\n")
+    result = build_site(small_content, out, PUBLIC)
+    assert result.removed == ["static/feedsvc.css"]
+    assert not (out / "static").exists()
 
 
 def test_rebuild_keeps_dates_of_unchanged_feeds_and_never_moves_one_back(

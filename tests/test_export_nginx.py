@@ -113,7 +113,8 @@ def test_nginx_validators_and_gzip(static_nginx: int):
 
 
 def test_nginx_hides_the_manifest_and_answers_unknown_paths_with_404(static_nginx: int):
-    for path in ("/.feedsvc-build.json", "/nope", "/tags/no-such-tag/rss.xml"):
+    for path in ("/.feedsvc-build.json", "/nope", "/tags/no-such-tag/rss.xml",
+                 "/static/feedsvc.css"):  # fmt: skip
         status, headers, body = fetch(static_nginx, path)
         assert status == 404, path
         assert headers["content-type"].startswith("text/plain") and len(body) < 100

@@ -7,7 +7,7 @@ resource. The web layer answers the canonical spelling and redirects every
 other one permanently, so that readers store (and caches hold) one URL per
 feed.
 
-Pure functions over a :class:`~feedsvc.service.Catalog`: no Flask, no request.
+Pure functions over a :class:`~feedsvc.feeds.catalog.Catalog`: no Flask, no request.
 Paths come in percent-decoded, as ``PATH_INFO`` carries them; canonical paths
 go out percent-encoded, ready for a ``Location`` header.
 """
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import unquote
 
+from feedsvc.feeds import urls
 from feedsvc.feeds.catalog import MAX_DYNAMIC_ROUTES, Catalog
 from feedsvc.feeds.spec import FeedSpec, combined_feed, page_count
 from feedsvc.feeds.urls import FORMAT_BY_FILENAME, FeedFormat, decode_path
@@ -27,8 +28,6 @@ TargetKind = Literal["directory", "tags", "tag", "feed", "page"]
 
 # Longer paths name nothing here; refusing them early keeps hostile requests cheap.
 MAX_ALIAS_PATH = 2048
-# Single-segment spellings of pages other than feeds and tags (case-insensitive).
-_PAGES = {"feeds.opml": "/feeds.opml", "healthz": "/healthz", "popular": "/#popular"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +59,9 @@ def resolve(view: Catalog, path: str) -> Target | Refusal | None:
     """
     if len(path) > MAX_ALIAS_PATH:
         return None
-    segments = [segment for segment in path.split("/") if segment]
+    segments = urls.segments(path)
     if not segments:
-        return Target("directory", "/")
+        return Target("directory", urls.DIRECTORY)
     fmt = FORMAT_BY_FILENAME.get(segments[-1].lower())
     if fmt is not None:
         spec = _feed(view, segments[:-1])
@@ -70,27 +69,28 @@ def resolve(view: Catalog, path: str) -> Target | Refusal | None:
             return spec
         return Target("feed", spec.url_path(fmt), spec, fmt)
     first = segments[0].lower()
-    if first != "tags":
-        return Target("page", _PAGES[first]) if len(segments) == 1 and first in _PAGES else None
+    if first != urls.TAGS_SEGMENT:
+        page = urls.PAGE_ALIASES.get(first) if len(segments) == 1 else None
+        return None if page is None else Target("page", page)
     if len(segments) == 1:
-        return Target("tags", "/tags/")
+        return Target("tags", urls.TAG_INDEX)
     spec = _tag(view, segments[1:])
-    return None if spec is None else Target("tag", spec.path + "/", spec)
+    return None if spec is None else Target("tag", urls.html_page(spec.path), spec)
 
 
 def _feed(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     """The feed page named by the segments before the file name."""
     page = 1
-    if len(parts) >= 2 and parts[-2].lower() == "page":
+    if len(parts) >= 2 and parts[-2].lower() == urls.PAGE_SEGMENT:
         if not parts[-1].isdigit() or len(parts[-1]) > 7:  # no feed has 10 million pages
             return None
         page, parts = int(parts[-1]), parts[:-2]
     spec: FeedSpec | Refusal | None = None
     if not parts:
         spec = view.feeds["main"]
-    elif parts[0].lower() == "popular" and len(parts) == 1:
+    elif parts[0].lower() == urls.POPULAR_SEGMENT and len(parts) == 1:
         spec = view.feeds["popular"]
-    elif parts[0].lower() == "tags" and len(parts) >= 2:
+    elif parts[0].lower() == urls.TAGS_SEGMENT and len(parts) >= 2:
         spec = _tags(view, parts[1:])
     if spec is None or isinstance(spec, Refusal):
         return spec
@@ -101,7 +101,7 @@ def _feed(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
 
 def _tags(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     """One tag, or the union of several joined by ``+``."""
-    names = [name for name in "/".join(parts).split("+") if name.strip()]
+    names = [name for name in urls.join(parts).split(urls.TAG_JOIN) if name.strip()]
     if len(names) <= 1:
         return _tag(view, parts)
     slugs = sorted({tag_slug(name) for name in names} - {""})
@@ -115,7 +115,7 @@ def _tags(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
 
 def _tag(view: Catalog, parts: list[str]) -> FeedSpec | None:
     """A tag's feed, named by its slug or any spelling of its display name."""
-    slug = tag_slug("/".join(parts))
+    slug = tag_slug(urls.join(parts))
     return view.feeds.get(f"tag:{slug}") if slug else None
 
 
@@ -126,7 +126,7 @@ def lookup(catalog: Catalog, path: str) -> tuple[FeedSpec, FeedFormat] | None:
     tags are resolved on demand and memoised (bounded).
     """
     route = catalog.routes.get(path) or catalog.dynamic_routes.get(path)
-    if route is not None or ("/page/" not in path and "+" not in path):
+    if route is not None or not urls.is_paged_or_combined(path):
         return route
     decoded = decode_path(path)
     target = resolve(catalog, decoded) if decoded is not None else None

@@ -14,7 +14,15 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from feedsvc.content.model import Article, Snapshot, TagEntry
-from feedsvc.feeds.urls import FORMATS, FeedFormat, combined_path, tag_path
+from feedsvc.feeds.urls import (
+    FORMATS,
+    MAIN,
+    POPULAR,
+    FeedFormat,
+    combined_path,
+    feed_path,
+    tag_path,
+)
 
 FeedKind = Literal["main", "tag", "tags", "popular"]
 
@@ -31,7 +39,7 @@ class FeedSpec:
     kind: FeedKind
     title: str
     description: str
-    path: str  # URL path before the file name: "", "/popular", "/tags/north-korea"
+    path: str  # URL path before the file name: urls.MAIN, urls.POPULAR, urls.tag_path(slug)
     tags: tuple[TagEntry, ...] = ()
     page: int = 1
 
@@ -53,9 +61,7 @@ class FeedSpec:
     def url_path(self, fmt: FeedFormat | str, page: int | None = None) -> str:
         """Path of this feed in one format, percent-encoded, e.g. ``/tags/x/rss.xml``."""
         feed_format = FORMATS[fmt] if isinstance(fmt, str) else fmt
-        number = self.page if page is None else page
-        paged = f"/page/{number}" if number > 1 else ""
-        return f"{self.path}{paged}/{feed_format.filename}"
+        return feed_path(self.path, feed_format, self.page if page is None else page)
 
     def at_page(self, page: int) -> FeedSpec:
         """The same feed at another page."""
@@ -66,7 +72,7 @@ class FeedSpec:
 def main_feed(snapshot: Snapshot) -> FeedSpec:
     """The newest articles of the whole site."""
     site = snapshot.site
-    return FeedSpec("main", "main", site.title, site.description or site.title, "")
+    return FeedSpec("main", "main", site.title, site.description or site.title, MAIN)
 
 
 def popular_feed(snapshot: Snapshot) -> FeedSpec:
@@ -78,7 +84,7 @@ def popular_feed(snapshot: Snapshot) -> FeedSpec:
         "popular",
         f"{site.title}: Most popular",
         f"The most read articles of {site.title}{window}.",
-        "/popular",
+        POPULAR,
     )
 
 

@@ -89,10 +89,15 @@ def _number(value: float) -> str:
 
 def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) -> str:
     """The full ``/metrics`` body for one service."""
-    view = service.view
-    snapshot = view.snapshot
-    cache = service.cache
     out = Exposition()
+    _requests(out, feeds, pages)
+    _cache(out, service)
+    _content(out, service)
+    return out.text()
+
+
+def _requests(out: Exposition, feeds: RequestCounter, pages: RequestCounter) -> None:
+    """Responses by feed and route, and how well clients revalidate."""
     out.family(
         "feedsvc_feed_requests_total", "counter",
         "Feed responses by feed kind, format and status.",
@@ -109,6 +114,11 @@ def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) 
         "Share of feed GET/HEAD answers that were 304 Not Modified.",
         not_modified / answered if answered else 0.0,
     )  # fmt: skip
+
+
+def _cache(out: Exposition, service: FeedService) -> None:
+    """The rendered-feed caches: lookups, size, evictions and renders."""
+    cache = service.cache
     out.family(
         "feedsvc_cache_lookups_total", "counter",
         "Rendered-feed cache lookups by cache level and result.",
@@ -131,6 +141,12 @@ def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) 
         ("cache",),
     )  # fmt: skip
     out.family("feedsvc_renders_total", "counter", "Feeds rendered (feedgen runs).", cache.renders)
+
+
+def _content(out: Exposition, service: FeedService) -> None:
+    """Reloads, how content changes are found, and the content's health."""
+    view = service.view
+    snapshot = view.snapshot
     out.family("feedsvc_reloads_total", "counter", "Content reloads that changed content.",
                service.reloads)  # fmt: skip
     out.family("feedsvc_reload_errors_total", "counter", "Reloads that failed unexpectedly.",
@@ -160,4 +176,3 @@ def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) 
     )  # fmt: skip
     out.family("feedsvc_articles", "gauge", "Articles in feeds now.", len(snapshot.articles))
     out.family("feedsvc_tags", "gauge", "Tags with at least one article.", len(snapshot.tags))
-    return out.text()

@@ -1,19 +1,17 @@
-"""Feeds that read well in a browser, and embeddable headline fragments.
+"""What the HTML pages show: the directory, tag pages, feeds in a browser, embeds.
+
+Pure functions of a :class:`~feedsvc.feeds.catalog.Catalog` (or snapshot) and
+the public base URL, rendered through the one Jinja environment
+(:mod:`feedsvc.web.html`). The Flask views and the fast path decide *when*
+to answer with a page; this module decides what is on it.
 
 A person who clicks a feed link gets XML or a download; a feed reader must
-get the exact feed bytes. Browsers mark top-level navigations with
-``Sec-Fetch-Dest: document`` (Chromium, Firefox and Safari all send it), and
-feed readers never do, so a navigation to a feed URL gets an HTML page about
-the feed instead. Why not XSLT: browsers are removing it. Why not content
-negotiation on ``Accept``: many readers send ``text/html`` in ``Accept``.
-
-Shared caches stay correct because every feed response says
-``Vary: Accept-Encoding, Sec-Fetch-Dest`` and the HTML page is
-``Cache-Control: private, no-cache``: no shared cache stores it, so no reader
-can ever be served a cached HTML page. ``?raw`` shows the feed itself.
-
-The page and the embed fragment are rendered with Jinja (autoescaping on)
-outside Flask, because the feed hot path runs in front of Flask.
+get the exact feed bytes. So a browser navigation to a feed URL (see
+:func:`feedsvc.web.negotiate.wants_html`) gets :func:`feed_page`, an HTML page
+about the feed. Why not XSLT: browsers are removing it. Shared caches stay
+correct because every feed response says ``Vary: Accept-Encoding,
+Sec-Fetch-Dest`` and the page is ``Cache-Control: private, no-cache``: no
+shared cache stores it, so no reader can ever be served a cached HTML page.
 """
 
 from __future__ import annotations
@@ -22,35 +20,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
-
 from feedsvc.content.model import Snapshot
+from feedsvc.feeds import urls
+from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.render import article_html
 from feedsvc.feeds.spec import FeedSpec, feed_items
-from feedsvc.feeds.urls import FORMATS, FeedFormat
+from feedsvc.feeds.urls import FORMATS, FeedFormat, article_url
 from feedsvc.text import html_to_text, shorten
-from feedsvc.version import __version__
+from feedsvc.web.html import render
 
-_env = Environment(
-    loader=PackageLoader("feedsvc.web", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-# The embed fragment is meant to be framed by any site; it carries its own
-# inline style so the embedding page needs nothing else.
-EMBED_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 EMBED_THEMES = ("auto", "light", "dark")
 EMBED_MAX_ITEMS = 20
-
-
-def wants_html(environ: dict[str, Any]) -> bool:
-    """True for a browser navigation that did not ask for the raw feed."""
-    if environ.get("HTTP_SEC_FETCH_DEST") != "document":
-        return False
-    query = environ.get("QUERY_STRING", "")
-    return not any(part.split("=", 1)[0] == "raw" for part in query.split("&"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +49,7 @@ def headlines(snapshot: Snapshot, spec: FeedSpec, limit: int | None = None) -> l
     site = snapshot.site
     result = []
     for article in feed_items(snapshot, spec)[:limit]:
-        url = site.article_url(article.slug)
+        url = article_url(site, article.slug)
         summary = article.summary or shorten(html_to_text(article_html(article, url)))
         result.append(
             Headline(article.title, url, article.published, summary,
@@ -81,32 +61,69 @@ def headlines(snapshot: Snapshot, spec: FeedSpec, limit: int | None = None) -> l
 def feed_page(snapshot: Snapshot, spec: FeedSpec, fmt: FeedFormat, base: str) -> bytes:
     """The HTML page a browser gets for a feed URL."""
     feed_url = base + spec.url_path(fmt)
-    return (
-        _env.get_template("feed_page.html")
-        .render(
-            site=snapshot.site,
-            spec=spec,
-            fmt=fmt,
-            base=base,
-            feed_url=feed_url,
-            other_formats=[(f, base + spec.url_path(f)) for f in FORMATS.values() if f != fmt],
-            items=headlines(snapshot, spec),
-            version=__version__,
-        )
-        .encode("utf-8")
-    )
+    others = [(f, base + spec.url_path(f)) for f in FORMATS.values() if f != fmt]
+    return render(
+        "feed_page.html", site=snapshot.site, spec=spec, fmt=fmt, base=base,
+        feed_url=feed_url, other_formats=others, items=headlines(snapshot, spec),
+    ).encode("utf-8")  # fmt: skip
 
 
 def embed_fragment(snapshot: Snapshot, spec: FeedSpec, base: str, theme: str, limit: int) -> bytes:
     """A small self-contained HTML document of headlines, for an iframe."""
-    return (
-        _env.get_template("embed.html")
-        .render(
-            site=snapshot.site,
-            spec=spec,
-            theme=theme,
-            feed_url=base + spec.url_path("rss"),
-            items=headlines(snapshot, spec, limit),
-        )
-        .encode("utf-8")
-    )
+    return render(
+        "embed.html", site=snapshot.site, spec=spec, theme=theme,
+        feed_url=base + spec.url_path("rss"), items=headlines(snapshot, spec, limit),
+    ).encode("utf-8")  # fmt: skip
+
+
+def feed_links(base: str, spec: FeedSpec) -> list[dict[str, str]]:
+    """Absolute URL of a feed in each format, for pages and OPML."""
+    return [
+        {"format": fmt.name, "label": fmt.label, "url": base + spec.url_path(fmt),
+         "type": fmt.content_type.split(";")[0]}
+        for fmt in FORMATS.values()
+    ]  # fmt: skip
+
+
+def _tag_context(base: str, spec: FeedSpec) -> dict[str, Any]:
+    assert spec.tag is not None
+    return {
+        "spec": spec,
+        "links": feed_links(base, spec),
+        "count": len(spec.tag.articles),
+        "page": base + urls.html_page(spec.path),
+    }
+
+
+def _directory_context(view: Catalog, base: str) -> dict[str, Any]:
+    feeds = view.feeds
+    main, popular = feeds["main"], feeds["popular"]
+    return {
+        "site": view.snapshot.site,
+        "base": base,
+        "main": {"spec": main, "links": feed_links(base, main),
+                 "count": len(view.snapshot.articles)},
+        "popular": {"spec": popular, "links": feed_links(base, popular)},
+        "tags": [_tag_context(base, spec) for spec in feeds.values() if spec.kind == "tag"],
+    }  # fmt: skip
+
+
+def directory_page(view: Catalog, base: str) -> str:
+    """``/``: every feed, with autodiscovery links."""
+    return render("index.html", **_directory_context(view, base))
+
+
+def tags_page(view: Catalog, base: str) -> str:
+    """``/tags/``: every tag and its feeds."""
+    return render("tags.html", **_directory_context(view, base))
+
+
+def tag_page(view: Catalog, base: str, spec: FeedSpec) -> str:
+    """``/tags/<slug>/``: one tag's feeds and the articles in them now."""
+    site = view.snapshot.site
+    articles = [
+        {"title": a.title, "url": article_url(site, a.slug), "published": a.published}
+        for a in feed_items(view.snapshot, spec)
+    ]
+    context = _directory_context(view, base)
+    return render("tag.html", tag=_tag_context(base, spec), articles=articles, **context)

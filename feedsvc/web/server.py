@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from typing import Any
+from typing import Any, Protocol, cast
 
 import waitress
 from waitress.channel import HTTPChannel
@@ -31,8 +31,25 @@ from waitress.task import WSGITask
 _CLOSE_HEADER = b"\r\nConnection: close"
 
 
-class KeepAliveTask(WSGITask):
+class Server(Protocol):
+    """What feedsvc uses of a waitress server (waitress ships no type information)."""
+
+    effective_host: str  # a single listener's; several listeners have none
+    effective_port: int
+
+    def run(self) -> None:
+        """Serve until interrupted."""
+
+    def close(self) -> None:
+        """Close the listening sockets."""
+
+
+# waitress is untyped: its classes are ``Any`` to mypy, hence the ignores on the
+# two subclasses below; the attributes this module touches are declared here.
+class KeepAliveTask(WSGITask):  # type: ignore[misc]
     """A WSGI task that keeps HTTP/1.1 connections open after 1xx/204/304."""
+
+    close_on_finish: bool
 
     def build_response_header(self) -> bytes:
         """waitress's header, minus the close it adds only for a missing Content-Length."""
@@ -51,7 +68,7 @@ class KeepAliveTask(WSGITask):
         return header
 
 
-class KeepAliveChannel(HTTPChannel):
+class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
     """waitress's channel running :class:`KeepAliveTask`."""
 
     task_class = KeepAliveTask
@@ -81,7 +98,7 @@ class RateLimit(logging.Filter):
 _queue_limit = RateLimit()
 
 
-def create_server(app: Any, **settings: Any) -> Any:
+def create_server(app: Any, **settings: Any) -> Server:
     """``waitress.create_server`` with :class:`KeepAliveChannel` and a rate-limited queue log."""
     queue_logger = logging.getLogger("waitress.queue")
     if _queue_limit not in queue_logger.filters:
@@ -92,10 +109,10 @@ def create_server(app: Any, **settings: Any) -> Any:
     for listener in listeners:
         if hasattr(listener, "channel_class"):
             listener.channel_class = KeepAliveChannel
-    return server
+    return cast(Server, server)
 
 
-def serve_until_terminated(server: Any) -> None:
+def serve_until_terminated(server: Server) -> None:
     """Run ``server`` until SIGINT or SIGTERM, then close its sockets.
 
     SIGTERM (what systemd and ``kill`` send) is turned into the same

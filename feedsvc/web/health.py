@@ -1,0 +1,56 @@
+"""``/healthz`` (JSON status for load balancers and people) and ``/metrics`` (Prometheus)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app
+from werkzeug.sansio.response import Response as BaseResponse
+
+from feedsvc.feeds import urls
+from feedsvc.service.core import FeedService
+from feedsvc.web import policy
+from feedsvc.web.metrics import CONTENT_TYPE, collect
+from feedsvc.web.respond import feed_endpoint, pages_counter, service
+
+blueprint = Blueprint("health", __name__)
+
+
+def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
+    """Status, counts, content version and the current content problems."""
+    view = service.view
+    snapshot = view.snapshot
+    errors = [p.to_dict() for p in snapshot.errors]
+    last_reload = service.last_reload_at
+    return {
+        "status": "degraded" if errors else "ok",
+        "content_valid": not errors,
+        "version": snapshot.version,
+        "articles": len(snapshot.articles),
+        "tags": len(snapshot.tags),
+        "feeds": len(view.feeds),
+        "loaded_at": view.loaded_at.isoformat(),
+        "last_reload_at": last_reload.isoformat() if last_reload else None,
+        "reloads": service.reloads,
+        "watch": service.watch_mode,
+        "files_read": service.loader.files_read,
+        "renders": service.cache.renders,
+        "http": http,
+        "errors": errors,
+        "warnings": [p.to_dict() for p in snapshot.problems if p.severity == "warning"],
+    }
+
+
+@blueprint.get(urls.HEALTHZ)
+def healthz() -> BaseResponse:
+    """The health report, never cached."""
+    response = current_app.json.response(health_report(service(), feed_endpoint().stats()))
+    response.headers.update(policy.UNCACHED)
+    return response
+
+
+@blueprint.get(urls.METRICS)
+def metrics() -> BaseResponse:
+    """Request, cache, reload and content metrics in the Prometheus text format."""
+    body = collect(service(), feed_endpoint().counter, pages_counter())
+    return Response(body, content_type=CONTENT_TYPE, headers=policy.UNCACHED)

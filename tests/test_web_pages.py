@@ -1,0 +1,182 @@
+"""The HTML views of feeds (browser page, embed) and the directory pages.
+
+Real content files on disk, the real app through Flask's test client.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from conftest import article, write_yaml
+from feedcheck import parse_feed
+from test_serve import start_server, wait_until_listening
+
+from bench.servers import free_port
+from feedsvc.web.policy import STYLESHEET
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+# What a browser sends when a person opens a feed URL (Chromium's headers).
+NAVIGATION = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+}
+FEED_URLS = ("/rss.xml", "/atom.xml", "/feed.json", "/popular/rss.xml", "/tags/china/atom.xml")
+
+
+def _style_and_hash(text: str) -> tuple[str, str]:
+    found = re.findall(r"<style>(.*?)</style>", text, re.S)
+    assert len(found) == 1, found
+    digest = base64.b64encode(hashlib.sha256(found[0].encode("utf-8")).digest()).decode()
+    return found[0], digest
+
+
+@pytest.mark.parametrize("path", FEED_URLS)
+def test_browser_view_of_a_feed_inlines_the_stylesheet_its_csp_allows(client, path: str):
+    page = client.get(path, headers=NAVIGATION)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    style, digest = _style_and_hash(page.get_data(as_text=True))
+    assert style == STYLESHEET
+    assert f"style-src 'sha256-{digest}'" in page.headers["Content-Security-Policy"]
+
+
+def test_directory_pages_inline_the_same_stylesheet(client):
+    for path in ("/", "/tags/", "/tags/china/"):
+        page = client.get(path)
+        style, digest = _style_and_hash(page.get_data(as_text=True))
+        assert style == STYLESHEET, path
+        assert f"style-src 'sha256-{digest}'" in page.headers["Content-Security-Policy"], path
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.hrefs += [value or "" for name, value in attrs if tag == "a" and name == "href"]
+
+
+def _article_hrefs(text: str) -> list[str]:
+    parser = _Links()
+    parser.feed(text)
+    return [href for href in parser.hrefs if "/articles/" in href]
+
+
+# A slug that needs percent-encoding: non-ASCII, a space and reserved characters.
+ODD_NAME = "Café au lait #1?"
+ODD_SLUG = ODD_NAME.lower()
+
+
+@pytest.fixture
+def odd_client(make_app, small_content: Path):
+    write_yaml(
+        small_content / "articles" / f"{ODD_NAME}.yaml",
+        article("Café au lait", "2025-12-05T08:00:00Z", tags=["Health"]),
+    )
+    return make_app(small_content).test_client()
+
+
+def test_headline_urls_on_html_pages_are_percent_encoded_like_the_feeds(odd_client):
+    expected = "https://news.test/articles/" + quote(ODD_SLUG, safe="-")
+    assert expected == "https://news.test/articles/caf%C3%A9%20au%20lait%20%231%3F"
+    feed = parse_feed(odd_client.get("/tags/health/rss.xml").data, "rss")
+    assert expected in [entry.link for entry in feed.entries]
+    pages = {
+        "feed page": odd_client.get("/tags/health/rss.xml", headers=NAVIGATION),
+        "main feed page": odd_client.get("/feed.json", headers=NAVIGATION),
+        "embed": odd_client.get("/embed/tags/health/"),
+        "tag page": odd_client.get("/tags/health/"),
+    }
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        hrefs = _article_hrefs(response.get_data(as_text=True))
+        assert expected in hrefs, (name, hrefs)
+        for href in hrefs:
+            assert re.fullmatch(r"[A-Za-z0-9%:/._~-]+", href), (name, href)
+
+
+def _png_rows(data: bytes, rows: int) -> tuple[int, list[bytes]]:
+    """Channels per pixel and the first ``rows`` rows of an 8-bit RGB(A) PNG, unfiltered."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, channels = 8, b"", 0, 4
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        if kind == b"IHDR":
+            width, _, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and color in (2, 6) and interlace == 0, (depth, color, interlace)
+            channels = 4 if color == 6 else 3
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    stride = width * channels
+    raw = zlib.decompressobj().decompress(idat, rows * (stride + 1))
+    previous, out = bytes(stride), []
+    for y in range(rows):
+        kind, line = (
+            raw[y * (stride + 1)],
+            bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)]),
+        )
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up = previous[i]
+            corner = previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 255
+            elif kind == 2:
+                line[i] = (line[i] + up) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (
+                    line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)
+                ) & 255
+        previous = bytes(line)
+        out.append(previous)
+    return channels, out
+
+
+def _css_colour(name: str) -> tuple[int, int, int]:
+    """A light-theme colour variable of the stylesheet, as RGB."""
+    value = re.search(rf"{name}: #([0-9a-f]{{6}})", STYLESHEET).group(1)  # type: ignore[union-attr]
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+def test_real_chromium_renders_the_feed_page_with_the_stylesheet(bundled_content: Path, tmp_path):
+    """The page background and the subscribe card have the stylesheet's colours on screen."""
+    port = free_port()
+    process = start_server(bundled_content, port)
+    shot = tmp_path / "page.png"
+    try:
+        wait_until_listening(port, process)
+        subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             f"--screenshot={shot}", "--window-size=1200,900",
+             f"http://127.0.0.1:{port}/tags/china/rss.xml"],
+            capture_output=True, timeout=90, check=True,
+        )  # fmt: skip
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    channels, rows = _png_rows(shot.read_bytes(), 450)  # the subscribe card is near the top
+    assert tuple(rows[0][:3]) == _css_colour("--bg")
+    colours = {tuple(row[i : i + 3]) for row in rows for i in range(0, len(row), channels)}
+    assert _css_colour("--card") in colours
