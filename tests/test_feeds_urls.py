@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 from feedsvc.feeds import urls
 from feedsvc.feeds.routing import Target, resolve

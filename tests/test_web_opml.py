@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import yaml
-from conftest import article, write_yaml
+from support import article, write_yaml
 from werkzeug.http import quote_etag
 
 

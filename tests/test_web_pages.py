@@ -17,11 +17,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import article, write_yaml
 from feedcheck import parse_feed
-from test_serve import start_server, wait_until_listening
+from support import article, write_yaml
 
-from bench.servers import free_port
+from bench.servers import feedsvc_server
 from feedsvc.web.policy import STYLESHEET
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -156,15 +155,15 @@ def _css_colour(name: str) -> tuple[int, int, int]:
     return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
 def test_real_chromium_renders_the_feed_page_with_the_stylesheet(bundled_content: Path, tmp_path):
     """The page background and the subscribe card have the stylesheet's colours on screen."""
-    port = free_port()
-    process = start_server(bundled_content, port)
+    server = feedsvc_server(bundled_content)
+    port = server.port
     shot = tmp_path / "page.png"
-    try:
-        wait_until_listening(port, process)
+    with server:  # started, and stopped by PID when the block ends
         subprocess.run(
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
              "--no-first-run", "--disable-background-networking", "--disable-component-update",
@@ -173,9 +172,6 @@ def test_real_chromium_renders_the_feed_page_with_the_stylesheet(bundled_content
              f"http://127.0.0.1:{port}/tags/china/rss.xml"],
             capture_output=True, timeout=90, check=True,
         )  # fmt: skip
-    finally:
-        process.terminate()
-        process.communicate(timeout=10)
     channels, rows = _png_rows(shot.read_bytes(), 450)  # the subscribe card is near the top
     assert tuple(rows[0][:3]) == _css_colour("--bg")
     colours = {tuple(row[i : i + 3]) for row in rows for i in range(0, len(row), channels)}

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 from feedsvc.web import policy
 
