@@ -16,7 +16,6 @@ import select
 import sys
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FORMATS, FeedFormat
 from feedsvc.memory import freeze_loaded_objects, paused_gc, release_free_memory
 from feedsvc.problems import Problem
+from feedsvc.service.base_urls import BaseURLs
 from feedsvc.settings import ServiceSettings
 
 log = logging.getLogger("feedsvc")
@@ -89,7 +89,7 @@ class FeedService:
         self.polls = 0  # watcher wake-ups (tests wait for polls, not for time)
         self.last_reload_at: datetime | None = None
         self._seq = 0
-        self._recent_bases: OrderedDict[str, None] = OrderedDict()
+        self.bases = BaseURLs(settings.max_base_urls)
         self._stop = threading.Event()
         self._wake: tuple[int, int] | None = None  # a pipe that interrupts the watcher's wait
         self._watcher: threading.Thread | None = None
@@ -150,16 +150,11 @@ class FeedService:
         """Base URLs feeds are published under: the public URL, else those seen lately."""
         if self.settings.public_url:
             return [self.settings.public_url]
-        return list(self._recent_bases)
+        return self.bases.recent()
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
-        if base_url in self._recent_bases:
-            self._recent_bases.move_to_end(base_url)
-            return
-        self._recent_bases[base_url] = None
-        while len(self._recent_bases) > self.settings.max_base_urls:
-            self._recent_bases.popitem(last=False)
+        self.bases.note(base_url)
 
     def _render(self, view: Catalog, spec: FeedSpec) -> Callable[[], RenderedFeed]:
         return lambda: render_feed(view.snapshot, spec)
@@ -218,7 +213,7 @@ class FeedService:
         )
         specs = [feeds["main"], feeds["popular"], *(feeds[f"tag:{e.slug}"] for e in biggest)]
         specs = specs[:limit]
-        bases = list(self._recent_bases)[-4:]
+        bases = self.bases.recent(4)
         cache = self.cache
         evictions = cache.templates.evictions + cache.variants.evictions
         done: list[FeedSpec] = []
