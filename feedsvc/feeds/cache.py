@@ -32,7 +32,8 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 from xml.sax.saxutils import escape as xml_escape
 
-from feedsvc.feeds.render import BASE_TOKEN, RenderedFeed
+from feedsvc.feeds.document import BASE_TOKEN
+from feedsvc.feeds.render import RenderedFeed
 
 V = TypeVar("V")
 ONE_SECOND = timedelta(seconds=1)

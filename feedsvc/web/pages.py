@@ -25,7 +25,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from feedsvc.content.model import Snapshot
-from feedsvc.feeds.render import article_html
+from feedsvc.feeds.body import article_html
 from feedsvc.feeds.spec import FeedSpec, feed_items
 from feedsvc.feeds.urls import FORMATS, FeedFormat
 from feedsvc.text import html_to_text, shorten
