@@ -21,7 +21,7 @@ from feedcheck import parse_feed
 from servers_live import WatchedApp, wait_for
 
 from feedsvc.content.loader import ContentLoader
-from feedsvc.feeds.cache import LastModifiedLedger
+from feedsvc.feeds.lastmodified import LastModifiedLedger
 from feedsvc.service.watcher import settle_seconds
 from feedsvc.settings import ServiceSettings
 

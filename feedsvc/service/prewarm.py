@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from functools import partial
 
-from feedsvc.feeds.cache import FeedCache, Variant
+from feedsvc.feeds.cache import FeedCache, Variant, VariantKey
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.render import render_feed
 from feedsvc.feeds.spec import FeedSpec
@@ -27,8 +27,6 @@ PREWARM_FEEDS = 256  # feeds rendered before a swap; the rest render on first re
 # so that start-up time does not grow with the number of tags.
 START_PREWARM_FEEDS = 16
 PREWARM_BASES = 4  # the most recently seen base URLs get their variants prewarmed
-
-VariantKey = tuple[str, int, str, str]
 
 
 def variant_key(base_url: str, view: Catalog, spec: FeedSpec, fmt: FeedFormat) -> VariantKey:
