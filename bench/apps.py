@@ -69,7 +69,8 @@ def naive_app(content_dir: Path, public_url: str):
 
     from feedsvc.content.loader import ContentLoader
     from feedsvc.feeds.cache import fill_base
-    from feedsvc.feeds.render import _feedgen, _item, _set_links
+    from feedsvc.feeds.document import feed_document
+    from feedsvc.feeds.render import rss_feed
     from feedsvc.feeds.spec import main_feed
     from feedsvc.feeds.urls import FORMATS
 
@@ -79,12 +80,7 @@ def naive_app(content_dir: Path, public_url: str):
 
     @app.get("/rss.xml")
     def rss() -> Response:
-        articles = snapshot.articles[: snapshot.site.items_per_feed]
-        items = [_item(snapshot, article) for article in articles]
-        updated = max(a.modified for a in articles)
-        fg = _feedgen(snapshot, spec, items, updated)
-        _set_links(fg, snapshot, spec, "rss")
-        body = fill_base(fg.rss_str(pretty=False), "rss", public_url)
+        body = fill_base(rss_feed(feed_document(snapshot, spec)), "rss", public_url)
         return Response(body, content_type=FORMATS["rss"].content_type)
 
     return app

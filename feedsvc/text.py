@@ -192,7 +192,7 @@ def _absolutizer(base_url: str):
 def render_body(source: str, base_url: str) -> str:
     """Markdown (with inline HTML) to sanitised HTML whose URLs are absolute.
 
-    Not cached here: :func:`feedsvc.feeds.render.article_html` caches it by the
+    Not cached here: :func:`feedsvc.feeds.body.article_html` caches it by the
     article's text reference, so the cache does not hold every body's source.
     """
     rendered = _markdown.render(clean_text(source))

@@ -19,8 +19,8 @@ from feedcheck import parse_feed
 from support import WatchedApp, article, wait_for, write_yaml
 
 from feedsvc.content.loader import ContentLoader
-from feedsvc.feeds.cache import LastModifiedLedger
-from feedsvc.service.core import settle_seconds
+from feedsvc.feeds.lastmodified import LastModifiedLedger
+from feedsvc.service.watcher import settle_seconds
 from feedsvc.settings import ServiceSettings
 
 INTERVAL = 0.1
@@ -105,7 +105,7 @@ def test_reload_interval_zero_turns_the_watcher_off(small_content: Path):
     before = set(threading.enumerate())
     off = WatchedApp(small_content, interval=0)
     try:
-        assert off.service._watcher is None
+        assert off.service.watch_mode == "off"
         assert not [t for t in set(threading.enumerate()) - before if t.name == "feedsvc-reload"]
         before = off.client.get("/rss.xml").data
         edit(small_content / "articles" / "beta.yaml", title="Beta, edited")
@@ -218,12 +218,14 @@ def test_a_scheduled_article_appears_when_due(small_content: Path):
 
 def test_an_update_date_in_the_future_is_not_shown_before_it_is_due(make_app, small_content, clock):
     edit(small_content / "articles" / "beta.yaml", updated="2026-03-01T00:00:00Z")
-    client = make_app(small_content).test_client()
+    app = make_app(small_content)
+    client = app.test_client()
     beta = next(
         e for e in parse_feed(client.get("/atom.xml").data, "atom").entries if "Beta" in e.title
     )
     assert beta.updated <= clock.now
     clock.now = datetime(2026, 3, 1, 0, 0, 1, tzinfo=UTC)
+    app.extensions["feedsvc"].reload()  # what the watcher does when the update falls due
     beta = next(
         e for e in parse_feed(client.get("/atom.xml").data, "atom").entries if "Beta" in e.title
     )

@@ -276,10 +276,10 @@ def test_the_watcher_serves_saves_renames_and_deletions_without_polling(live, sm
 
 def test_stop_interrupts_the_watchers_wait_at_once(small_content):
     app = WatchedApp(small_content, interval=LONG)
-    thread = app.service._watcher
+    thread = app.service.watcher.thread
     assert thread is not None and thread.is_alive()
     app.close()  # joins for at most 5 s; the wait itself is LONG
-    assert not thread.is_alive() and app.service._watcher is None
+    assert not thread.is_alive() and app.service.watcher.thread is None
     assert app.service.loader.events is None  # the descriptor is closed
 
 

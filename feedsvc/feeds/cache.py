@@ -13,10 +13,9 @@ Two levels, both LRU and bounded in bytes:
   a render; the bound keeps a client that invents Host headers from growing
   memory.
 
-The Last-Modified ledger makes ``Last-Modified`` derive from content yet
-never move backwards: when a feed's bytes change and its newest item date
-would not move forward (an article deleted, a date moved back), the previous
-value plus one second is used instead.
+Each variant's ``Last-Modified`` comes from the ledger in
+:mod:`.lastmodified`, which derives it from the content yet never moves it
+backwards.
 """
 
 from __future__ import annotations
@@ -28,14 +27,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Generic, TypeVar
 from xml.sax.saxutils import escape as xml_escape
 
-from feedsvc.feeds.render import BASE_TOKEN, RenderedFeed
+from feedsvc.feeds.document import BASE_TOKEN
+from feedsvc.feeds.lastmodified import LastModifiedLedger
+from feedsvc.feeds.render import RenderedFeed
 
 V = TypeVar("V")
-ONE_SECOND = timedelta(seconds=1)
+VariantKey = tuple[str, int, str, str]  # (base URL, catalog sequence, feed key, format)
 
 
 def strong_etag(body: bytes, suffix: str = "") -> str:
@@ -97,12 +98,6 @@ class BoundedLRU(Generic[V]):
                 self._bytes -= self._size_of(value)
         return value
 
-    def clear(self) -> None:
-        """Forget everything (tests and full reloads)."""
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
     def __len__(self) -> int:
         return len(self._items)
 
@@ -139,65 +134,6 @@ def fill_base(template: bytes, fmt: str, base_url: str) -> bytes:
     return template.replace(BASE_TOKEN.encode(), replacement.encode("utf-8"))
 
 
-class LastModifiedLedger:
-    """Per (feed, format): the last bytes' hash and the Last-Modified given to them."""
-
-    HISTORY = 8  # dates remembered per feed for requests still holding an older view
-    MAX_FEEDS = 200_000  # (feed, format) pairs remembered
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[str, str], tuple[int, str, datetime]] = OrderedDict()
-        self._history: dict[tuple[str, str], OrderedDict[str, datetime]] = {}
-        self._lock = threading.Lock()
-
-    def observe(
-        self, feed_key: str, fmt: str, seq: int, body_hash: str, content_date: datetime
-    ) -> datetime:
-        """Last-Modified for these bytes, seen by the view with sequence ``seq``.
-
-        Unchanged bytes keep their date; changed bytes get the content date or,
-        if that is not later, the previous date plus one second. Views older
-        than the last one recorded never move the ledger, and their bytes get
-        a date *before* the current one (the one they had, if known): a client
-        that got them must revalidate against the current bytes, never get a
-        304 for them.
-        """
-        content_date = content_date.replace(microsecond=0)
-        key = (feed_key, fmt)
-        with self._lock:
-            previous = self._entries.get(key)
-            if previous is None:
-                self._record(key, seq, body_hash, content_date)
-                return content_date
-            prev_seq, prev_hash, prev_date = previous
-            if prev_hash == body_hash:
-                return prev_date
-            if seq < prev_seq:
-                known = self._history.get(key, {}).get(body_hash)
-                if known is not None and known < prev_date:
-                    return known
-                return min(content_date, prev_date - ONE_SECOND)
-            date = max(content_date, prev_date + ONE_SECOND)
-            self._record(key, seq, body_hash, date)
-            return date
-
-    def _record(self, key: tuple[str, str], seq: int, body_hash: str, date: datetime) -> None:
-        self._entries[key] = (seq, body_hash, date)
-        self._entries.move_to_end(key)
-        history = self._history.setdefault(key, OrderedDict())
-        history[body_hash] = date
-        history.move_to_end(body_hash)
-        while len(history) > self.HISTORY:
-            history.popitem(last=False)
-        # Feed keys include pages and tag combinations, which clients choose:
-        # bound the ledger, forgetting the feeds that changed longest ago.
-        # Deleted tags keep theirs, so a tag that comes back never gets an
-        # earlier Last-Modified than it had.
-        while len(self._entries) > self.MAX_FEEDS:
-            old_key, _ = self._entries.popitem(last=False)
-            self._history.pop(old_key, None)
-
-
 class FeedCache:
     """Templates and variants for every version, bounded; counts renders."""
 
@@ -229,7 +165,7 @@ class FeedCache:
 
     def variant(
         self,
-        key: tuple[str, int, str, str],
+        key: VariantKey,
         fingerprint: str,
         content_type: str,
         render: Callable[[], RenderedFeed],
@@ -237,18 +173,27 @@ class FeedCache:
         """Served bytes for ``key`` = (base URL, view sequence, feed key, format)."""
         found = self.variants.get(key)
         if found is not None:
-            return found
+            return found  # the hot path: every request for a warm feed ends here
+        return self._build_variant(key, fingerprint, content_type, render)
+
+    def _build_variant(
+        self,
+        key: VariantKey,
+        fingerprint: str,
+        content_type: str,
+        render: Callable[[], RenderedFeed],
+    ) -> Variant:
+        """The template (rendered on a miss) under one base URL, gzipped, with validators."""
         base_url, seq, feed_key, fmt = key
         rendered = self.template(fingerprint, render)
         template = rendered.bodies[fmt]
         template_hash = hashlib.blake2b(template, digest_size=12).hexdigest()
         last_modified = self.ledger.observe(feed_key, fmt, seq, template_hash, rendered.updated)
         body = fill_base(template, fmt, base_url)
-        gz = gzip_bytes(body)
         variant = Variant(
             body=body,
             etag=strong_etag(body),
-            gzip_body=gz,
+            gzip_body=gzip_bytes(body),
             gzip_etag=strong_etag(body, "-gz"),
             last_modified=last_modified,
             content_type=content_type,

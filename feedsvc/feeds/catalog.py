@@ -69,6 +69,11 @@ def make_catalog(
             feeds[spec.key] = spec
             _add_routes(routes, spec)
         return Catalog(seq, snapshot, feeds, routes, now)
+    return _patched_catalog(seq, snapshot, now, previous)
+
+
+def _patched_catalog(seq: int, snapshot: Snapshot, now: datetime, previous: Catalog) -> Catalog:
+    """:func:`make_catalog` from ``previous``: only changed, new and gone tags are touched."""
     old_tags = previous.snapshot.tags
     old_prints = previous.fingerprints
     feeds, routes = previous.feeds.copy(), previous.routes.copy()

@@ -22,8 +22,8 @@ from typing import Any
 
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds import urls
+from feedsvc.feeds.body import article_html
 from feedsvc.feeds.catalog import Catalog
-from feedsvc.feeds.render import article_html
 from feedsvc.feeds.spec import FeedSpec, feed_items
 from feedsvc.feeds.urls import FORMATS, FeedFormat, article_url
 from feedsvc.text import html_to_text, shorten

@@ -1,0 +1,132 @@
+"""What one feed document says, decided once for every format.
+
+:func:`feed_document` turns a feed of a snapshot into plain data: ids,
+titles, dates, links and items with their HTML. The writers
+(:mod:`.render` for RSS and Atom, :mod:`.jsonfeed`) only spell it out;
+they decide nothing.
+
+Every URL that depends on where the service is reached (self and paging
+links) starts with :data:`BASE_TOKEN`, so a document is a *template*: the
+cache swaps the token for the request's base URL. Every date comes from the
+content (newest item change), never from the clock: validators then change
+exactly when the content does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from feedsvc.content.model import Article, Snapshot
+from feedsvc.feeds.body import article_image, item_html
+from feedsvc.feeds.spec import FeedSpec, feed_items, page_count
+from feedsvc.feeds.urls import FORMATS
+from feedsvc.text import html_to_text, shorten
+
+BASE_TOKEN = "https://feedsvc-base.invalid"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Link = dict[str, str]  # rel and href of an extra link (paging, hub)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """Everything the three formats say about one article, computed once."""
+
+    id: str
+    url: str
+    title: str
+    summary: str
+    content_html: str
+    author: str
+    published: datetime
+    modified: datetime
+    tags: tuple[str, ...]
+    image: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDocument:
+    """Everything one feed says; per-format parts are keyed by format name."""
+
+    id: str
+    title: str
+    description: str
+    language: str
+    author: str
+    home_url: str
+    updated: datetime  # the newest item change (EPOCH for an empty feed)
+    items: list[FeedItem]
+    self_urls: dict[str, str]  # the document's own URL (BASE_TOKEN + path)
+    links: dict[str, list[Link]]  # paging (RFC 5005) and WebSub hub links
+
+
+def article_id(snapshot: Snapshot, article: Article) -> str:
+    """RFC 4151 ``tag:`` URI: stable across title edits, https moves and mounts."""
+    return f"tag:{snapshot.site.tag_authority}:articles/{quote(article.slug, safe='-')}"
+
+
+def feed_id(snapshot: Snapshot, spec: FeedSpec) -> str:
+    """Stable ``tag:`` URI of a feed (Atom ``<id>``)."""
+    # Every page of a paged feed is part of one logical feed, so they share the id.
+    return f"tag:{snapshot.site.tag_authority}:feeds/{quote(spec.feed_key, safe='-:+')}"
+
+
+def feed_item(snapshot: Snapshot, article: Article) -> FeedItem:
+    """One article as a feed item: absolute URLs, HTML content, a summary."""
+    site = snapshot.site
+    url = site.article_url(quote(article.slug, safe="-"))
+    image = article_image(article, url)
+    content = item_html(article, url, image)
+    return FeedItem(
+        id=article_id(snapshot, article),
+        url=url,
+        title=article.title,
+        summary=article.summary or shorten(html_to_text(content)),
+        # "]]>" cannot appear in an XML CDATA section; the escaped form means the same.
+        content_html=content.replace("]]>", "]]&gt;"),
+        author=article.author or site.author,
+        published=article.published,
+        modified=article.modified,
+        tags=tuple(tag.name for tag in article.tags),
+        image=image,
+    )
+
+
+def extra_links(snapshot: Snapshot, spec: FeedSpec, fmt: str, pages: int) -> list[Link]:
+    """Paging (RFC 5005) and WebSub hub links of one feed document of ``pages`` pages."""
+    links: list[Link] = []
+    if spec.pageable and pages > 1:
+
+        def page_link(rel: str, page: int) -> Link:
+            return {"rel": rel, "href": BASE_TOKEN + spec.url_path(fmt, page)}
+
+        links.append(page_link("first", 1))
+        if spec.page > 1:
+            links.append(page_link("previous", spec.page - 1))
+        if spec.page < pages:
+            links.append(page_link("next", spec.page + 1))
+        links.append(page_link("last", pages))
+    if snapshot.site.websub_hub:
+        links.append({"rel": "hub", "href": snapshot.site.websub_hub})
+    return links
+
+
+def feed_document(snapshot: Snapshot, spec: FeedSpec) -> FeedDocument:
+    """Decide everything ``spec``'s document says, in every format."""
+    site = snapshot.site
+    articles = feed_items(snapshot, spec)
+    pages = page_count(snapshot, spec)
+    return FeedDocument(
+        id=feed_id(snapshot, spec),
+        title=spec.title,
+        description=spec.description,
+        language=site.language,
+        author=site.author,
+        home_url=site.site_url + "/",
+        updated=max((a.modified for a in articles), default=EPOCH),
+        items=[feed_item(snapshot, article) for article in articles],
+        self_urls={fmt: BASE_TOKEN + spec.url_path(fmt) for fmt in FORMATS},
+        links={fmt: extra_links(snapshot, spec, fmt, pages) for fmt in FORMATS},
+    )

@@ -1,0 +1,56 @@
+"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1) from a decided feed document.
+
+feedgen writes no JSON Feed, so this is the one hand-written writer: a
+mapping per the spec, dumped with a stable key order and indentation so the
+bytes (and their validators) are the same on every instance.
+"""
+
+from __future__ import annotations
+
+import json
+
+from feedsvc.feeds.document import FeedDocument, FeedItem, Link
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def json_feed(doc: FeedDocument) -> bytes:
+    """The document as JSON Feed bytes (a template: self and paging URLs hold the base token)."""
+    document = {
+        "version": JSON_FEED_VERSION,
+        "title": doc.title,
+        "home_page_url": doc.home_url,
+        "feed_url": doc.self_urls["json"],
+        **_paging_and_hubs(doc.links["json"]),
+        "description": doc.description,
+        "language": doc.language,
+        "authors": [{"name": doc.author}],
+        "items": [_item(item) for item in doc.items],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _item(item: FeedItem) -> dict[str, object]:
+    return {
+        "id": item.id,
+        "url": item.url,
+        "title": item.title,
+        "summary": item.summary,
+        "content_html": item.content_html,
+        "date_published": item.published.isoformat(),
+        "date_modified": item.modified.isoformat(),
+        "authors": [{"name": item.author}],
+        "tags": list(item.tags),
+        **({"image": item.image} if item.image else {}),
+    }
+
+
+def _paging_and_hubs(links: list[Link]) -> dict[str, object]:
+    """JSON Feed's ``next_url`` (older page) and ``hubs`` (WebSub)."""
+    extra: dict[str, object] = {}
+    for link in links:
+        if link["rel"] == "next":
+            extra["next_url"] = link["href"]
+        elif link["rel"] == "hub":
+            extra["hubs"] = [{"type": "WebSub", "url": link["href"]}]
+    return extra

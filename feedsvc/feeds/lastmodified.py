@@ -1,0 +1,78 @@
+"""Last-Modified per feed and format: from the content, and never backwards.
+
+A feed's ``Last-Modified`` is its newest item change, so validators change
+exactly when the content does. But a change can move that date back (an
+article deleted, a date corrected), and a reader holding the later date
+would then never see the change (If-Modified-Since says "not modified").
+So the ledger remembers, per (feed, format), the last bytes' hash and the
+date given to them: when the bytes change and the content date would not
+move forward, the previous date plus one second is used instead.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta
+
+ONE_SECOND = timedelta(seconds=1)
+
+
+class LastModifiedLedger:
+    """Per (feed, format): the last bytes' hash and the Last-Modified given to them."""
+
+    HISTORY = 8  # dates remembered per feed for requests still holding an older view
+    MAX_FEEDS = 200_000  # (feed, format) pairs remembered
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, str], tuple[int, str, datetime]] = OrderedDict()
+        self._history: dict[tuple[str, str], OrderedDict[str, datetime]] = {}
+        self._lock = threading.Lock()
+
+    def observe(
+        self, feed_key: str, fmt: str, seq: int, body_hash: str, content_date: datetime
+    ) -> datetime:
+        """Last-Modified for these bytes, seen by the view with sequence ``seq``.
+
+        Unchanged bytes keep their date; changed bytes get the content date or,
+        if that is not later, the previous date plus one second. Views older
+        than the last one recorded never move the ledger, and their bytes get
+        a date *before* the current one (the one they had, if known): a client
+        that got them must revalidate against the current bytes, never get a
+        304 for them.
+        """
+        content_date = content_date.replace(microsecond=0)
+        key = (feed_key, fmt)
+        with self._lock:
+            previous = self._entries.get(key)
+            if previous is None:
+                self._record(key, seq, body_hash, content_date)
+                return content_date
+            prev_seq, prev_hash, prev_date = previous
+            if prev_hash == body_hash:
+                return prev_date
+            if seq < prev_seq:
+                history = self._history.get(key)
+                known = history.get(body_hash) if history is not None else None
+                if known is not None and known < prev_date:
+                    return known
+                return min(content_date, prev_date - ONE_SECOND)
+            date = max(content_date, prev_date + ONE_SECOND)
+            self._record(key, seq, body_hash, date)
+            return date
+
+    def _record(self, key: tuple[str, str], seq: int, body_hash: str, date: datetime) -> None:
+        self._entries[key] = (seq, body_hash, date)
+        self._entries.move_to_end(key)
+        history = self._history.setdefault(key, OrderedDict())
+        history[body_hash] = date
+        history.move_to_end(body_hash)
+        while len(history) > self.HISTORY:
+            history.popitem(last=False)
+        # Feed keys include pages and tag combinations, which clients choose:
+        # bound the ledger, forgetting the feeds that changed longest ago.
+        # Deleted tags keep theirs, so a tag that comes back never gets an
+        # earlier Last-Modified than it had.
+        while len(self._entries) > self.MAX_FEEDS:
+            old_key, _ = self._entries.popitem(last=False)
+            self._history.pop(old_key, None)

@@ -1,0 +1,111 @@
+"""The catalog being served, and the reloads that build and swap in the next one.
+
+A reload builds the next catalog completely off to the side, has the
+likeliest feeds prewarmed, then swaps one reference: a request holds the
+catalog it started with, so it sees the old state or the new one, never a
+mix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from feedsvc.content.loader import ContentLoader
+from feedsvc.feeds.catalog import Catalog, make_catalog
+from feedsvc.memory import freeze_loaded_objects, paused_gc, release_free_memory
+from feedsvc.problems import Problem
+
+log = logging.getLogger("feedsvc")
+
+
+def log_problems(problems: Iterable[Problem]) -> None:
+    """Log content problems (the loader reports each once, when it first appears)."""
+    for problem in problems:
+        level = logging.WARNING if problem.severity == "warning" else logging.ERROR
+        log.log(level, "%s", problem)
+
+
+class CatalogSwap:
+    """Holds the current :class:`Catalog`; :meth:`reload` replaces it.
+
+    The first catalog is loaded on construction (raising
+    :class:`~feedsvc.problems.ContentError` without a usable
+    ``site.yaml``). ``prewarm(new, old)`` is called before each swap.
+    Listeners are called as ``listener(old, new)`` after each swap that
+    changed the content, in the reloading thread.
+    """
+
+    def __init__(
+        self,
+        loader: ContentLoader,
+        clock: Callable[[], datetime],
+        prewarm: Callable[[Catalog, Catalog], object],
+    ) -> None:
+        self.loader = loader
+        self.clock = clock
+        self._prewarm = prewarm
+        self.reloads = 0
+        self.last_reload_at: datetime | None = None
+        self.listeners: list[Callable[[Catalog, Catalog], None]] = []
+        self._seq = 0
+        now = clock()
+        with paused_gc():  # see feedsvc.memory: millions of objects, no cycles
+            snapshot = loader.load(now)
+            self.current = make_catalog(self._next_seq(), snapshot, now)
+        release_free_memory()
+        freeze_loaded_objects(len(snapshot.articles))
+        log_problems(snapshot.problems)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def seconds_until_due(self) -> float | None:
+        """Seconds until a scheduled article or update of the current content falls due."""
+        due = self.current.snapshot.next_change_at
+        return None if due is None else (due - self.clock()).total_seconds()
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Re-read changed files and swap in a new catalog; True when content changed.
+
+        Also applies scheduled articles and updates that have fallen due.
+        Safe to call from any thread; concurrent calls are serialised.
+        """
+        with self.loader.lock:
+            return self._reload_locked(force=force)
+
+    def _reload_locked(self, *, force: bool) -> bool:
+        """Reload with ``self.loader.lock`` held (see :meth:`reload`)."""
+        due = self.current.snapshot.next_change_at
+        if not force and (due is None or self.clock() < due) and not self.loader.has_changes():
+            return False
+        now = self.clock()
+        old = self.current
+        snapshot = self.loader.load(now)
+        log_problems(self.loader.new_problems)
+        self.last_reload_at = now
+        if snapshot.version == old.snapshot.version:
+            # Same feeds; keep the catalog (and its cached variants), refresh problems.
+            self.current = replace(old, snapshot=snapshot)
+            return False
+        new = make_catalog(self._next_seq(), snapshot, now, previous=old)
+        self._prewarm(new, old)
+        # Ledger entries of vanished feeds are kept: a tag that comes back
+        # must not restart its Last-Modified from an earlier date.
+        self.current = new
+        self.reloads += 1
+        for listener in self.listeners:
+            try:
+                listener(old, new)
+            except Exception:  # a listener (e.g. WebSub) must never break reloads
+                log.exception("reload listener %r failed", listener)
+        log.info(
+            "content reloaded: %d articles, %d tags (version %s)",
+            len(snapshot.articles),
+            len(snapshot.tags),
+            snapshot.version[:12],
+        )
+        return True

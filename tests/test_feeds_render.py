@@ -1,0 +1,63 @@
+"""One decided document, three writers that agree on it.
+
+:func:`feed_document` decides what a feed says; the RSS/Atom (feedgen) and
+JSON Feed writers only spell it out. Real content on disk, real parsers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from feedcheck import parse_feed
+from support import article, write_yaml
+
+from feedsvc.content.loader import ContentLoader
+from feedsvc.feeds.cache import fill_base
+from feedsvc.feeds.document import BASE_TOKEN, feed_document
+from feedsvc.feeds.jsonfeed import json_feed
+from feedsvc.feeds.render import render_feed, rss_feed
+from feedsvc.feeds.spec import main_feed, tag_feed
+from feedsvc.feeds.urls import FORMATS
+
+BASE = "https://feeds.example.test/mount"
+
+
+def test_every_format_says_what_the_document_decided(small_content: Path):
+    snapshot = ContentLoader(small_content).load()
+    spec = main_feed(snapshot)
+    doc = feed_document(snapshot, spec)
+    rendered = render_feed(snapshot, spec)
+    assert rendered.updated == doc.updated == max(a.modified for a in snapshot.articles)
+    for fmt in FORMATS:
+        parsed = parse_feed(fill_base(rendered.bodies[fmt], fmt, BASE), fmt)
+        assert parsed.title == doc.title
+        assert parsed.self_link == doc.self_urls[fmt].replace(BASE_TOKEN, BASE)
+        assert [e.id for e in parsed.entries] == [item.id for item in doc.items]
+        assert [e.link for e in parsed.entries] == [item.url for item in doc.items]
+        assert [e.title for e in parsed.entries] == ["Gamma", "Beta", "Alpha"]
+
+
+def test_the_writers_alone_give_the_rendered_bytes(small_content: Path):
+    """What the benchmark's render-per-request peer serves is what feedsvc serves."""
+    snapshot = ContentLoader(small_content).load()
+    for spec in (main_feed(snapshot), tag_feed(snapshot, "north-korea")):
+        assert spec is not None
+        doc = feed_document(snapshot, spec)
+        rendered = render_feed(snapshot, spec)
+        assert rss_feed(doc) == rendered.bodies["rss"]
+        assert json_feed(doc) == rendered.bodies["json"]
+
+
+def test_paging_and_hub_links_are_decided_once_for_every_format(small_content: Path):
+    site = yaml.safe_load((small_content / "site.yaml").read_text())
+    site.update(items_per_feed=1, websub_hub="https://hub.example.test/")
+    write_yaml(small_content / "site.yaml", site)
+    write_yaml(small_content / "articles" / "delta.yaml", article("Delta", "2025-12-04"))
+    snapshot = ContentLoader(small_content).load()
+    doc = feed_document(snapshot, main_feed(snapshot).at_page(2))
+    for fmt, links in doc.links.items():
+        rels = [link["rel"] for link in links]
+        assert rels == ["first", "previous", "next", "last", "hub"], fmt
+        assert links[2]["href"] == BASE_TOKEN + f"/page/3/{FORMATS[fmt].filename}"
+    assert [item.title for item in doc.items] == ["Gamma"]

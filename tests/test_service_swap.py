@@ -1,0 +1,72 @@
+"""Requests read the catalog being served; only reloads replace it.
+
+A request never reloads content, not even when a scheduled article has
+fallen due: the watcher thread (or an explicit ``reload()``) does that, off
+the request path, and swaps the new catalog in whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from feedcheck import parse_feed
+from support import Clock, article, write_yaml
+
+
+def titles(client: Any, path: str = "/rss.xml") -> list[str]:
+    return [e.title for e in parse_feed(client.get(path).data, "rss").entries]
+
+
+def test_a_request_never_reloads_even_when_an_article_falls_due(
+    make_app: Callable[..., Any], small_content: Path, clock: Clock
+):
+    write_yaml(
+        small_content / "articles" / "later.yaml",
+        article("Later", "2026-02-01T00:00:00Z", tags=["Health"]),
+    )
+    app = make_app(small_content)
+    service = app.extensions["feedsvc"]
+    client = app.test_client()
+    served = service.view
+    clock.now = datetime(2026, 2, 1, 0, 0, 1, tzinfo=UTC)  # "Later" is due now
+    for path in ("/rss.xml", "/tags/health/rss.xml", "/", "/healthz"):
+        assert client.get(path).status_code == 200
+    assert service.view is served and service.reloads == 0
+    assert "Later" not in titles(client)
+
+    assert service.reload() is True  # the watcher's job, done here by hand
+    assert service.view is not served and service.reloads == 1
+    assert titles(client) == ["Later", "Gamma", "Beta", "Alpha"]
+    assert titles(client, "/tags/health/rss.xml") == ["Later", "Gamma"]
+
+
+def test_reload_without_changes_keeps_the_catalog_and_its_sequence(
+    make_app: Callable[..., Any], small_content: Path
+):
+    service = make_app(small_content).extensions["feedsvc"]
+    served = service.view
+    assert service.reload() is False
+    assert service.reload(force=True) is False  # re-read, same content
+    # Same content: the same feeds, routes and sequence (so every cached variant stays).
+    assert service.view.seq == served.seq and service.view.feeds is served.feeds
+    assert service.reloads == 0 and service.last_reload_at is not None
+
+
+def test_listeners_see_old_and_new_catalogs_and_cannot_break_a_reload(
+    make_app: Callable[..., Any], small_content: Path
+):
+    service = make_app(small_content).extensions["feedsvc"]
+    seen: list[tuple[int, int]] = []
+
+    def broken(old: Any, new: Any) -> None:
+        raise RuntimeError("a listener failing")
+
+    service.listeners.append(broken)
+    service.listeners.append(lambda old, new: seen.append((old.seq, new.seq)))
+    before = service.view.seq
+    write_yaml(small_content / "articles" / "delta.yaml", article("Delta", "2025-12-04T00:00:00Z"))
+    assert service.reload() is True
+    assert seen == [(before, service.view.seq)] and service.view.seq > before
