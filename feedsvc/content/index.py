@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import Any
 
 from feedsvc.content.model import Article, Snapshot, TagEntry
+from feedsvc.content.site import SiteSettings
 from feedsvc.problems import Problem
-from feedsvc.settings import SiteSettings
 
 
 def _newest_first_key(article: Article) -> tuple[float, str]:

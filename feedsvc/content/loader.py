@@ -41,9 +41,9 @@ from feedsvc.content.changes import (
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.index import SnapshotBuilder
 from feedsvc.content.model import Article, Snapshot
+from feedsvc.content.site import SiteSettings, parse_site_settings
 from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown
 from feedsvc.problems import ContentError, Problem, problem_order
-from feedsvc.settings import SiteSettings, parse_site_settings
 
 RACY_SECONDS = 0.05  # well above file-time granularity (1-10 ms) on local file systems
 
