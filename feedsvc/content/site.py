@@ -143,10 +143,7 @@ def _apply_overrides(
     """Environment overrides over the file's values; a number that is not one is a problem."""
     for override in overrides:
         group, _, key = override.setting.rpartition(".")
-        if group == "popular":
-            attribute, kind = POPULAR_FIELDS[key], int
-        else:
-            attribute, kind = SITE_FIELDS[key]
+        attribute, kind = (POPULAR_FIELDS[key], int) if group == "popular" else SITE_FIELDS[key]
         if kind is not int:
             values[attribute] = override.value
             continue
