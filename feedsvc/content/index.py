@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import is_
@@ -66,34 +66,6 @@ def _same_entry(old: TagEntry, new: TagEntry) -> bool:
         and len(old.articles) == len(new.articles)
         and all(map(is_, old.articles, new.articles))
     )
-
-
-class _Views(Mapping[str, int]):
-    """``slug -> views`` of the visible articles, built on first use.
-
-    Nothing on the serving path reads it; building it on every reload would
-    cost a dict of every article (100k entries) for nothing.
-    """
-
-    def __init__(self, articles: tuple[Article, ...], overrides: Mapping[str, int]) -> None:
-        self._articles = articles
-        self._overrides = overrides
-        self._built: dict[str, int] | None = None
-
-    def _table(self) -> dict[str, int]:
-        if self._built is None:
-            overrides = self._overrides
-            self._built = {a.slug: overrides.get(a.slug, a.views) for a in self._articles}
-        return self._built
-
-    def __getitem__(self, slug: str) -> int:
-        return self._table()[slug]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._table())
-
-    def __len__(self) -> int:
-        return len(self._articles)
 
 
 class SnapshotBuilder:
@@ -334,7 +306,6 @@ class SnapshotBuilder:
             articles=articles,
             tags=MappingProxyType(tags),
             popular=tuple(popular),
-            views=_Views(articles, self._overrides),
             problems=problems,
             version=digest.hexdigest(),
             built_at=now,

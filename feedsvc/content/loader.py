@@ -745,11 +745,7 @@ class ContentLoader:
             )
         future = builder.future(now)
         if future:
-            lines = {
-                a.source: {f: line for f in LINT_FIELDS if (line := self._line_of(a, f))}
-                for a in future
-            }
-            misc += lint.future_problems(future, now, lines)
+            misc += lint.future_problems(future, now, self._line_of)
         self._problems.replace(self._misc_problems, misc)
         self._misc_problems = misc
         self.new_problems = self._problems.take_born()

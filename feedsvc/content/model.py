@@ -84,7 +84,6 @@ class Snapshot:
     articles: tuple[Article, ...]
     tags: Mapping[str, TagEntry]
     popular: tuple[Article, ...]
-    views: Mapping[str, int]
     problems: tuple[Problem, ...]
     version: str
     built_at: datetime
