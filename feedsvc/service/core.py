@@ -258,11 +258,12 @@ class FeedService:
 
     def _reload_locked(self, *, force: bool) -> bool:
         """Reload with ``self.loader.lock`` held (see :meth:`reload`)."""
-        if not force and not self._due() and not self.loader.has_changes():
+        found = self.loader.find_changes()
+        if not force and not self._due() and not found:
             return False
         now = self.clock()
         old = self._view
-        snapshot = self.loader.load(now)
+        snapshot = self.loader.load(now, found)
         self._log_problems(self.loader.new_problems, ())
         self.last_reload_at = now
         changed = snapshot.version != old.snapshot.version
