@@ -96,7 +96,7 @@ class Inotify:
 
     def add_watch(self, path: str, mask: int) -> int:
         """Watch ``path``; returns the watch descriptor (ENOSPC: the watch limit)."""
-        wd = self._libc.inotify_add_watch(self.fileno(), os.fsencode(path), mask)
+        wd: int = self._libc.inotify_add_watch(self.fileno(), os.fsencode(path), mask)
         if wd < 0:
             code = ctypes.get_errno()
             raise OSError(code, f"inotify_add_watch {path}: {os.strerror(code)}")

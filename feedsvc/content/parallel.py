@@ -63,7 +63,9 @@ def _reduce_tag(tag: Tag) -> tuple[Any, tuple[str, str]]:
 
 
 def _reduce_zone(zone: timezone) -> tuple[Any, tuple[Any, ...]]:
-    return _shared_zone, zone.__getinitargs__()  # type: ignore[attr-defined]
+    reduced = zone.__reduce__()  # as pickle rebuilds a zone: (type, its arguments, ...)
+    assert isinstance(reduced, tuple)
+    return _shared_zone, reduced[1]
 
 
 def load_article_files(
