@@ -27,8 +27,8 @@ from feedsvc.problems import Problem, still_serving
 # run after reading (cross-article lint, articles dated in the future).
 LINT_FIELDS = ("title", "tags", "published")
 
-# A change to some slugs: slug -> (its changed files, the article it served before).
-Touched = dict[str, tuple[list[str], Article | None]]
+# Slugs about to change: slug -> (its changed files, the article it serves before).
+BeforeChange = dict[str, tuple[list[str], Article | None]]
 
 
 @dataclass(slots=True)
@@ -161,23 +161,23 @@ class ArticleFiles:
         index = LINT_FIELDS.index(field)
         return lines[index] if index < len(lines) else None
 
-    def touch(self, names: list[str]) -> Touched:
+    def before_change(self, names: list[str]) -> BeforeChange:
         """Before changed files are applied: the slugs they claim, each with its
-        changed files and the article it serves now (see :meth:`choose_served`)."""
+        changed files and the article it serves now (see :meth:`after_change`)."""
         by_slug: dict[str, list[str]] = {}
         for name in names:
             by_slug.setdefault(slug_of(name), []).append(name)
         return {slug: (changed, self.served_article(slug)) for slug, changed in by_slug.items()}
 
-    def choose_served(self, touched: Touched) -> list[tuple[Article | None, Article | None]]:
-        """After the files are applied: choose again, and list the served articles
-        that changed as (before, after) pairs (``None``: no article)."""
+    def after_change(self, before: BeforeChange) -> list[tuple[Article | None, Article | None]]:
+        """After the files are applied: choose each slug's file again, and list the
+        served articles that changed as (before, after) pairs (``None``: no article)."""
         changes: list[tuple[Article | None, Article | None]] = []
-        for slug, (changed_names, before) in touched.items():
+        for slug, (changed_names, served) in before.items():
             self._resolve_slug(slug, [*self._slug_files(slug), *changed_names])
             after = self.served_article(slug)
-            if after is not before:
-                changes.append((before, after))
+            if after is not served:
+                changes.append((served, after))
         return changes
 
     def _resolve_slug(self, slug: str, names: list[str]) -> None:

@@ -37,8 +37,8 @@ from feedsvc.content.parallel import load_article_files
 from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.scan import ChangeScanner, Findings
 from feedsvc.content.signatures import Signature
-from feedsvc.content.specials import PopularityFile, SiteFile, YamlRead
-from feedsvc.content.yamlfile import read_yaml_file
+from feedsvc.content.specials import PopularityFile, SiteFile
+from feedsvc.content.yamlfile import YamlRead, read_yaml_file
 from feedsvc.problems import Problem
 
 # Above this share of the articles changed in one reload (a checkout), the
@@ -175,10 +175,10 @@ class ContentLoader:
         # Articles: remember what each touched slug served, apply the files,
         # choose again, and pass on only the articles that changed.
         names = found.article_names()
-        touched = self._files.touch(names)
+        before = self._files.before_change(names)
         self._apply_articles(found, names)
-        self._scanner.applied(found.ready)
-        builder = self._index(self._files.choose_served(touched), views_changed)
+        self._scanner.forget_pending(found.ready)
+        builder = self._index(self._files.after_change(before), views_changed)
         self._loaded = True
         snapshot = builder.build(now, self._current_problems(builder, now))
         self._stale = False

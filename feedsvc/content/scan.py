@@ -249,7 +249,7 @@ class ChangeScanner:
             return None
         return min(min(p.changed_at, p.first_seen) for p in self._pending.values()) + self.settle
 
-    def applied(self, keys: Iterable[str]) -> None:
+    def forget_pending(self, keys: Iterable[str]) -> None:
         """These changes were applied (or tried): they no longer wait to settle."""
         for key in keys:
             self._pending.pop(key, None)

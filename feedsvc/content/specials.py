@@ -12,11 +12,8 @@ from collections.abc import Mapping
 
 from feedsvc.content.signatures import Signature
 from feedsvc.content.site import SiteSettings, parse_site_settings
-from feedsvc.content.yamlfile import ParsedYaml, shown
+from feedsvc.content.yamlfile import ParsedYaml, YamlRead, shown
 from feedsvc.problems import ContentError, Problem, still_serving
-
-# What reading a YAML file gives (see feedsvc.content.yamlfile.read_yaml_file).
-YamlRead = tuple[ParsedYaml | None, bytes, list[Problem]]
 
 
 class SiteFile:

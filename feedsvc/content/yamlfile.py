@@ -257,9 +257,11 @@ def read_file_bytes(path: str, limit: int) -> bytes:
     return data
 
 
-def read_yaml_file(
-    path: str | os.PathLike[str], display: str
-) -> tuple[ParsedYaml | None, bytes, list[Problem]]:
+# What reading a file gives: the document (None: unreadable), its bytes, its problems.
+YamlRead = tuple[ParsedYaml | None, bytes, list[Problem]]
+
+
+def read_yaml_file(path: str | os.PathLike[str], display: str) -> YamlRead:
     """Read, decode and parse a YAML file; problems name ``display``.
 
     An empty file is "not parseable yet" (an editor or a copy is still
