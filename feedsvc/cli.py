@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,13 +18,14 @@ from feedsvc.content.model import Snapshot
 from feedsvc.feeds import urls
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
-from feedsvc.settings import ServiceSettings
+from feedsvc.settings import (
+    ListenSettings,
+    ServiceSettings,
+    content_dir_from_env,
+    public_url_from_env,
+)
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
-
-
-def _default_content_dir() -> str:
-    return os.environ.get("FEEDSVC_CONTENT_DIR") or "content"
 
 
 def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem]]:
@@ -124,7 +124,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Write the static export (every feed, page and OPML as files) for one public URL."""
     from feedsvc.export import build_site
 
-    public_url = args.public_url or os.environ.get("FEEDSVC_PUBLIC_URL")
+    public_url = args.public_url or public_url_from_env()
     if not public_url:
         print("feedsvc build: a public URL is required (--public-url or $FEEDSVC_PUBLIC_URL): "
               "every link in the files is absolute", file=sys.stderr)  # fmt: skip
@@ -151,22 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the feeds with waitress")
-    serve.add_argument("--host", default=os.environ.get("FEEDSVC_HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(os.environ.get("FEEDSVC_PORT", "8080")))
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("FEEDSVC_THREADS", "8")))
-    serve.add_argument("--content-dir", default=_default_content_dir())
+    listen = ListenSettings.from_env()
+    serve.add_argument("--host", default=listen.host)
+    serve.add_argument("--port", type=int, default=listen.port)
+    serve.add_argument("--threads", type=int, default=listen.threads)
+    serve.add_argument("--content-dir", default=content_dir_from_env())
     serve.add_argument("--public-url", default=None, help="overrides $FEEDSVC_PUBLIC_URL")
     serve.add_argument("--proxy-hops", type=int, default=None, help="trusted X-Forwarded hops")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate content; exit 1 on errors")
-    check.add_argument("content_dir", nargs="?", default=_default_content_dir())
+    check.add_argument("content_dir", nargs="?", default=content_dir_from_env())
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.set_defaults(func=cmd_check)
 
     build = sub.add_parser("build", help="write every feed, page and OPML as static files")
     build.add_argument("--out", required=True, help="output folder (served as the web root)")
-    build.add_argument("--content-dir", default=_default_content_dir())
+    build.add_argument("--content-dir", default=content_dir_from_env())
     build.add_argument("--public-url", default=None, help="overrides $FEEDSVC_PUBLIC_URL")
     build.set_defaults(func=cmd_build)
     return parser

@@ -43,6 +43,11 @@ def problem_order(problem: Problem) -> tuple[str, str, str, bool, int, str]:
             problem.severity)  # fmt: skip
 
 
+def still_serving(path: str, what: str = "version") -> Problem:
+    """The note beside a broken file's problems: what it served before is served still."""
+    return Problem(path, "(file)", f"still serving its last good {what}")
+
+
 class ContentError(Exception):
     """Content that cannot be served at all (for example a bad ``site.yaml``)."""
 

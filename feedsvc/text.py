@@ -13,6 +13,7 @@ import functools
 import html
 import re
 import unicodedata
+from collections.abc import Callable
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -168,7 +169,7 @@ def is_absolute_http_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def _absolutizer(base_url: str):
+def _absolutizer(base_url: str) -> Callable[[str, str, str], str | None]:
     """nh3 attribute filter making URL attributes absolute against ``base_url``."""
 
     def rewrite(tag: str, attribute: str, value: str) -> str | None:

@@ -10,10 +10,10 @@ from urllib.parse import unquote
 import pytest
 from support import REPO
 
+from feedsvc.content.site import SiteSettings
 from feedsvc.feeds import urls
 from feedsvc.feeds.routing import Target, resolve
 from feedsvc.feeds.urls import FORMATS
-from feedsvc.settings import SiteSettings
 
 # Modules that answer, link to or write public paths: they must ask urls.py.
 PATH_USERS = [

@@ -132,8 +132,7 @@ def shape(view: Catalog) -> dict[str, Any]:
         "articles": [article(a) for a in snapshot.articles],
         "tags": [(s, e.name, [a.slug for a in e.articles]) for s, e in snapshot.tags.items()],
         "tag_articles": [[article(a) for a in e.articles] for e in snapshot.tags.values()],
-        "popular": [article(a) for a in snapshot.popular],
-        "views": dict(snapshot.views),
+        "popular": [article(a) for a in snapshot.popular],  # popularity.yaml shows in its order
         "problems": snapshot.problems,
         "version": snapshot.version,
         "next_change_at": snapshot.next_change_at,

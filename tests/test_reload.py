@@ -287,16 +287,18 @@ def test_a_file_cut_inside_its_body_is_not_served_while_fresh(small_content: Pat
     assert yaml.safe_load(cut)["body"]
     path.write_text(cut, encoding="utf-8")
     wall.now = max(wall.now, changed_at(path)) + 0.2
-    assert not loader.has_changes()
-    snapshot = loader.load()
+    found = loader.find_changes()
+    assert not found
+    snapshot = loader.load(found=found)
     beta = next(a for a in snapshot.articles if a.slug == "beta")
     assert "First paragraph" not in beta.body  # the old version, not the cut one
     assert loader.next_settle_at() is not None
 
     path.write_text(full, encoding="utf-8")  # the copy finishes
     wall.now = max(wall.now, changed_at(path)) + 1.1
-    assert loader.has_changes()
-    beta = next(a for a in loader.load().articles if a.slug == "beta")
+    found = loader.find_changes()
+    assert found
+    beta = next(a for a in loader.load(found=found).articles if a.slug == "beta")
     assert "Second paragraph" in beta.body
     assert loader.next_settle_at() is None
 
@@ -338,10 +340,12 @@ def test_a_file_read_within_a_clock_tick_of_its_change_is_read_again(small_conte
     loader = ContentLoader(small_content, wall_clock=wall)
     loader.load()
     reads = loader.files_read
-    assert loader.has_changes()  # not trusted yet
+    found = loader.find_changes()
+    assert found  # not trusted yet
     wall.now += 1.0  # the next poll
-    loader.load()
+    loader.load(found=found)
     assert loader.files_read == reads + 4  # site.yaml and the three articles, once more
-    assert not loader.has_changes()
-    loader.load()
+    found = loader.find_changes()
+    assert not found
+    loader.load(found=found)
     assert loader.files_read == reads + 4

@@ -49,13 +49,13 @@ def test_forked_writer_appends_where_the_parent_reads_and_seal_removes_the_name(
 LOAD = """
 import json, resource, sys
 sys.path.insert(0, {repo!r})
-import feedsvc.content.article as articles
+import feedsvc.content.parallel as parallel
 import feedsvc.content.loader as loader
 from feedsvc.feeds.spec import all_feeds
 from feedsvc.feeds.render import render_feed
 from feedsvc.content.textstore import ensure_store
 if {sequential}:
-    articles.PARALLEL_MIN_FILES = 10**9
+    parallel.PARALLEL_MIN_FILES = 10**9
 snapshot = loader.ContentLoader({content!r}).load()
 specs = all_feeds(snapshot)[:30]
 print(json.dumps({{

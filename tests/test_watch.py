@@ -29,6 +29,7 @@ from bench.servers import feedsvc_server
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.inotify import Inotify
 from feedsvc.content.loader import ContentLoader
+from feedsvc.content.scan import Findings
 from feedsvc.settings import ServiceSettings
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux")
@@ -67,8 +68,8 @@ def watched(small_content: Path) -> Iterator[tuple[ContentLoader, ContentEvents,
     events.close()
 
 
-def titles(loader: ContentLoader) -> dict[str, str]:
-    return {a.slug: a.title for a in loader.load().articles}
+def titles(loader: ContentLoader, found: Findings | None = None) -> dict[str, str]:
+    return {a.slug: a.title for a in loader.load(found=found).articles}
 
 
 def beta(title: str) -> dict[str, object]:
@@ -79,8 +80,9 @@ def test_a_save_closed_after_writing_is_applied_at_once(watched):
     loader, _, _ = watched
     scans, reads = loader.full_scans, loader.files_read
     write_yaml(loader.articles_dir / "beta.yaml", beta("Beta, saved"))  # truncate and write
-    assert loader.has_changes()
-    assert titles(loader)["beta"] == "Beta, saved"
+    found = loader.find_changes()
+    assert found
+    assert titles(loader, found)["beta"] == "Beta, saved"
     assert loader.files_read == reads + 1 and loader.full_scans == scans  # only that file
     assert loader.next_settle_at() is None
 
@@ -101,8 +103,9 @@ def test_a_file_still_open_for_writing_waits_then_applies_when_closed(watched):
     with open(loader.articles_dir / "beta.yaml", "w", encoding="utf-8") as handle:
         handle.write(text[:cut])
         handle.flush()
-        assert not loader.has_changes()
-        assert titles(loader)["beta"] == "Beta"  # not the half-written file
+        found = loader.find_changes()
+        assert not found
+        assert titles(loader, found)["beta"] == "Beta"  # not the half-written file
         assert loader.next_settle_at() is not None
         handle.write(text[cut:])
     assert titles(loader)["beta"] == "Beta, written slowly"  # closed: whole
@@ -154,10 +157,11 @@ def test_a_file_written_again_while_it_was_read_is_read_again(watched):
     loader, _, _ = watched
     path = loader.articles_dir / "beta.yaml"
     write_yaml(path, beta("Beta, first"))
-    assert loader.has_changes()  # takes the close event
+    found = loader.find_changes()
+    assert found  # takes the close event
     write_yaml(path, beta("Beta, second"))  # before the load reads it
     reads = loader.files_read
-    loader.load()  # reads, then sees the new events: the read is not trusted
+    loader.load(found=found)  # reads, then sees the new events: the read is not trusted
     assert loader.files_read == reads + 1
     assert titles(loader)["beta"] == "Beta, second"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from feedsvc.content.site import SiteSettings
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FORMATS
-from feedsvc.settings import SiteSettings
 from feedsvc.web import html
 from feedsvc.web.policy import STYLESHEET
 

@@ -4,7 +4,7 @@ A change is keyed by the file it concerns: an article file's name in
 ``articles/``, or :data:`SITE_KEY` / :data:`VIEWS_KEY` for the two special
 files. The inotify watcher (:mod:`feedsvc.content.events`) says what it knows
 of each (:data:`UNSETTLED`, :data:`WRITTEN`, :data:`MOVED_AWAY`) in a
-:class:`Changes`, which it returns; the loader takes it as an argument.
+:class:`Changes`, which it returns to the scanner (:mod:`feedsvc.content.scan`).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, insort
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import is_
@@ -16,8 +16,8 @@ from types import MappingProxyType
 from typing import Any
 
 from feedsvc.content.model import Article, Snapshot, TagEntry
+from feedsvc.content.site import SiteSettings
 from feedsvc.problems import Problem
-from feedsvc.settings import SiteSettings
 
 
 def _newest_first_key(article: Article) -> tuple[float, str]:
@@ -31,12 +31,14 @@ def _published_key(article: Article) -> float:
     return -article.published.timestamp()
 
 
-def _update_key(article: Article) -> tuple[float, str]:
-    return (-article.updated.timestamp(), article.slug)  # type: ignore[union-attr]
-
-
 def _update_only_key(article: Article) -> float:
-    return -article.updated.timestamp()  # type: ignore[union-attr]
+    updated = article.updated
+    assert updated is not None  # only articles updated after publication are in that order
+    return -updated.timestamp()
+
+
+def _update_key(article: Article) -> tuple[float, str]:
+    return (_update_only_key(article), article.slug)
 
 
 def _remove_from(items: list[Article], article: Article, key: Callable[[Article], Any]) -> None:
@@ -60,40 +62,16 @@ def _token(article: Article, views: int) -> int:
     return int.from_bytes(digest, "big")
 
 
+# id of an article -> (the article, the version shown now: without its update if not due)
+_Shown = dict[int, tuple[Article, Article]]
+
+
 def _same_entry(old: TagEntry, new: TagEntry) -> bool:
     return (
         old.name == new.name
         and len(old.articles) == len(new.articles)
         and all(map(is_, old.articles, new.articles))
     )
-
-
-class _Views(Mapping[str, int]):
-    """``slug -> views`` of the visible articles, built on first use.
-
-    Nothing on the serving path reads it; building it on every reload would
-    cost a dict of every article (100k entries) for nothing.
-    """
-
-    def __init__(self, articles: tuple[Article, ...], overrides: Mapping[str, int]) -> None:
-        self._articles = articles
-        self._overrides = overrides
-        self._built: dict[str, int] | None = None
-
-    def _table(self) -> dict[str, int]:
-        if self._built is None:
-            overrides = self._overrides
-            self._built = {a.slug: overrides.get(a.slug, a.views) for a in self._articles}
-        return self._built
-
-    def __getitem__(self, slug: str) -> int:
-        return self._table()[slug]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._table())
-
-    def __len__(self) -> int:
-        return len(self._articles)
 
 
 class SnapshotBuilder:
@@ -207,9 +185,7 @@ class SnapshotBuilder:
 
     # -- cutting a snapshot ---------------------------------------------------
 
-    def _tag_entry(
-        self, slug: str, now_key: float, shown: dict[int, tuple[Article, Article]]
-    ) -> TagEntry | None:
+    def _tag_entry(self, slug: str, now_key: float, shown: _Shown) -> TagEntry | None:
         items = self._by_tag.get(slug)
         if not items:
             return None
@@ -226,117 +202,132 @@ class SnapshotBuilder:
         return TagEntry(slug=slug, name=name, articles=tuple(visible))
 
     def build(self, now: datetime, problems: tuple[Problem, ...] = ()) -> Snapshot:
-        """The snapshot visible at ``now``; ``problems`` sorted and unique already.
-
-        Its version is a digest of the site settings, how many articles are
-        visible and ranked for popularity, and the sum (mod 2**128) of a
-        128-bit hash of each visible article's slug, revision and views: a
-        sum can be kept up to date one article at a time, and the visible
-        set with those fields determines every feed's items and order.
-        """
+        """The snapshot visible at ``now``; ``problems`` sorted and unique already."""
         site = self._site
-        ordered = self._ordered
         now_key = -now.timestamp()
-        due_from = bisect_left(ordered, now_key, key=_published_key)
-        future = ordered[:due_from]
-        visible = ordered[due_from:]
+        due_from = bisect_left(self._ordered, now_key, key=_published_key)
+        future, visible = self._ordered[:due_from], self._ordered[due_from:]
+        shown = self._updates_not_due(now, now_key)
+        for article, until in shown.values():
+            index = bisect_left(visible, _newest_first_key(article), key=_newest_first_key)
+            visible[index] = until
+        future_ids = {id(a): a for a in future}
+        tags = self._cut_tags(self._tags_to_cut(future_ids, shown), now_key, shown)
+        popular, ranked, window_moves_at = self._popular(now, visible, future)
+        for article, until in shown.values():
+            index = bisect_left(popular, self._views_key(article), key=self._views_key)
+            if index < len(popular) and popular[index] is article:
+                popular[index] = until
+        upcoming = [a.published for a in future[-1:]]
+        upcoming += [a.updated for a, _ in shown.values() if a.updated is not None]
+        if window_moves_at is not None:
+            upcoming.append(window_moves_at)
+        version = self._version(len(visible), ranked, future, shown)
+        self._tags, self._future, self._shown = tags, future_ids, shown
+        return Snapshot(
+            site=site,
+            articles=tuple(visible),
+            tags=MappingProxyType(tags),
+            popular=tuple(popular),
+            problems=problems,
+            version=version,
+            built_at=now,
+            next_change_at=min(upcoming) if upcoming else None,
+        )
 
-        # Visible articles whose update is not due yet are shown without it.
-        shown: dict[int, tuple[Article, Article]] = {}
+    def _updates_not_due(self, now: datetime, now_key: float) -> _Shown:
+        """Visible articles whose update is not due yet, each with the version shown
+        until it is (without the update).
+
+        The version is the previous build's object while the article is the
+        same, so that unchanged tags keep entries that compare equal.
+        """
+        shown: _Shown = {}
         not_due = self._by_update[: bisect_left(self._by_update, now_key, key=_update_only_key)]
         for article in not_due:
-            if article.published <= now:
-                known = self._shown.get(id(article))
-                shown[id(article)] = (
-                    known
-                    if known is not None and known[0] is article
-                    else (
-                        article,
-                        replace(
-                            article,
-                            updated=None,
-                            revision=f"{article.revision}:until-{article.updated}",
-                        ),
-                    )
-                )
-        for article, version in shown.values():
-            index = bisect_left(visible, _newest_first_key(article), key=_newest_first_key)
-            visible[index] = version
+            if article.published > now:
+                continue
+            known = self._shown.get(id(article))
+            if known is not None and known[0] is article:
+                shown[id(article)] = known
+                continue
+            until = replace(
+                article, updated=None, revision=f"{article.revision}:until-{article.updated}"
+            )
+            shown[id(article)] = (article, until)
+        return shown
 
-        # Tags to cut again: edited ones, and those of articles that fell due
-        # (or whose update did) since the last build.
+    def _tags_to_cut(self, future_ids: dict[int, Article], shown: _Shown) -> set[str]:
+        """Edited tags, and those of articles that fell due (or whose update did)
+        since the last build."""
         touched, self._touched = self._touched, set()
-        future_ids = {id(a): a for a in future}
         moved = [a for key, a in future_ids.items() if key not in self._future]
         moved += [a for key, a in self._future.items() if key not in future_ids]
         moved += [pair[0] for key, pair in shown.items() if key not in self._shown]
         moved += [pair[0] for key, pair in self._shown.items() if key not in shown]
         for article in moved:
             touched.update(tag.slug for tag in article.tags)
+        return touched
+
+    def _cut_tags(self, touched: set[str], now_key: float, shown: _Shown) -> dict[str, TagEntry]:
+        """Every visible tag's entry, in slug order: the last build's, cut again where touched."""
         if self._tags is None:
             tags: dict[str, TagEntry] = {}
             for slug in sorted(self._by_tag):
                 entry = self._tag_entry(slug, now_key, shown)
                 if entry is not None:
                     tags[slug] = entry
-        else:
-            tags = self._tags.copy()
-            reorder = False
-            for slug in touched:
-                entry = self._tag_entry(slug, now_key, shown)
-                old = tags.get(slug)
-                if entry is None:
-                    if old is not None:
-                        del tags[slug]
-                elif old is None:
-                    tags[slug] = entry
-                    reorder = True
-                elif not _same_entry(old, entry):
-                    tags[slug] = entry
-            if reorder:
-                tags = {slug: tags[slug] for slug in sorted(tags)}
+            return tags
+        tags = self._tags.copy()
+        reorder = False
+        for slug in touched:
+            entry = self._tag_entry(slug, now_key, shown)
+            old = tags.get(slug)
+            if entry is None:
+                if old is not None:
+                    del tags[slug]
+            elif old is None:
+                tags[slug] = entry
+                reorder = True
+            elif not _same_entry(old, entry):
+                tags[slug] = entry
+        if reorder:
+            tags = {slug: tags[slug] for slug in sorted(tags)}
+        return tags
 
-        upcoming = [a.published for a in future[-1:]]
-        if shown:
-            upcoming.append(min(a.updated for a, _ in shown.values()))  # type: ignore[type-var]
-        if site.popular_window_days > 0:
-            window = timedelta(days=site.popular_window_days)
+    def _popular(
+        self, now: datetime, visible: list[Article], future: list[Article]
+    ) -> tuple[list[Article], int, datetime | None]:
+        """The popularity ranking at ``now``, how many visible articles it ranks,
+        and when the popularity window next drops an article (``None``: no window)."""
+        window_days = self._site.popular_window_days
+        if window_days > 0:
+            window = timedelta(days=window_days)
             cutoff = now - window
             ranked = bisect_left(visible, -cutoff.timestamp(), key=_published_key)
-            if ranked:
-                upcoming.append(visible[ranked - 1].published + window)
-            popular = [a for a in self._by_views if cutoff < a.published <= now]
+            moves_at = visible[ranked - 1].published + window if ranked else None
+            return [a for a in self._by_views if cutoff < a.published <= now], ranked, moves_at
+        popular = list(self._by_views)
+        if len(future) > 64:
+            popular = [a for a in popular if a.published <= now]
         else:
-            ranked = len(visible)
-            popular = list(self._by_views)
-            if len(future) > 64:
-                popular = [a for a in popular if a.published <= now]
-            else:
-                for article in future:
-                    _remove_from(popular, article, self._views_key)
-        for article, version in shown.values():
-            index = bisect_left(popular, self._views_key(article), key=self._views_key)
-            if index < len(popular) and popular[index] is article:
-                popular[index] = version
+            for article in future:
+                _remove_from(popular, article, self._views_key)
+        return popular, len(visible), None
 
+    def _version(self, visible: int, ranked: int, future: list[Article], shown: _Shown) -> str:
+        """The snapshot's version: a digest of the site settings, how many articles are
+        visible and ranked for popularity, and the sum (mod 2**128) of a 128-bit hash of
+        each visible article's slug, revision and views.
+
+        A sum can be kept up to date one article at a time (see :meth:`add`), and the
+        visible set with those fields determines every feed's items and order.
+        """
         total = self._token_sum - sum(_token(a, self._views_of(a)) for a in future)
         for article, version in shown.values():
             views = self._views_of(article)
             total += _token(version, views) - _token(article, views)
         digest = hashlib.blake2b(digest_size=16)
-        digest.update(repr(site).encode())
-        digest.update(f"{len(visible)}\0{ranked}\0{total % (1 << 128)}".encode())
-
-        self._tags, self._future, self._shown = tags, future_ids, shown
-        articles = tuple(visible)
-        return Snapshot(
-            site=site,
-            articles=articles,
-            tags=MappingProxyType(tags),
-            popular=tuple(popular),
-            views=_Views(articles, self._overrides),
-            problems=problems,
-            version=digest.hexdigest(),
-            built_at=now,
-            next_change_at=min(upcoming) if upcoming else None,
-        )
+        digest.update(repr(self._site).encode())
+        digest.update(f"{visible}\0{ranked}\0{total % (1 << 128)}".encode())
+        return digest.hexdigest()

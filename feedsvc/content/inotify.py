@@ -31,7 +31,6 @@ IN_UNMOUNT = 0x00002000
 IN_Q_OVERFLOW = 0x00004000
 IN_IGNORED = 0x00008000
 IN_ONLYDIR = 0x01000000
-IN_ISDIR = 0x40000000
 
 IN_CLOEXEC = 0o2000000
 IN_NONBLOCK = 0o4000
@@ -97,7 +96,7 @@ class Inotify:
 
     def add_watch(self, path: str, mask: int) -> int:
         """Watch ``path``; returns the watch descriptor (ENOSPC: the watch limit)."""
-        wd = self._libc.inotify_add_watch(self.fileno(), os.fsencode(path), mask)
+        wd: int = self._libc.inotify_add_watch(self.fileno(), os.fsencode(path), mask)
         if wd < 0:
             code = ctypes.get_errno()
             raise OSError(code, f"inotify_add_watch {path}: {os.strerror(code)}")

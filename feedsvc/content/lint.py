@@ -15,14 +15,12 @@ from __future__ import annotations
 import unicodedata
 from array import array
 from bisect import bisect_left, bisect_right, insort
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from feedsvc.content.model import Article
 from feedsvc.problems import Problem
 
-Lines = Mapping[str, Mapping[str, int]]  # article.source -> field -> line
 LineOf = Callable[[Article, str], int | None]  # the line of a field in an article's file
 
 _MAX_NAMED = 3  # name at most this many other files in one message
@@ -40,15 +38,8 @@ def _others(sources: list[str], own: str) -> str:
     return named + (f" and {more} more" if more > 0 else "")
 
 
-def _lines_line_of(lines: Lines) -> LineOf:
-    return lambda article, field: lines.get(article.source, {}).get(field)
-
-
-def duplicate_titles(
-    articles: Iterable[Article], lines: Lines, line_of: LineOf | None = None
-) -> list[Problem]:
+def duplicate_titles(articles: Iterable[Article], line_of: LineOf) -> list[Problem]:
     """A warning in each file whose title another article also has."""
-    line_of = line_of or _lines_line_of(lines)
     by_title: dict[str, list[Article]] = {}
     for article in articles:
         by_title.setdefault(_title_key(article.title), []).append(article)
@@ -70,48 +61,6 @@ def duplicate_titles(
     return problems
 
 
-def tag_spellings(articles: Iterable[Article], lines: Lines) -> list[Problem]:
-    """A warning in each file that spells a tag differently from most others.
-
-    All spellings of one slug are one tag; the most used spelling (ties: the
-    alphabetically first) is taken as intended, and every file using another
-    spelling is named, so an editor can fix exactly those.
-    """
-    articles = list(articles)
-    # Most tags have one spelling: find the few that have several first, and
-    # count only those (a Counter per tag costs a tenth of a 10k-article reload).
-    first: dict[str, str] = {}
-    several: set[str] = set()
-    for article in articles:
-        for tag in article.tags:
-            if first.setdefault(tag.slug, tag.name) != tag.name:
-                several.add(tag.slug)
-    if not several:
-        return []
-    spellings: dict[str, Counter[str]] = {}
-    users: dict[tuple[str, str], list[Article]] = {}
-    for article in articles:
-        for tag in article.tags:
-            if tag.slug in several:
-                spellings.setdefault(tag.slug, Counter())[tag.name] += 1
-                users.setdefault((tag.slug, tag.name), []).append(article)
-    problems = []
-    for slug, counts in spellings.items():
-        if len(counts) < 2:
-            continue
-        preferred = min(counts, key=lambda name: (-counts[name], name))
-        for name in sorted(counts):
-            if name == preferred:
-                continue
-            for article in users[(slug, name)]:
-                problems.append(
-                    _spelling_problem(
-                        article, slug, name, preferred, counts[preferred], _lines_line_of(lines)
-                    )
-                )
-    return problems
-
-
 def _spelling_problem(
     article: Article, slug: str, name: str, preferred: str, count: int, line_of: LineOf
 ) -> Problem:
@@ -125,12 +74,6 @@ def _spelling_problem(
     )
 
 
-def cross_article_problems(articles: Iterable[Article], lines: Lines) -> list[Problem]:
-    """Every check that spans articles (duplicate titles, tag spellings)."""
-    articles = list(articles)
-    return [*duplicate_titles(articles, lines), *tag_spellings(articles, lines)]
-
-
 def _remove_same(items: list[Article], article: Article) -> None:
     for index, item in enumerate(items):
         if item is article:
@@ -139,7 +82,7 @@ def _remove_same(items: list[Article], article: Article) -> None:
 
 
 class CrossArticleIndex:
-    """:func:`cross_article_problems`, kept up to date one article at a time.
+    """The checks that span articles (duplicate titles, tag spellings), kept up to date.
 
     Checking every title and tag of 10k articles took a sixth of a reload
     after a one-file edit. This index keeps what the checks need between
@@ -278,7 +221,7 @@ class CrossArticleIndex:
                 del self._groups[title_hash]
                 group = None
             gone += self._title_problems.pop(title_hash, ())
-            found = duplicate_titles(group, {}, self._line_of) if group else []
+            found = duplicate_titles(group, self._line_of) if group else []
             if found:
                 self._title_problems[title_hash] = found
                 new += found
@@ -296,6 +239,12 @@ class CrossArticleIndex:
         return gone, new
 
     def _spelling_problems(self, slug: str) -> list[Problem]:
+        """A warning in each file that spells the tag ``slug`` differently from most others.
+
+        All spellings of one slug are one tag; the most used spelling (ties: the
+        alphabetically first) is taken as intended, and every file using another
+        spelling is named, so an editor can fix exactly those.
+        """
         counts = self._spellings[slug]
         users = self._users[slug]
         preferred = min(counts, key=lambda name: (-counts[name], name))
@@ -307,14 +256,14 @@ class CrossArticleIndex:
         ]
 
 
-def future_problems(articles: Iterable[Article], now: datetime, lines: Lines) -> list[Problem]:
+def future_problems(articles: Iterable[Article], now: datetime, line_of: LineOf) -> list[Problem]:
     """A warning for each non-draft article dated after ``now`` (scheduled or a typo)."""
     return [
         Problem(
             article.source,
             "published",
             f"is in the future ({article.published.isoformat()}); not in feeds until then",
-            lines.get(article.source, {}).get("published"),
+            line_of(article, "published"),
             "warning",
         )
         for article in articles

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from feedsvc.content.site import SiteSettings
 from feedsvc.content.textstore import get_text
 from feedsvc.problems import Problem
-from feedsvc.settings import SiteSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +84,6 @@ class Snapshot:
     articles: tuple[Article, ...]
     tags: Mapping[str, TagEntry]
     popular: tuple[Article, ...]
-    views: Mapping[str, int]
     problems: tuple[Problem, ...]
     version: str
     built_at: datetime

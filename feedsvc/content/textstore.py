@@ -31,6 +31,8 @@ import shutil
 import tempfile
 import threading
 
+from feedsvc.settings import text_dir_from_env
+
 log = logging.getLogger("feedsvc")
 
 _LENGTH_BITS = 28  # up to 256 MiB per entry (files are capped far lower)
@@ -40,7 +42,7 @@ class TextStore:
     """An append-only file of texts, addressed by integer references."""
 
     def __init__(self, directory: str | None = None) -> None:
-        parent = directory or os.environ.get("FEEDSVC_TEXT_DIR") or _default_parent()
+        parent = directory or text_dir_from_env() or _default_parent()
         self._folder: str | None = tempfile.mkdtemp(prefix="feedsvc-text-", dir=parent)
         self.path: str | None = os.path.join(self._folder, "texts")
         self._owner = os.getpid()

@@ -20,7 +20,7 @@ import os
 import re
 import reprlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.events import (
@@ -53,10 +53,13 @@ def shown(value: Any) -> str:
     return _short.repr(value)
 
 
-_YamlBase: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster
+if TYPE_CHECKING:
+    _YamlBase = yaml.CSafeLoader
+else:  # libyaml is ~10x faster; PyYAML may be built without it
+    _YamlBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class ContentYamlLoader(_YamlBase):  # type: ignore[misc,valid-type]
+class ContentYamlLoader(_YamlBase):
     """Safe YAML loader with YAML 1.2 core-schema scalars (see module docstring)."""
 
 
@@ -175,7 +178,9 @@ def _parse_simple(text: str) -> ParsedYaml | None:
             key = _scalar(event)
             if type(key) is not str:
                 return None
-            line = event.start_mark.line + 1
+            mark = event.start_mark
+            assert mark is not None  # the parser marks every event it emits
+            line = mark.line + 1
             event = next_event()
             if type(event) is ScalarEvent:
                 value = _scalar(event)
@@ -252,9 +257,11 @@ def read_file_bytes(path: str, limit: int) -> bytes:
     return data
 
 
-def read_yaml_file(
-    path: str | os.PathLike[str], display: str
-) -> tuple[ParsedYaml | None, bytes, list[Problem]]:
+# What reading a file gives: the document (None: unreadable), its bytes, its problems.
+YamlRead = tuple[ParsedYaml | None, bytes, list[Problem]]
+
+
+def read_yaml_file(path: str | os.PathLike[str], display: str) -> YamlRead:
     """Read, decode and parse a YAML file; problems name ``display``.
 
     An empty file is "not parseable yet" (an editor or a copy is still

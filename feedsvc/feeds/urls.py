@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 if TYPE_CHECKING:
-    from feedsvc.settings import SiteSettings
+    from feedsvc.content.site import SiteSettings
 
 SEP = "/"
 

@@ -80,11 +80,12 @@ class CatalogSwap:
     def _reload_locked(self, *, force: bool) -> bool:
         """Reload with ``self.loader.lock`` held (see :meth:`reload`)."""
         due = self.current.snapshot.next_change_at
-        if not force and (due is None or self.clock() < due) and not self.loader.has_changes():
+        found = self.loader.find_changes()  # always taken: inotify's events are consumed here
+        if not force and (due is None or self.clock() < due) and not found:
             return False
         now = self.clock()
         old = self.current
-        snapshot = self.loader.load(now)
+        snapshot = self.loader.load(now, found)
         log_problems(self.loader.new_problems)
         self.last_reload_at = now
         if snapshot.version == old.snapshot.version:

@@ -1,0 +1,223 @@
+"""The article files as last applied: each file's last good article, and one file per slug.
+
+A file that stops parsing or validating keeps its *last good* article (the
+problem is reported beside it); only deleting the file removes its article.
+
+Two files whose names differ only in case claim one slug: all of them are
+reported, and the one served before stays served, else a lower-case name,
+else the first by name.
+
+Problems are kept in step in the loader's :class:`ProblemSet` as entries
+change, so that a reload's work is proportional to what changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from feedsvc.content.model import Article
+from feedsvc.content.parallel import LoadResult
+from feedsvc.content.problemset import NO_PROBLEMS, ProblemSet
+from feedsvc.content.signatures import Signature
+from feedsvc.problems import Problem, still_serving
+
+# The fields whose lines a file's entry keeps, for the messages of checks that
+# run after reading (cross-article lint, articles dated in the future).
+LINT_FIELDS = ("title", "tags", "published")
+
+# Slugs about to change: slug -> (its changed files, the article it serves before).
+BeforeChange = dict[str, tuple[list[str], Article | None]]
+
+
+@dataclass(slots=True)
+class FileEntry:
+    """What the loader remembers about one article file between reloads."""
+
+    signature: Signature
+    article: Article | None  # last good version, kept while the file is broken
+    problems: tuple[Problem, ...]
+    # Lines of LINT_FIELDS in the served version: a small tuple, not the
+    # parser's dict (100k dicts are ~100 MB).
+    lines: tuple[int | None, ...] = ()
+
+
+_SHARED_LINES: dict[tuple[int | None, ...], tuple[int | None, ...]] = {}
+
+
+def _shared_lint_lines(packed: tuple[int | None, ...]) -> tuple[int | None, ...]:
+    # Files written by one tool put their fields on the same lines: one shared
+    # tuple per layout instead of one per file (6 MB at 100k articles).
+    if len(_SHARED_LINES) < 4096:
+        return _SHARED_LINES.setdefault(packed, packed)
+    return _SHARED_LINES.get(packed, packed)
+
+
+def slug_of(name: str) -> str:
+    """The slug an article file's name gives it (as ``load_article_file`` derives it)."""
+    return name.rsplit(".", 1)[0].lower()
+
+
+def _stem(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+class ArticleFiles:
+    """Every article file's entry, and which file serves each slug.
+
+    ``display_folder`` is how messages name the articles folder. Not
+    thread-safe (the loader's lock).
+    """
+
+    def __init__(self, display_folder: str, problems: ProblemSet) -> None:
+        self._display_folder = display_folder
+        self._problems = problems
+        self._entries: dict[str, FileEntry] = {}  # by file name in articles/
+        self._slugs: dict[str, str | list[str]] = {}  # slug -> its file (served first if several)
+        self._collisions: dict[str, list[Problem]] = {}
+
+    @property
+    def entries(self) -> Mapping[str, FileEntry]:
+        """Every known file's entry, by name (what the scanner compares with)."""
+        return self._entries
+
+    def display(self, name: str) -> str:
+        """How messages name an article file."""
+        # A string join, not a Path per file: pathlib interns every name it
+        # parses, and the interning table keeps its size (MBs at 100k files).
+        return os.path.join(self._display_folder, name)
+
+    def report_to(self, problems: ProblemSet) -> None:
+        """Count every file's and collision's problems into a fresh set, and keep it
+        up to date from now on (after a load that failed half-way)."""
+        self._problems = problems
+        for entry in self._entries.values():
+            problems.add(entry.problems)
+        for collision in self._collisions.values():
+            problems.add(collision)
+
+    # -- files -----------------------------------------------------------------
+
+    def _set(self, name: str, entry: FileEntry | None) -> None:
+        """Replace (or, with ``None``, forget) a file's entry, keeping problems in step."""
+        old = self._entries.pop(name, None) if entry is None else self._entries.get(name)
+        if entry is not None:
+            self._entries[name] = entry
+        self._problems.replace(
+            old.problems if old is not None else NO_PROBLEMS,
+            entry.problems if entry is not None else NO_PROBLEMS,
+        )
+
+    def forget(self, name: str) -> None:
+        """The file was deleted: its article goes."""
+        self._set(name, None)
+
+    def store(self, name: str, signature: Signature, result: LoadResult) -> None:
+        """The file was read whole: its new article, or its last good one kept."""
+        article, problems, lines = result
+        entry = self._entries.get(name)
+        if article is None and entry is not None and entry.article is not None:
+            kept = (*problems, still_serving(self.display(name)))
+            self._set(name, FileEntry(signature, entry.article, kept, entry.lines))
+            return
+        self._set(
+            name, FileEntry(signature, article, problems or NO_PROBLEMS, _shared_lint_lines(lines))
+        )
+
+    def all_articles(self) -> list[Article]:
+        """Every file's article, drafts and future ones included (colliding ones too)."""
+        return [entry.article for entry in self._entries.values() if entry.article is not None]
+
+    # -- slugs: one article per slug ---------------------------------------------
+
+    def _slug_files(self, slug: str) -> list[str]:
+        names = self._slugs.get(slug)
+        if names is None:
+            return []
+        return [names] if isinstance(names, str) else names
+
+    def _served_name(self, slug: str) -> str | None:
+        names = self._slugs.get(slug)
+        return names if names is None or isinstance(names, str) else names[0]
+
+    def served_article(self, slug: str) -> Article | None:
+        """The article served under ``slug``, if any."""
+        name = self._served_name(slug)
+        return self._entries[name].article if name is not None else None
+
+    def served_articles(self) -> Iterator[Article]:
+        """Every served article (one per slug), drafts and future ones included."""
+        entries = self._entries
+        for names in self._slugs.values():
+            article = entries[names if isinstance(names, str) else names[0]].article
+            if article is not None:
+                yield article
+
+    def line_of(self, article: Article, field: str) -> int | None:
+        """The line of ``field`` (one of LINT_FIELDS) in the file serving ``article``."""
+        name = self._served_name(article.slug)
+        lines = self._entries[name].lines if name is not None else ()
+        index = LINT_FIELDS.index(field)
+        return lines[index] if index < len(lines) else None
+
+    def before_change(self, names: list[str]) -> BeforeChange:
+        """Before changed files are applied: the slugs they claim, each with its
+        changed files and the article it serves now (see :meth:`after_change`)."""
+        by_slug: dict[str, list[str]] = {}
+        for name in names:
+            by_slug.setdefault(slug_of(name), []).append(name)
+        return {slug: (changed, self.served_article(slug)) for slug, changed in by_slug.items()}
+
+    def after_change(self, before: BeforeChange) -> list[tuple[Article | None, Article | None]]:
+        """After the files are applied: choose each slug's file again, and list the
+        served articles that changed as (before, after) pairs (``None``: no article)."""
+        changes: list[tuple[Article | None, Article | None]] = []
+        for slug, (changed_names, served) in before.items():
+            self._resolve_slug(slug, [*self._slug_files(slug), *changed_names])
+            after = self.served_article(slug)
+            if after is not served:
+                changes.append((served, after))
+        return changes
+
+    def _resolve_slug(self, slug: str, names: list[str]) -> None:
+        """Choose the file serving ``slug`` among its files (``names``: maybe changed)."""
+        entries = self._entries
+        if len(names) == 1 and slug not in self._collisions:  # the usual case, 100k times at start
+            (name,) = names
+            entry = entries.get(name)
+            if entry is None or entry.article is None:
+                self._slugs.pop(slug, None)
+            else:  # keyed by the article's own slug string, not a copy of it
+                self._slugs[slug if slug in self._slugs else entry.article.slug] = name
+            return
+        previous = self._served_name(slug)
+        claims = sorted(
+            {n for n in names if (e := entries.get(n)) is not None and e.article is not None},
+            key=lambda n: (n != previous, _stem(n) != _stem(n).lower(), n),
+        )
+        if not claims:
+            self._slugs.pop(slug, None)
+        elif slug in self._slugs:
+            self._slugs[slug] = claims[0] if len(claims) == 1 else claims
+        else:  # keyed by the article's own slug string, not a copy of it
+            article = entries[claims[0]].article
+            assert article is not None and article.slug == slug
+            self._slugs[article.slug] = claims[0] if len(claims) == 1 else claims
+        problems = self._collision_problems(slug, claims) if len(claims) > 1 else []
+        self._problems.replace(self._collisions.pop(slug, NO_PROBLEMS), problems)
+        if problems:
+            self._collisions[slug] = problems
+
+    def _collision_problems(self, slug: str, claims: list[str]) -> list[Problem]:
+        """One problem in each file claiming ``slug``; ``claims[0]`` is served."""
+        shown_names = ", ".join(self.display(n) for n in sorted(claims))
+        serving = self.display(claims[0])
+        return [
+            Problem(
+                self.display(n),
+                "(file name)",
+                f"slug {slug!r} is used by several files ({shown_names}); serving {serving}",
+            )
+            for n in claims
+        ]
