@@ -29,7 +29,7 @@ PREFLIGHT = {
     "Access-Control-Request-Headers": "if-none-match",
 }
 # Hostile text the loader keeps as text (markup in these fields is turned into
-# plain text at load; see test_safe_text.py): pages must escape it.
+# plain text at load; see test_text.py): pages must escape it.
 EVIL_TITLE = "x<y and y>z & \"quoted\" 'apos' </title"
 EVIL_TAG = 'x<y & "z" 2>1'
 EVIL_SITE = "<i>Evil</i> & Co <script>alert('site')</script>"
