@@ -176,3 +176,41 @@ def test_real_chromium_renders_the_feed_page_with_the_stylesheet(bundled_content
     assert tuple(rows[0][:3]) == _css_colour("--bg")
     colours = {tuple(row[i : i + 3]) for row in rows for i in range(0, len(row), channels)}
     assert _css_colour("--card") in colours
+
+
+# Run in the page (as a local copy: the served CSP rightly forbids scripts), it
+# lists what sticks out past the viewport's right edge.
+_MEASURE_OVERFLOW = """<script>
+addEventListener("load", () => {
+  const width = document.documentElement.clientWidth;
+  const wide = [...document.querySelectorAll("body *")]
+    .filter((e) => e.getBoundingClientRect().right > width + 1)
+    .map((e) => e.tagName + ": " + e.textContent.trim().slice(0, 60));
+  const out = document.createElement("pre");
+  out.id = "overflow";
+  out.textContent = JSON.stringify(wide);
+  document.body.append(out);
+});
+</script></body>"""
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("path", ["/", "/tags/", "/tags/china/", "/tags/china/rss.xml"])
+@pytest.mark.parametrize("width", [360, 1100])
+def test_pages_fit_the_window_without_sideways_scrolling(client, tmp_path, path, width):
+    """Nothing on a page is wider than a phone's or a laptop's window (long URLs wrap)."""
+    html = client.get(path, headers={"Sec-Fetch-Dest": "document"}).get_data(as_text=True)
+    page = tmp_path / "page.html"
+    page.write_text(html.replace("</body>", _MEASURE_OVERFLOW), encoding="utf-8")
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={width},900",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=90, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r'<pre id="overflow">(.*?)</pre>', dom, re.S)
+    assert found is not None, "the measurement did not run"
+    assert found.group(1) == "[]", f"{path} at {width}px: {found.group(1)}"
