@@ -331,7 +331,7 @@ def fresh_feeds(root: Path, base: str) -> tuple[str, dict[str, bytes]]:
     quiet.propagate, quiet.handlers = False, [logging.NullHandler()]
 
     service = FeedService(ServiceSettings(content_dir=root, reload_interval=0))
-    view = service.view
+    view = service.catalog
     feeds = {
         spec.url_path(fmt): service.variant(view, base, spec, fmt).body
         for spec in view.feeds.values()

@@ -126,7 +126,7 @@ def prepare_content(root: Path) -> tuple[Path, int]:
         service = FeedService(
             ServiceSettings(content_dir=root, public_url=PUBLIC_URL, reload_interval=0)
         )
-        view = service.view
+        view = service.catalog
         size = len(service.variant(view, PUBLIC_URL, view.feeds["main"], FORMATS["rss"]).body)
         if abs(size - TARGET_RSS_BYTES) / TARGET_RSS_BYTES < 0.005:
             break

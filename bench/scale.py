@@ -270,7 +270,7 @@ def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[
     result: dict[str, object] = {"service_init_s": round(load_s, 3)}
 
     # One-file edit of the newest article (main feed, popular maybe, its tags).
-    newest = service.view.snapshot.articles[0]
+    newest = service.catalog.snapshot.articles[0]
     path = content.parent / newest.source if not Path(newest.source).is_absolute() else None
     path = path if path and path.exists() else content / "articles" / f"{newest.slug}.yaml"
     original = path.read_bytes()

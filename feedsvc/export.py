@@ -117,7 +117,7 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
     result = ExportResult(out=out, public_url=base)
     feeds_manifest, newest = _write_feeds(service, base, result)
     _write_pages(create_app(settings, service=service, watch=False), newest, result)
-    _write_health(service.view, result)
+    _write_health(service.catalog, result)
     _remove_stale(previous, result)
     manifest = {"public_url": base, "files": sorted(set(result.files)), "feeds": feeds_manifest}
     _write(out, MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode(), None)
@@ -140,15 +140,15 @@ def _write_feeds(
     service: FeedService, base: str, result: ExportResult
 ) -> tuple[dict[str, dict[str, str]], datetime | None]:
     """Every feed in every format (and its .gz); the manifest entries and the newest date."""
-    view = service.view
+    catalog = service.catalog
     feeds_manifest: dict[str, dict[str, str]] = {}
     newest: datetime | None = None
-    for spec in view.feeds.values():
+    for spec in catalog.feeds.values():
         template = service.cache.template(
-            view.fingerprint(spec), functools.partial(render_feed, view.snapshot, spec)
+            catalog.fingerprint(spec), functools.partial(render_feed, catalog.snapshot, spec)
         )
         for fmt in FORMATS.values():
-            variant = service.variant(view, base, spec, fmt)
+            variant = service.variant(catalog, base, spec, fmt)
             relative = export_file(spec.url_path(fmt))
             _write(result.out, relative, variant.body, variant.last_modified)
             _write(result.out, relative + ".gz", variant.gzip_body, variant.last_modified)
@@ -177,16 +177,16 @@ def _write_pages(app: Flask, newest: datetime | None, result: ExportResult) -> N
         result.files += [relative, relative + ".gz"]
 
 
-def _write_health(view: Catalog, result: ExportResult) -> None:
+def _write_health(catalog: Catalog, result: ExportResult) -> None:
     """``healthz.json``: what /healthz says, minus what only a running service knows."""
     health = {
         "status": "ok",
         "static": True,
-        "version": view.snapshot.version,
-        "articles": len(view.snapshot.articles),
-        "tags": len(view.snapshot.tags),
-        "feeds": len(view.feeds),
-        "errors": [p.to_dict() for p in view.snapshot.errors],
+        "version": catalog.snapshot.version,
+        "articles": len(catalog.snapshot.articles),
+        "tags": len(catalog.snapshot.tags),
+        "feeds": len(catalog.feeds),
+        "errors": [p.to_dict() for p in catalog.snapshot.errors],
     }
     _write(result.out, HEALTH_FILE, (json.dumps(health, indent=2) + "\n").encode(), None)
     result.files.append(HEALTH_FILE)

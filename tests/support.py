@@ -71,7 +71,7 @@ def feed_paths(app: Any) -> list[str]:
     """
     from feedsvc.feeds.urls import FORMATS
 
-    return [spec.url_path(fmt) for spec in app.extensions["feedsvc"].view.feeds.values()
+    return [spec.url_path(fmt) for spec in app.extensions["feedsvc"].catalog.feeds.values()
             for fmt in FORMATS.values()]  # fmt: skip
 
 

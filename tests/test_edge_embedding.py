@@ -140,7 +140,7 @@ def test_options_star_asks_about_the_server(tmp_path):
 
 def test_directory_lists_every_feed_with_counts_copyable_urls_and_autodiscovery(fetch):
     base = fetch.base_url
-    view = fetch.app.extensions["feedsvc"].view
+    view = fetch.app.extensions["feedsvc"].catalog
     reply = fetch("/")
     page = Page(reply.text)
     links = set(page.urls())
@@ -168,7 +168,7 @@ def test_directory_lists_every_feed_with_counts_copyable_urls_and_autodiscovery(
 
 def test_tags_page_lists_every_tag_and_tag_pages_offer_their_feeds(fetch):
     base = fetch.base_url
-    view = fetch.app.extensions["feedsvc"].view
+    view = fetch.app.extensions["feedsvc"].catalog
     tags = Page(fetch("/tags/").text)
     tag_specs = [s for s in view.feeds.values() if s.tag is not None]
     for spec in tag_specs:
@@ -184,7 +184,7 @@ def test_tags_page_lists_every_tag_and_tag_pages_offer_their_feeds(fetch):
 
 def test_every_page_and_feed_is_reachable_by_links_from_the_root(fetch):
     base = fetch.base_url
-    view = fetch.app.extensions["feedsvc"].view
+    view = fetch.app.extensions["feedsvc"].catalog
     statuses: dict[str, int] = {}
     queue = [base + "/"]
     while queue and len(statuses) < 500:
@@ -241,7 +241,7 @@ def test_pages_are_built_for_small_screens(fetch):
 
 
 def test_content_is_escaped_on_every_page(evil_fetch):
-    view = evil_fetch.app.extensions["feedsvc"].view
+    view = evil_fetch.app.extensions["feedsvc"].catalog
     tag_pages = [s.path + "/" for s in view.feeds.values() if s.tag is not None]
     assert len(tag_pages) == 3  # the evil article's tags; the plain one has none
     for path in ["/", "/tags/", *tag_pages]:

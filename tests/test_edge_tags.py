@@ -96,7 +96,7 @@ def test_other_spellings_redirect_permanently_to_the_canonical_url(fetch, path, 
 
 
 def test_canonical_urls_answer_directly(fetch):
-    view = fetch.app.extensions["feedsvc"].view
+    view = fetch.app.extensions["feedsvc"].catalog
     tag_pages = [s.path + "/" for s in view.feeds.values() if s.tag is not None]
     for path in [*feed_paths(fetch.app), *tag_pages, "/", "/tags/", "/feeds.opml", "/healthz"]:
         assert fetch(path).status == 200, path

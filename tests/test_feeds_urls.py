@@ -67,7 +67,7 @@ def test_mount_prefix_and_wsgi_spelling():
 
 
 def test_every_built_path_resolves_to_itself(demo_app):
-    view = demo_app.extensions["feedsvc"].view
+    view = demo_app.extensions["feedsvc"].catalog
     for spec in view.feeds.values():
         for fmt in FORMATS.values():
             path = spec.url_path(fmt)

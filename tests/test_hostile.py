@@ -70,7 +70,7 @@ def test_service_is_unharmed_after_the_corpus(app, server):
     assert status == 200 and body.startswith(b"<?xml")
     service = app.extensions["feedsvc"]
     assert service.cache.variants.size_bytes <= service.cache.variants.max_bytes
-    assert service.cache.renders == len(service.view.feeds)  # nothing was re-rendered
+    assert service.cache.renders == len(service.catalog.feeds)  # nothing was re-rendered
     status, _, body = http_request(server.port, "/healthz")
     assert status == 200 and b'"status":"ok"' in body
 

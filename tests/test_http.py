@@ -118,12 +118,12 @@ def test_requests_never_render_once_content_is_loaded(demo_app):
     service = demo_app.extensions["feedsvc"]
     client = demo_app.test_client()
     renders = service.cache.renders
-    assert renders == len(service.view.feeds)  # rendered once each, before serving
+    assert renders == len(service.catalog.feeds)  # rendered once each, before serving
     for _ in range(20):
         for path in ["/rss.xml", "/atom.xml", "/feed.json", "/popular/feed.json"]:
             assert client.get(path).status_code == 200
             assert client.get(path, headers={"Accept-Encoding": "gzip"}).status_code == 200
-        for tag in service.view.snapshot.tags:
+        for tag in service.catalog.snapshot.tags:
             from urllib.parse import quote
 
             assert client.get(f"/tags/{quote(tag)}/rss.xml").status_code == 200

@@ -142,7 +142,7 @@ def shape(view: Catalog) -> dict[str, Any]:
 
 
 def bodies(service: FeedService) -> dict[str, bytes]:
-    view = service.view
+    view = service.catalog
     return {
         spec.url_path(fmt): service.variant(view, BASE, spec, fmt).body
         for spec in view.feeds.values()
@@ -162,8 +162,8 @@ def check_equal(live: FeedService, root: Path, clock: Clock, *, feeds: bool) -> 
     fresh = FeedService(ServiceSettings(content_dir=root, reload_interval=0), clock=clock,
                         prewarm=False)  # fmt: skip
     try:
-        assert shape(live.view) == shape(fresh.view)
-        assert_fingerprints_current(live.view)
+        assert shape(live.catalog) == shape(fresh.catalog)
+        assert_fingerprints_current(live.catalog)
         if feeds:
             assert bodies(live) == bodies(fresh)
     finally:
@@ -279,9 +279,9 @@ def test_a_slug_claimed_by_two_files_keeps_serving_the_first_until_it_goes():
         try:
             write_yaml(articles / "alpha.yaml", {**article_data(1), "title": "Lower"})
             live.reload()
-            served = {a.slug: a.title for a in live.view.snapshot.articles}
+            served = {a.slug: a.title for a in live.catalog.snapshot.articles}
             assert served.get("alpha") == "Upper"  # a fresh load would prefer the lower-case name
-            collisions = [p for p in live.view.snapshot.problems if p.field == "(file name)"]
+            collisions = [p for p in live.catalog.snapshot.problems if p.field == "(file name)"]
             assert {p.path for p in collisions} == {
                 "content/articles/Alpha.yaml",
                 "content/articles/alpha.yaml",
@@ -289,7 +289,7 @@ def test_a_slug_claimed_by_two_files_keeps_serving_the_first_until_it_goes():
             (articles / "Alpha.yaml").unlink()
             live.reload()
             check_equal(live, root, clock, feeds=True)
-            assert {a.slug: a.title for a in live.view.snapshot.articles}.get("alpha") == "Lower"
+            assert {a.slug: a.title for a in live.catalog.snapshot.articles}.get("alpha") == "Lower"
         finally:
             live.stop()
 

@@ -169,7 +169,7 @@ def test_site_yaml_broken_on_reload_keeps_the_last_good_settings(live, small_con
 
 def test_popularity_yaml_broken_on_reload_keeps_the_last_counts(live, small_content):
     write_yaml(small_content / "popularity.yaml", {"gamma": 10_000})
-    wait_for(lambda: live.service.view.snapshot.popular[0].slug == "gamma", what="the counts")
+    wait_for(lambda: live.service.catalog.snapshot.popular[0].slug == "gamma", what="the counts")
     (small_content / "popularity.yaml").write_text("gamma: [1\n", encoding="utf-8")
     wait_for(
         lambda: "last good" in str(named(live, "popularity.yaml")),

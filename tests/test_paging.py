@@ -56,7 +56,7 @@ def walk(client, start: str, fmt: str) -> list[str]:
 def test_walking_next_links_visits_every_article_once(make_app, history, fmt):
     app = make_app(history)
     client = app.test_client()
-    snapshot = app.extensions["feedsvc"].view.snapshot
+    snapshot = app.extensions["feedsvc"].catalog.snapshot
     ids = walk(client, f"http://localhost/{FORMATS[fmt].filename}", fmt)
     assert len(ids) == len(set(ids)) == len(snapshot.articles) == 26
     tag_ids = walk(client, f"http://localhost/tags/history/{FORMATS[fmt].filename}", fmt)

@@ -73,7 +73,7 @@ def content_dir() -> Iterator[Path]:
 
 def all_bodies(service: FeedService) -> dict[tuple[str, str], bytes]:
     """Every feed in every format, as served under :data:`BASE`."""
-    view = service.view
+    view = service.catalog
     return {
         (spec.key, fmt.name): service.variant(view, BASE, spec, fmt).body
         for spec in view.feeds.values()
@@ -112,7 +112,7 @@ def test_any_text_in_any_field_is_rejected_clearly_or_served_well_formed(
         service = FeedService(
             ServiceSettings(content_dir=root, reload_interval=0), clock=lambda: NOW
         )
-        snapshot = service.view.snapshot
+        snapshot = service.catalog.snapshot
         event(f"raw={raw} {'served' if snapshot.articles else 'rejected'}")
         if not snapshot.articles:
             errors = [p for p in snapshot.errors if p.path.endswith("story.yaml")]
@@ -124,7 +124,7 @@ def test_any_text_in_any_field_is_rejected_clearly_or_served_well_formed(
         for spec in all_feeds(snapshot):
             expected = {f"articles/{a.slug}" for a in feed_items(snapshot, spec)}
             for fmt in FORMATS.values():
-                feed_body = service.variant(service.view, BASE, spec, fmt).body
+                feed_body = service.variant(service.catalog, BASE, spec, fmt).body
                 parsed = parse_feed(feed_body, fmt.name)  # well-formed, no bozo, schema-valid
                 got = {e.id.split(":", 2)[2] for e in parsed.entries}
                 assert got == expected, (spec.key, fmt.name)
@@ -209,9 +209,9 @@ def test_any_edits_then_a_reload_equal_a_fresh_load(start, ops):
             else:
                 apply(root, op, broken)
         live.reload()
-        event(f"{len(live.view.snapshot.articles)} articles, {len(broken)} broken")
+        event(f"{len(live.catalog.snapshot.articles)} articles, {len(broken)} broken")
         # While files are broken, the live service serves their last good articles.
-        kept = {a.slug for a in live.view.snapshot.articles} - {
+        kept = {a.slug for a in live.catalog.snapshot.articles} - {
             a.slug for a in ContentLoader(root).load(NOW).articles
         }
         assert kept <= broken
@@ -221,8 +221,10 @@ def test_any_edits_then_a_reload_equal_a_fresh_load(start, ops):
         live.reload()
         fresh = FeedService(settings_, clock=lambda: NOW)
         assert all_bodies(live) == all_bodies(fresh)
-        assert live.view.snapshot.version == fresh.view.snapshot.version
-        assert not [p for p in live.view.snapshot.problems if p not in fresh.view.snapshot.problems]
+        assert live.catalog.snapshot.version == fresh.catalog.snapshot.version
+        assert not [
+            p for p in live.catalog.snapshot.problems if p not in fresh.catalog.snapshot.problems
+        ]
 
 
 def test_yaml_written_by_a_yaml_writer_round_trips_hazardous_text():

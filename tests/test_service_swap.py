@@ -30,15 +30,15 @@ def test_a_request_never_reloads_even_when_an_article_falls_due(
     app = make_app(small_content)
     service = app.extensions["feedsvc"]
     client = app.test_client()
-    served = service.view
+    served = service.catalog
     clock.now = datetime(2026, 2, 1, 0, 0, 1, tzinfo=UTC)  # "Later" is due now
     for path in ("/rss.xml", "/tags/health/rss.xml", "/", "/healthz"):
         assert client.get(path).status_code == 200
-    assert service.view is served and service.reloads == 0
+    assert service.catalog is served and service.reloads == 0
     assert "Later" not in titles(client)
 
     assert service.reload() is True  # the watcher's job, done here by hand
-    assert service.view is not served and service.reloads == 1
+    assert service.catalog is not served and service.reloads == 1
     assert titles(client) == ["Later", "Gamma", "Beta", "Alpha"]
     assert titles(client, "/tags/health/rss.xml") == ["Later", "Gamma"]
 
@@ -47,11 +47,11 @@ def test_reload_without_changes_keeps_the_catalog_and_its_sequence(
     make_app: Callable[..., Any], small_content: Path
 ):
     service = make_app(small_content).extensions["feedsvc"]
-    served = service.view
+    served = service.catalog
     assert service.reload() is False
     assert service.reload(force=True) is False  # re-read, same content
     # Same content: the same feeds, routes and sequence (so every cached variant stays).
-    assert service.view.seq == served.seq and service.view.feeds is served.feeds
+    assert service.catalog.seq == served.seq and service.catalog.feeds is served.feeds
     assert service.reloads == 0 and service.last_reload_at is not None
 
 
@@ -66,7 +66,7 @@ def test_listeners_see_old_and_new_catalogs_and_cannot_break_a_reload(
 
     service.listeners.append(broken)
     service.listeners.append(lambda old, new: seen.append((old.seq, new.seq)))
-    before = service.view.seq
+    before = service.catalog.seq
     write_yaml(small_content / "articles" / "delta.yaml", article("Delta", "2025-12-04T00:00:00Z"))
     assert service.reload() is True
-    assert seen == [(before, service.view.seq)] and service.view.seq > before
+    assert seen == [(before, service.catalog.seq)] and service.catalog.seq > before

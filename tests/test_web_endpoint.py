@@ -318,7 +318,9 @@ def test_repeated_requests_get_identical_bytes_and_headers_without_new_work(demo
     version, not per request."""
     service = demo_app.extensions["feedsvc"]
     client = demo_app.test_client()
-    paths = [spec.url_path(fmt) for spec in service.view.feeds.values() for fmt in FORMATS.values()]
+    paths = [
+        spec.url_path(fmt) for spec in service.catalog.feeds.values() for fmt in FORMATS.values()
+    ]
     paths.append("/tags/china+diplomacy/rss.xml")
     variations = [{}, {"Accept-Encoding": "gzip"}, NAVIGATION]
     first = {

@@ -170,7 +170,7 @@ class FeedCache:
         content_type: str,
         render: Callable[[], RenderedFeed],
     ) -> Variant:
-        """Served bytes for ``key`` = (base URL, view sequence, feed key, format)."""
+        """Served bytes for ``key`` = (base URL, catalog sequence, feed key, format)."""
         found = self.variants.get(key)
         if found is not None:
             return found  # the hot path: every request for a warm feed ends here

@@ -21,7 +21,7 @@ ONE_SECOND = timedelta(seconds=1)
 class LastModifiedLedger:
     """Per (feed, format): the last bytes' hash and the Last-Modified given to them."""
 
-    HISTORY = 8  # dates remembered per feed for requests still holding an older view
+    HISTORY = 8  # dates remembered per feed for requests still holding an older catalog
     MAX_FEEDS = 200_000  # (feed, format) pairs remembered
 
     def __init__(self) -> None:
@@ -32,7 +32,7 @@ class LastModifiedLedger:
     def observe(
         self, feed_key: str, fmt: str, seq: int, body_hash: str, content_date: datetime
     ) -> datetime:
-        """Last-Modified for these bytes, seen by the view with sequence ``seq``.
+        """Last-Modified for these bytes, seen by the catalog with sequence ``seq``.
 
         Unchanged bytes keep their date; changed bytes get the content date or,
         if that is not later, the previous date plus one second. Views older

@@ -48,7 +48,7 @@ class Refusal:
     message: str
 
 
-def resolve(view: Catalog, path: str) -> Target | Refusal | None:
+def resolve(catalog: Catalog, path: str) -> Target | Refusal | None:
     """The resource ``path`` names, a refusal, or ``None`` when it names nothing.
 
     Empty segments (``//``, trailing ``/``) are ignored, names are matched
@@ -64,7 +64,7 @@ def resolve(view: Catalog, path: str) -> Target | Refusal | None:
         return Target("directory", urls.DIRECTORY)
     fmt = FORMAT_BY_FILENAME.get(segments[-1].lower())
     if fmt is not None:
-        spec = _feed(view, segments[:-1])
+        spec = _feed(catalog, segments[:-1])
         if spec is None or isinstance(spec, Refusal):
             return spec
         return Target("feed", spec.url_path(fmt), spec, fmt)
@@ -74,11 +74,11 @@ def resolve(view: Catalog, path: str) -> Target | Refusal | None:
         return None if page is None else Target("page", page)
     if len(segments) == 1:
         return Target("tags", urls.TAG_INDEX)
-    spec = _tag(view, segments[1:])
+    spec = _tag(catalog, segments[1:])
     return None if spec is None else Target("tag", urls.html_page(spec.path), spec)
 
 
-def _feed(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
+def _feed(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     """The feed page named by the segments before the file name."""
     page = 1
     if len(parts) >= 2 and parts[-2].lower() == urls.PAGE_SEGMENT:
@@ -87,36 +87,36 @@ def _feed(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
         page, parts = int(parts[-1]), parts[:-2]
     spec: FeedSpec | Refusal | None = None
     if not parts:
-        spec = view.feeds["main"]
+        spec = catalog.feeds["main"]
     elif parts[0].lower() == urls.POPULAR_SEGMENT and len(parts) == 1:
-        spec = view.feeds["popular"]
+        spec = catalog.feeds["popular"]
     elif parts[0].lower() == urls.TAGS_SEGMENT and len(parts) >= 2:
-        spec = _tags(view, parts[1:])
+        spec = _tags(catalog, parts[1:])
     if spec is None or isinstance(spec, Refusal):
         return spec
-    if not 1 <= page <= page_count(view.snapshot, spec):
+    if not 1 <= page <= page_count(catalog.snapshot, spec):
         return Refusal(404, "no such page of this feed")
     return spec.at_page(page)
 
 
-def _tags(view: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
+def _tags(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     """One tag, or the union of several joined by ``+``."""
     names = [name for name in urls.join(parts).split(urls.TAG_JOIN) if name.strip()]
     if len(names) <= 1:
-        return _tag(view, parts)
+        return _tag(catalog, parts)
     slugs = sorted({tag_slug(name) for name in names} - {""})
-    limit = view.snapshot.site.tag_combine_limit
+    limit = catalog.snapshot.site.tag_combine_limit
     if len(slugs) > limit:
         return Refusal(400, f"at most {limit} tags can be combined in one feed")
     if len(slugs) == 1:
-        return view.feeds.get(f"tag:{slugs[0]}")
-    return combined_feed(view.snapshot, tuple(slugs))
+        return catalog.feeds.get(f"tag:{slugs[0]}")
+    return combined_feed(catalog.snapshot, tuple(slugs))
 
 
-def _tag(view: Catalog, parts: list[str]) -> FeedSpec | None:
+def _tag(catalog: Catalog, parts: list[str]) -> FeedSpec | None:
     """A tag's feed, named by its slug or any spelling of its display name."""
     slug = tag_slug(urls.join(parts))
-    return view.feeds.get(f"tag:{slug}") if slug else None
+    return catalog.feeds.get(f"tag:{slug}") if slug else None
 
 
 def lookup(catalog: Catalog, path: str) -> tuple[FeedSpec, FeedFormat] | None:

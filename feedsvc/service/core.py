@@ -8,7 +8,7 @@ talk to. Each job behind it lives in its own module:
 * :mod:`.watcher`: the thread that reloads when content changes or falls due;
 * :mod:`.base_urls`: the base URLs readers use, for prewarming and WebSub.
 
-Reading :attr:`FeedService.view` never reloads: content changes only in the
+Reading :attr:`FeedService.catalog` never reloads: content changes only in the
 watcher thread or in an explicit :meth:`FeedService.reload`.
 """
 
@@ -62,13 +62,13 @@ class FeedService:
     # -- serving (every request) -----------------------------------------
 
     @property
-    def view(self) -> Catalog:
+    def catalog(self) -> Catalog:
         """The catalog being served. Never reloads: that is the watcher's job."""
         return self.content.current
 
-    def variant(self, view: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> Variant:
+    def variant(self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> Variant:
         """Served bytes and validators for a feed under ``base_url``."""
-        return feed_variant(self.cache, view, base_url, spec, fmt)
+        return feed_variant(self.cache, catalog, base_url, spec, fmt)
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""

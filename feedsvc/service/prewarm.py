@@ -29,28 +29,28 @@ START_PREWARM_FEEDS = 16
 PREWARM_BASES = 4  # the most recently seen base URLs get their variants prewarmed
 
 
-def variant_key(base_url: str, view: Catalog, spec: FeedSpec, fmt: FeedFormat) -> VariantKey:
+def variant_key(base_url: str, catalog: Catalog, spec: FeedSpec, fmt: FeedFormat) -> VariantKey:
     """Cache key of a served variant: (base URL, catalog sequence, feed key, format)."""
-    return (base_url, view.seq, spec.key, fmt.name)
+    return (base_url, catalog.seq, spec.key, fmt.name)
 
 
 def feed_variant(
-    cache: FeedCache, view: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat
+    cache: FeedCache, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat
 ) -> Variant:
     """Served bytes and validators of ``spec`` in ``fmt`` under ``base_url``."""
     return cache.variant(
-        (base_url, view.seq, spec.key, fmt.name),  # variant_key(), inlined: every request
-        view.fingerprint(spec),
+        (base_url, catalog.seq, spec.key, fmt.name),  # variant_key(), inlined: every request
+        catalog.fingerprint(spec),
         fmt.content_type,
-        lambda: render_feed(view.snapshot, spec),
+        lambda: render_feed(catalog.snapshot, spec),
     )
 
 
-def likeliest_feeds(view: Catalog, limit: int) -> list[FeedSpec]:
+def likeliest_feeds(catalog: Catalog, limit: int) -> list[FeedSpec]:
     """Main, popular, then the biggest tags (ties in slug order): at most ``limit``."""
-    feeds = view.feeds
+    feeds = catalog.feeds
     biggest = heapq.nsmallest(
-        max(0, limit - 2), view.snapshot.tags.values(), key=lambda e: -len(e.articles)
+        max(0, limit - 2), catalog.snapshot.tags.values(), key=lambda e: -len(e.articles)
     )
     specs = [feeds["main"], feeds["popular"], *(feeds[f"tag:{e.slug}"] for e in biggest)]
     return specs[:limit]
@@ -69,14 +69,14 @@ class Prewarmer:
         self._current = current
         self.thread: threading.Thread | None = None
 
-    def start(self, view: Catalog) -> None:
+    def start(self, catalog: Catalog) -> None:
         """Prewarm at start: all of a small site now, a big one mostly in the background."""
-        if len(view.feeds) <= START_PREWARM_FEEDS:
-            self.prewarm(view)
+        if len(catalog.feeds) <= START_PREWARM_FEEDS:
+            self.prewarm(catalog)
             return
-        self.prewarm(view, limit=2)  # main and popular: the first requests
+        self.prewarm(catalog, limit=2)  # main and popular: the first requests
         self.thread = threading.Thread(
-            target=self.prewarm, args=(view,), name="feedsvc-prewarm", daemon=True
+            target=self.prewarm, args=(catalog,), name="feedsvc-prewarm", daemon=True
         )
         self.thread.start()
 
@@ -95,7 +95,7 @@ class Prewarmer:
             self.thread = None
 
     def prewarm(
-        self, view: Catalog, limit: int = PREWARM_FEEDS, previous: Catalog | None = None
+        self, catalog: Catalog, limit: int = PREWARM_FEEDS, previous: Catalog | None = None
     ) -> int:
         """Render the likeliest feeds (main, popular, biggest tags); returns how many.
 
@@ -106,7 +106,7 @@ class Prewarmer:
         touched from least to most wanted, so the LRU evicts rare tags first.
 
         With ``previous`` (a reload), a feed whose fingerprint did not change
-        takes over its served variants from the previous view instead of
+        takes over its served variants from the previous catalog instead of
         rebuilding them (a byte replace, a gzip and two hashes each): same
         bytes, same validators. Nothing else is built for it: a variant or
         template it did not have before the reload (a base URL seen since, an
@@ -117,29 +117,29 @@ class Prewarmer:
         cache = self.cache
         evictions = cache.templates.evictions + cache.variants.evictions
         done: list[FeedSpec] = []
-        for spec in likeliest_feeds(view, limit):
-            if previous is None and self._current() is not view:
-                break  # a reload replaced this view while it was prewarmed in the background
-            fingerprint = view.fingerprint(spec)
+        for spec in likeliest_feeds(catalog, limit):
+            if previous is None and self._current() is not catalog:
+                break  # a reload replaced this catalog while it was prewarmed in the background
+            fingerprint = catalog.fingerprint(spec)
             done.append(spec)
             if previous is not None and previous.fingerprints.get(spec.key) == fingerprint:
-                self._carry_over(previous, view, spec, bases)
+                self._carry_over(previous, catalog, spec, bases)
                 continue
-            cache.template(fingerprint, partial(render_feed, view.snapshot, spec))
+            cache.template(fingerprint, partial(render_feed, catalog.snapshot, spec))
             for base in bases:
                 for fmt in FORMATS.values():
-                    feed_variant(cache, view, base, spec, fmt)
+                    feed_variant(cache, catalog, base, spec, fmt)
             if cache.templates.evictions + cache.variants.evictions > evictions:
                 break
         for spec in reversed(done):  # most wanted touched last: evicted last
-            cache.templates.get(view.fingerprint(spec))
+            cache.templates.get(catalog.fingerprint(spec))
             for base in bases:
                 for fmt in FORMATS.values():
-                    cache.variants.get(variant_key(base, view, spec, fmt))
+                    cache.variants.get(variant_key(base, catalog, spec, fmt))
         return len(done)
 
     def _carry_over(
-        self, previous: Catalog, view: Catalog, spec: FeedSpec, bases: list[str]
+        self, previous: Catalog, catalog: Catalog, spec: FeedSpec, bases: list[str]
     ) -> None:
         """Move an unchanged feed's variants from the previous catalog's keys to the new ones."""
         variants = self.cache.variants
@@ -147,4 +147,4 @@ class Prewarmer:
             for fmt in FORMATS.values():
                 old = variants.pop(variant_key(base, previous, spec, fmt))
                 if old is not None:
-                    variants.put(variant_key(base, view, spec, fmt), old)
+                    variants.put(variant_key(base, catalog, spec, fmt), old)

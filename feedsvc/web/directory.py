@@ -24,26 +24,26 @@ HTML = "text/html"
 @blueprint.get(urls.DIRECTORY)
 def directory() -> Response:
     """Every feed of the site."""
-    view = service().view
-    return cacheable(pages.directory_page(view, base_url()), HTML, view)
+    catalog = service().catalog
+    return cacheable(pages.directory_page(catalog, base_url()), HTML, catalog)
 
 
 @blueprint.get(urls.DIRECTORY + "<path:path>")
 def page_or_alias(path: str) -> Response:
     """Tag pages, the tag list, and redirects from every other spelling."""
-    view = service().view
-    target = resolve(view, request.path)
+    catalog = service().catalog
+    target = resolve(catalog, request.path)
     if isinstance(target, Refusal):
         abort(target.status, target.message)
     if target is None:
         abort(404)
     if not _is_canonical(target):
-        return permanent_redirect(target.path, view)
+        return permanent_redirect(target.path, catalog)
     base = base_url()
     if target.kind == "tags":
-        return cacheable(pages.tags_page(view, base), HTML, view)
+        return cacheable(pages.tags_page(catalog, base), HTML, catalog)
     if target.kind == "tag" and target.spec is not None:
-        return cacheable(pages.tag_page(view, base, target.spec), HTML, view)
+        return cacheable(pages.tag_page(catalog, base, target.spec), HTML, catalog)
     abort(404)  # a canonical feed URL never reaches Flask; no redirect loops
 
 

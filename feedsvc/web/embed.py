@@ -26,9 +26,9 @@ _ROOT = urls.embed_path(urls.MAIN)
 @blueprint.get(_ROOT + "<path:feed>")
 def embed(feed: str) -> Response:
     """Headlines of a feed, themed and limited by the query string."""
-    view = service().view
+    catalog = service().catalog
     path = urls.embed_feed(feed)
-    target = resolve(view, urls.feed_path(path, urls.FORMATS["rss"]))
+    target = resolve(catalog, urls.feed_path(path, urls.FORMATS["rss"]))
     if isinstance(target, Refusal):
         abort(target.status, target.message)
     if target is None or target.spec is None:
@@ -36,12 +36,14 @@ def embed(feed: str) -> Response:
     canonical = urls.parent(target.path)
     if unquote(canonical) != path or (path != urls.MAIN and not feed.endswith(urls.SEP)):
         query = request.query_string.decode("latin-1")
-        return permanent_redirect(urls.embed_path(canonical) + (f"?{query}" if query else ""), view)
+        return permanent_redirect(
+            urls.embed_path(canonical) + (f"?{query}" if query else ""), catalog
+        )
     theme = request.args.get("theme", "auto")
     if theme not in EMBED_THEMES:
         abort(400, "theme must be one of: " + ", ".join(EMBED_THEMES))
     raw_limit = request.args.get("limit", "5")
     if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= EMBED_MAX_ITEMS:
         abort(400, f"limit must be a whole number from 1 to {EMBED_MAX_ITEMS}")
-    body = embed_fragment(view.snapshot, target.spec, base_url(), theme, int(raw_limit))
-    return cacheable(body, "text/html", view)
+    body = embed_fragment(catalog.snapshot, target.spec, base_url(), theme, int(raw_limit))
+    return cacheable(body, "text/html", catalog)

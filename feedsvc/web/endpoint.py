@@ -110,8 +110,8 @@ class FeedEndpoint:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """A GET/HEAD of a canonical feed URL: page for browsers, else 304 or the bytes."""
-        view = self.service.view
-        route = lookup(view, environ.get("PATH_INFO", ""))
+        catalog = self.service.catalog
+        route = lookup(catalog, environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD", "GET")
         if route is None or method not in ("GET", "HEAD"):
             return self.not_a_feed_read(environ, start_response, route, method)
@@ -123,10 +123,10 @@ class FeedEndpoint:
             )
         if self.public_url is None:
             self.service.note_base(base)
-        variant = self.service.variant(view, base, spec, fmt)
+        variant = self.service.variant(catalog, base, spec, fmt)
         if wants_html(environ):
-            return self.serve_page(start_response, view, variant, route, base, method == "HEAD")
-        headers = _headers(variant, view.snapshot.site.cache_max_age)
+            return self.serve_page(start_response, catalog, variant, route, base, method == "HEAD")
+        headers = _headers(variant, catalog.snapshot.site.cache_max_age)
         gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
         if not _modified(environ, variant.gzip_etag if gz else variant.etag, variant):
             self.counter.add((spec.kind, fmt.name, "304"))
@@ -163,7 +163,7 @@ class FeedEndpoint:
     def serve_page(
         self,
         start_response: StartResponse,
-        view: Catalog,
+        catalog: Catalog,
         variant: Variant,
         route: tuple[FeedSpec, FeedFormat],
         base: str,
@@ -173,7 +173,7 @@ class FeedEndpoint:
         spec, fmt = route
         page = variant.extra.get("page")
         if not isinstance(page, bytes):
-            page = variant.extra["page"] = feed_page(view.snapshot, spec, fmt, base)
+            page = variant.extra["page"] = feed_page(catalog.snapshot, spec, fmt, base)
         self.counter.add((spec.kind, "html", "200"))
         start_response("200 OK", policy.feed_page(len(page)))
         return [] if head else [page]

@@ -18,8 +18,8 @@ blueprint = Blueprint("health", __name__)
 
 def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
     """Status, counts, content version and the current content problems."""
-    view = service.view
-    snapshot = view.snapshot
+    catalog = service.catalog
+    snapshot = catalog.snapshot
     errors = [p.to_dict() for p in snapshot.errors]
     last_reload = service.last_reload_at
     return {
@@ -28,8 +28,8 @@ def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
         "version": snapshot.version,
         "articles": len(snapshot.articles),
         "tags": len(snapshot.tags),
-        "feeds": len(view.feeds),
-        "loaded_at": view.loaded_at.isoformat(),
+        "feeds": len(catalog.feeds),
+        "loaded_at": catalog.loaded_at.isoformat(),
         "last_reload_at": last_reload.isoformat() if last_reload else None,
         "reloads": service.reloads,
         "watch": service.watch_mode,

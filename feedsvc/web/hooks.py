@@ -27,7 +27,7 @@ def cors_preflight() -> BaseResponse | None:
     """Answer OPTIONS (CORS preflight) on every URL that names something."""
     if request.method != "OPTIONS" or request.routing_exception is not None:
         return None
-    if request.endpoint == ALIAS_ENDPOINT and resolve(service().view, request.path) is None:
+    if request.endpoint == ALIAS_ENDPOINT and resolve(service().catalog, request.path) is None:
         abort(404)
     response = Response(status=204)
     del response.headers["Content-Type"]

@@ -145,8 +145,8 @@ def _cache(out: Exposition, service: FeedService) -> None:
 
 def _content(out: Exposition, service: FeedService) -> None:
     """Reloads, how content changes are found, and the content's health."""
-    view = service.view
-    snapshot = view.snapshot
+    catalog = service.catalog
+    snapshot = catalog.snapshot
     out.family("feedsvc_reloads_total", "counter", "Content reloads that changed content.",
                service.reloads)  # fmt: skip
     out.family("feedsvc_reload_errors_total", "counter", "Reloads that failed unexpectedly.",
@@ -163,7 +163,7 @@ def _content(out: Exposition, service: FeedService) -> None:
         [((mode,), int(service.watch_mode == mode)) for mode in ("inotify", "poll", "off")],
         ("mode",),
     )  # fmt: skip
-    last = service.last_reload_at or view.loaded_at
+    last = service.last_reload_at or catalog.loaded_at
     out.family(
         "feedsvc_last_reload_timestamp_seconds", "gauge",
         "When content was last checked and reloaded (Unix time).", last.timestamp(),

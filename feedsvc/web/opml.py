@@ -14,16 +14,16 @@ from feedsvc.web.respond import base_url, cacheable, service
 blueprint = Blueprint("opml", __name__)
 
 
-def opml_document(view: Catalog, base: str) -> str:
+def opml_document(catalog: Catalog, base: str) -> str:
     """OPML 2.0 listing every feed (RSS flavour), for importing into readers."""
-    site = view.snapshot.site
+    site = catalog.snapshot.site
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<opml version="2.0">',
         f"  <head><title>{quoteattr(site.title)[1:-1]} feeds</title></head>",
         "  <body>",
     ]
-    for spec in view.feeds.values():
+    for spec in catalog.feeds.values():
         lines.append(
             f'    <outline type="rss" version="RSS2" text={quoteattr(spec.title)} '
             f"title={quoteattr(spec.title)} xmlUrl={quoteattr(base + spec.url_path('rss'))} "
@@ -36,5 +36,5 @@ def opml_document(view: Catalog, base: str) -> str:
 @blueprint.get(urls.OPML)
 def opml() -> Response:
     """The OPML file; its strong ETag is computed from the bytes served."""
-    view = service().view
-    return cacheable(opml_document(view, base_url()), "text/x-opml", view)
+    catalog = service().catalog
+    return cacheable(opml_document(catalog, base_url()), "text/x-opml", catalog)

@@ -95,35 +95,35 @@ def _tag_context(base: str, spec: FeedSpec) -> dict[str, Any]:
     }
 
 
-def _directory_context(view: Catalog, base: str) -> dict[str, Any]:
-    feeds = view.feeds
+def _directory_context(catalog: Catalog, base: str) -> dict[str, Any]:
+    feeds = catalog.feeds
     main, popular = feeds["main"], feeds["popular"]
     return {
-        "site": view.snapshot.site,
+        "site": catalog.snapshot.site,
         "base": base,
         "main": {"spec": main, "links": feed_links(base, main),
-                 "count": len(view.snapshot.articles)},
+                 "count": len(catalog.snapshot.articles)},
         "popular": {"spec": popular, "links": feed_links(base, popular)},
         "tags": [_tag_context(base, spec) for spec in feeds.values() if spec.kind == "tag"],
     }  # fmt: skip
 
 
-def directory_page(view: Catalog, base: str) -> str:
+def directory_page(catalog: Catalog, base: str) -> str:
     """``/``: every feed, with autodiscovery links."""
-    return render("index.html", **_directory_context(view, base))
+    return render("index.html", **_directory_context(catalog, base))
 
 
-def tags_page(view: Catalog, base: str) -> str:
+def tags_page(catalog: Catalog, base: str) -> str:
     """``/tags/``: every tag and its feeds."""
-    return render("tags.html", **_directory_context(view, base))
+    return render("tags.html", **_directory_context(catalog, base))
 
 
-def tag_page(view: Catalog, base: str, spec: FeedSpec) -> str:
+def tag_page(catalog: Catalog, base: str, spec: FeedSpec) -> str:
     """``/tags/<slug>/``: one tag's feeds and the articles in them now."""
-    site = view.snapshot.site
+    site = catalog.snapshot.site
     articles = [
         {"title": a.title, "url": article_url(site, a.slug), "published": a.published}
-        for a in feed_items(view.snapshot, spec)
+        for a in feed_items(catalog.snapshot, spec)
     ]
-    context = _directory_context(view, base)
+    context = _directory_context(catalog, base)
     return render("tag.html", tag=_tag_context(base, spec), articles=articles, **context)

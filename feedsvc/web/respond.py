@@ -52,15 +52,15 @@ def base_url() -> str:
     return base
 
 
-def cacheable(body: str | bytes, mimetype: str, view: Catalog) -> BaseResponse:
+def cacheable(body: str | bytes, mimetype: str, catalog: Catalog) -> BaseResponse:
     """A page shared caches may keep: strong ETag from its bytes, conditional on the request."""
     response = Response(body, mimetype=mimetype)
-    response.headers.update(policy.shared_cache(view.snapshot.site.cache_max_age))
+    response.headers.update(policy.shared_cache(catalog.snapshot.site.cache_max_age))
     response.add_etag()
     return response.make_conditional(request)
 
 
-def permanent_redirect(path: str, view: Catalog) -> Response:
+def permanent_redirect(path: str, catalog: Catalog) -> Response:
     """308 to a canonical path under the public base URL (absolute Location).
 
     An absolute URL built from FEEDSVC_PUBLIC_URL (or the forwarded scheme,
@@ -71,5 +71,5 @@ def permanent_redirect(path: str, view: Catalog) -> Response:
     response = Response(f"308 Permanent Redirect\n{location}\n", status=308,
                         mimetype="text/plain")  # fmt: skip
     response.headers["Location"] = location
-    response.headers.update(policy.shared_cache(view.snapshot.site.cache_max_age))
+    response.headers.update(policy.shared_cache(catalog.snapshot.site.cache_max_age))
     return response
