@@ -210,3 +210,25 @@ def test_connection_settings_become_waitress_adjustments():
     assert adjustments["connection_limit"] == 50 and adjustments["channel_timeout"] == 7
     # Timed-out channels are looked for often enough; poll() has no 1024-descriptor limit.
     assert adjustments["cleanup_interval"] == 1 and adjustments["asyncore_use_poll"] is True
+
+
+@pytest.mark.slow
+def test_at_the_connection_limit_the_longest_idle_connection_makes_way(bundled_content: Path):
+    """With a limit of 20, 100 idle sockets: each new client still gets in, the
+    oldest idle sockets are the ones closed, and the log says so once."""
+    env = {"FEEDSVC_CONNECTION_LIMIT": "20"}
+    with feedsvc_server(bundled_content, env=env) as server:
+        idle = []
+        try:
+            for _ in range(100):
+                idle.append(socket.create_connection((HOST, server.port), timeout=5))
+            assert fetch(server.port, "/rss.xml", timeout=5)[0] == 200
+            idle[0].settimeout(5)
+            assert idle[0].recv(1) == b""  # the first one opened was closed
+            idle[-1].settimeout(0.2)
+            with pytest.raises(TimeoutError):  # the newest one is still open
+                idle[-1].recv(1)
+        finally:
+            for sock in idle:
+                sock.close()
+    assert server.log().count("connection limit reached") == 1

@@ -21,7 +21,9 @@ Hardening (what one client can do to the server):
 * Connections: :class:`~feedsvc.settings.ConnectionSettings` become
   waitress's ``connection_limit`` (waitress stops *accepting* when it is
   reached, so its default of 100 let 100 idle sockets lock every reader out),
-  ``channel_timeout`` and the request size limits. waitress's idle timeout
+  ``channel_timeout`` and the request size limits. At the limit,
+  :class:`KeepAliveChannel` closes the longest-idle connection, so idle
+  connections alone never lock a reader out. waitress's idle timeout
   is refreshed by every byte, so a client trickling a header one byte at a
   time was never cut off; :class:`KeepAliveChannel` counts a request's time
   from its first byte (nginx's ``client_header_timeout`` does the same).
@@ -38,6 +40,7 @@ import re
 import resource
 import signal
 import time
+from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
 import waitress
@@ -129,6 +132,18 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
     _timed: object = None  # the incomplete request being timed
     _started = 0.0  # when its first byte arrived
 
+    def add_channel(self, map: Any = None) -> None:
+        """Register this connection; at the connection limit, close the longest-idle one.
+
+        waitress stops accepting at ``connection_limit``, so idle connections
+        alone could lock every reader out until they timed out. Evicting the
+        longest-idle connection (an incomplete request counts as idle since
+        its first byte) keeps a place for each new client instead.
+        """
+        super().add_channel(map)
+        if len(self._map) >= self.adj.connection_limit:
+            evict_longest_idle(self.server.active_channels.values(), self)
+
     def received(self, data: bytes) -> bool:
         """Parse ``data``; an incomplete request keeps the time it started."""
         result: bool = super().received(data)
@@ -139,6 +154,21 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
         else:
             self.last_activity = self._started
         return result
+
+
+def evict_longest_idle(channels: Iterable[Any], keep: object) -> None:
+    """Mark the channel idle longest (not serving, nothing to send) to be closed."""
+    idle = [
+        channel
+        for channel in channels
+        if channel is not keep
+        and not channel.requests
+        and not channel.total_outbufs_len
+        and not channel.will_close
+    ]
+    if idle:
+        min(idle, key=lambda channel: channel.last_activity).will_close = True
+        _evictions.warning("connection limit reached: closing the longest-idle connections")
 
 
 class RateLimit(logging.Filter):
@@ -163,6 +193,8 @@ class RateLimit(logging.Filter):
 
 
 _queue_limit = RateLimit()
+_evictions = logging.getLogger("feedsvc.connections")
+_evictions.addFilter(RateLimit())
 
 
 def waitress_adjustments(connections: ConnectionSettings) -> dict[str, Any]:
