@@ -429,7 +429,7 @@ def test_healthz_and_metrics_answer_loopback_only(edge):
         assert _from("127.0.0.2", port, PREFIX + path) == 403, path
     assert _from("127.0.0.2", port, PREFIX + "/rss.xml") == 200
     for path in ("/healthz", "/metrics"):
-        status, headers, body = edge.get(path)
+        status, headers, _ = edge.get(path)
         assert status == 200 and headers.get("X-Cache-Status") is None, path
     assert json.loads(edge.get("/healthz")[2])["status"] in ("ok", "degraded")
     assert b"feedsvc_feed_requests_total" in edge.get("/metrics")[2]
