@@ -134,6 +134,17 @@ def hot_misses(port: int) -> int | None:
     return None if before is None or after is None else after - before
 
 
+def settle(server_pid: int, port: int, timeout: float = 120.0) -> None:
+    """Wait (bounded) until the server is idle and the hot feeds are cached: the
+    quiet row must not measure the prewarm after start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ticks = process_ticks(server_pid)
+        time.sleep(0.5)
+        if process_ticks(server_pid) - ticks <= TICKS * 0.02 and hot_misses(port) == 0:
+            return
+
+
 def measure_row(name: str, server_pid: int, port: int, args: argparse.Namespace,
                 tags: list[str]) -> dict[str, object]:  # fmt: skip
     """One row: the reader while ``name`` floods (or holds idle sockets, or nothing)."""
@@ -194,9 +205,7 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
         with feedsvc_server(content, env={"FEEDSVC_RELOAD": "0"}) as server:
             opml = fetch(server.port, "/feeds.opml")[2].decode()
             tags = sorted(set(re.findall(r"/tags/([^/\"+]+)/rss\.xml", opml)))[:200]
-            for path in HOT:  # warm: the hot feeds are what must stay cached
-                fetch(server.port, path)
-                fetch(server.port, path, headers={"Accept-Encoding": "gzip"})
+            settle(server.pid, server.port)  # the hot feeds are what must stay cached
             rows = [measure_row(name, server.pid, server.port, args, tags)
                     for name in ("quiet", *args.kinds, "idle")]  # fmt: skip
     return rows
