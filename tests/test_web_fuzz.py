@@ -143,3 +143,13 @@ def test_no_request_a_client_can_send_is_answered_5xx_or_logs_a_traceback(
     assert failures == []
     log = server.log()
     assert "Traceback" not in log and "Exception" not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("digit", ["%C2%B2", "%D9%A2", "%EF%BC%92", "9" * 5000, "%2B2"])
+def test_only_ascii_digits_count_over_http(server: ServerProcess, digit: str):
+    """``٢`` and ``２`` were read as 2 and redirected to /page/2/, ``²`` was a 500:
+    now each is a 404 as a page number and a 400 as an embed limit."""
+    close = "\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    page = f"GET /page/{digit}/rss.xml HTTP/1.1{close}".encode()
+    limit = f"GET /embed/?limit={digit} HTTP/1.1{close}".encode()
+    assert (status_of(server.port, page), status_of(server.port, limit)) == (404, 400)
