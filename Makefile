@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: install serve test quick lint bench scale clean
+.PHONY: install serve test quick lint bench abuse scale clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,15 @@ quick: lint
 
 # Benchmarks against real baselines (wrk and nginx from Debian are used when
 # installed); `make bench ARGS=--quick` takes well under a minute. See bench/README.md.
+# bench/abuse.py: a reader's latency while abusive clients flood cache misses
+# or hold idle connections (`make abuse ARGS=--quick` alone; `make bench` runs it
+# after run.py, passing --quick on).
 bench: install
 	$(BIN)/python bench/run.py $(ARGS)
+	$(BIN)/python bench/abuse.py $(filter --quick,$(ARGS))
+
+abuse: install
+	$(BIN)/python bench/abuse.py $(ARGS)
 
 scale: install
 	$(BIN)/python bench/scale.py $(ARGS)

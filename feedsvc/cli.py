@@ -19,6 +19,7 @@ from feedsvc.feeds import urls
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import (
+    ConnectionSettings,
     ListenSettings,
     ServiceSettings,
     content_dir_from_env,
@@ -89,6 +90,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServiceSettings.from_env(
         content_dir=args.content_dir, public_url=args.public_url, proxy_hops=args.proxy_hops
     )
+    connections = ConnectionSettings.from_env(
+        connection_limit=args.connection_limit, idle_timeout=args.idle_timeout,
+        max_header_bytes=args.max_header_bytes, max_body_bytes=args.max_body_bytes,
+    )  # fmt: skip
     try:
         app = create_app(settings)
     except ContentError as exc:
@@ -97,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("feedsvc: cannot start without a usable site.yaml", file=sys.stderr)
         return EXIT_UNUSABLE
     server = create_server(
-        app, host=args.host, port=args.port, threads=args.threads, ident="feedsvc",
+        app, connections, host=args.host, port=args.port, threads=args.threads, ident="feedsvc",
         clear_untrusted_proxy_headers=False,
     )  # fmt: skip
     host, port = server.effective_host, server.effective_port
@@ -158,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--content-dir", default=content_dir_from_env())
     serve.add_argument("--public-url", default=None, help="overrides $FEEDSVC_PUBLIC_URL")
     serve.add_argument("--proxy-hops", type=int, default=None, help="trusted X-Forwarded hops")
+    # Connection limits: defaults from $FEEDSVC_* (feedsvc.settings.ConnectionSettings).
+    serve.add_argument("--connection-limit", type=int, default=None, help="open connections")
+    serve.add_argument("--idle-timeout", type=int, default=None, help="seconds idle or per request")
+    serve.add_argument("--max-header-bytes", type=int, default=None)
+    serve.add_argument("--max-body-bytes", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate content; exit 1 on errors")

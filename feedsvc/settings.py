@@ -7,6 +7,7 @@ file to read:
 * :class:`ServiceSettings` describe the running service (content folder,
   public URL, proxy hops, reload interval, cache bound, watching);
 * :class:`ListenSettings` are where ``feedsvc serve`` listens;
+* :class:`ConnectionSettings` bound what one client can hold of the server;
 * :func:`site_overrides` are the variables that override ``site.yaml`` for
   one deployment (the site settings themselves are content:
   :mod:`feedsvc.content.site`);
@@ -160,6 +161,41 @@ class ListenSettings:
             port=int(env.get(ENV_PREFIX + "PORT", "8080")),
             threads=int(env.get(ENV_PREFIX + "THREADS", "8")),
         )
+
+
+# --- Connection limits (what one client can hold of the server) -------------
+# Defaults and the nginx settings they compare with: README "Connections".
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    """How many connections ``feedsvc serve`` holds, for how long, and how big a request may be.
+
+    waitress stops *accepting* at its connection limit, so idle connections
+    can lock readers out; a high limit with a short timeout keeps room free.
+    """
+
+    connection_limit: int = 1000  # open connections; waitress's default is 100
+    idle_timeout: int = 20  # seconds idle, or to send one whole request (nginx: 60-75 s)
+    max_header_bytes: int = 32 * 1024  # request line + headers (nginx: 1 KB + 4 x 8 KB)
+    max_body_bytes: int = 64 * 1024  # feedsvc reads no request bodies (nginx: 1 MB)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ConnectionSettings:
+        """Read ``$FEEDSVC_`` + the field name upper-cased (``CONNECTION_LIMIT``...).
+
+        Keyword overrides (CLI flags) win; each value must be a whole number >= 1.
+        """
+        env = environment(env)
+        values = {
+            name: _env_number(env, name.upper(), getattr(cls(), name))
+            for name in ("connection_limit", "idle_timeout", "max_header_bytes", "max_body_bytes")
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name, value in values.items():
+            if value < 1:
+                raise ValueError(f"${ENV_PREFIX}{name.upper()} must be at least 1, got {value}")
+        return cls(**values)
 
 
 def normalise_public_url(url: str) -> str:

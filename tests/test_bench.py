@@ -176,3 +176,23 @@ def test_every_nginx_row_of_the_benchmark_is_a_valid_config(tmp_path: Path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "cache1").is_dir()  # one cache directory per proxy row
+
+
+@pytest.mark.slow
+def test_abuse_bench_runs_every_row_and_sees_no_5xx(tmp_path: Path):
+    """bench/abuse.py as `make bench` runs it, shortened: every flood kind and the
+    idle row are measured against the quiet baseline (no timing asserted)."""
+    out = tmp_path / "abuse.json"
+    done = subprocess.run(
+        [sys.executable, "bench/abuse.py", "--seconds", "0.5", "--articles", "200", "--tags", "30",
+         "--idle", "50", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
+    rows = {row["row"]: row for row in json.loads(out.read_text())}
+    assert list(rows) == ["quiet", "tags", "pages", "hosts", "queries", "html", "idle"]
+    for name, row in rows.items():
+        assert row["reads"] > 0 and row["errors"] == 0 and row["flood_5xx"] == 0, name
+        assert 0 < row["p50_ms"] <= row["p99_ms"], name
+        assert row["flood_requests"] > 0 or name in ("quiet", "idle"), name
+        assert name in done.stdout

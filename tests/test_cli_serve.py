@@ -38,3 +38,23 @@ def test_serve_exits_2_on_missing_site_yaml(tmp_path: Path):
         returncode = server.wait(timeout=30)
     assert returncode == 2
     assert "site.yaml" in server.log()
+
+
+def test_serve_flags_set_the_connection_limits_over_the_environment(
+    bundled_content: Path, monkeypatch
+):
+    """--connection-limit and friends win over $FEEDSVC_*; a bad value exits 2."""
+    from feedsvc.cli import build_parser
+    from feedsvc.settings import ConnectionSettings
+
+    monkeypatch.setenv("FEEDSVC_IDLE_TIMEOUT", "9")
+    args = build_parser().parse_args(["serve", "--connection-limit", "5", "--max-body-bytes", "7"])
+    read = ConnectionSettings.from_env(
+        connection_limit=args.connection_limit, idle_timeout=args.idle_timeout,
+        max_header_bytes=args.max_header_bytes, max_body_bytes=args.max_body_bytes,
+    )  # fmt: skip
+    assert read == ConnectionSettings(connection_limit=5, idle_timeout=9, max_body_bytes=7)
+    env = {"FEEDSVC_CONNECTION_LIMIT": "lots"}
+    with feedsvc_server(bundled_content, env=env).launch() as server:
+        assert server.wait(timeout=30) == 2
+    assert "FEEDSVC_CONNECTION_LIMIT must be a whole number" in server.log()

@@ -227,14 +227,15 @@ def test_deploy_unit_configures_what_feedsvc_reads(monkeypatch):
     from pathlib import Path
 
     from feedsvc.cli import build_parser
-    from feedsvc.settings import ServiceSettings, normalise_public_url
+    from feedsvc.settings import ConnectionSettings, ServiceSettings, normalise_public_url
 
     unit = (Path(__file__).resolve().parent.parent / "deploy" / "feedsvc.service").read_text()
     settings = re.findall(r"^#?Environment=(FEEDSVC_\w+)=(\S+)$", unit, flags=re.M)
     active = re.findall(r"^Environment=(FEEDSVC_\w+)=(\S+)$", unit, flags=re.M)
     assert {name for name, _ in settings} == {
         "FEEDSVC_HOST", "FEEDSVC_PORT", "FEEDSVC_CONTENT_DIR", "FEEDSVC_THREADS",
-        "FEEDSVC_PROXY_HOPS", "FEEDSVC_PUBLIC_URL",
+        "FEEDSVC_PROXY_HOPS", "FEEDSVC_PUBLIC_URL", "FEEDSVC_CONNECTION_LIMIT",
+        "FEEDSVC_IDLE_TIMEOUT",
     }  # fmt: skip
     for name in [n for n in os.environ if n.startswith("FEEDSVC_")]:
         monkeypatch.delenv(name)
@@ -248,3 +249,9 @@ def test_deploy_unit_configures_what_feedsvc_reads(monkeypatch):
     assert "ExecStart=/srv/feedsvc/.venv/bin/feedsvc serve" in unit
     public = dict(settings)["FEEDSVC_PUBLIC_URL"]
     assert normalise_public_url(public) == "https://news.example.com/feeds"
+    # The connection settings are shown commented out, at their defaults.
+    defaults = ConnectionSettings()
+    assert int(dict(settings)["FEEDSVC_CONNECTION_LIMIT"]) == defaults.connection_limit
+    assert int(dict(settings)["FEEDSVC_IDLE_TIMEOUT"]) == defaults.idle_timeout
+    limit = int(re.findall(r"^LimitNOFILE=(\d+)$", unit, flags=re.M)[0])
+    assert limit > defaults.connection_limit + 64

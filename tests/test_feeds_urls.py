@@ -112,3 +112,17 @@ def test_templates_link_only_to_paths_they_are_given():
         text = template.read_text(encoding="utf-8")
         assert not re.search(r"\{\{ base \}\}/", text), template.name
         assert not re.search(r"<code>/", text), template.name
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1", 1), ("007", 7), ("0", None), ("50", 50), ("51", None), ("0" * 5000 + "9", 9),
+        ("", None), ("²", None), ("٢", None), ("２", None), ("-1", None), ("+1", None),
+        (" 1", None), ("1 ", None), ("1_0", None), ("9" * 5000, None), ("1e3", None),
+    ],
+)  # fmt: skip
+def test_whole_number_reads_ascii_digits_in_range_only(text: str, expected: int | None):
+    """Unicode digits, signs, spaces, underscores and huge numbers name no number;
+    int() is never handed more digits than the upper bound has."""
+    assert urls.whole_number(text, 1, 50) == expected

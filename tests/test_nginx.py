@@ -18,6 +18,7 @@ hostile corpus yields no 5xx through nginx either.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import math
 import os
@@ -400,3 +401,35 @@ def test_hostile_corpus_through_nginx_yields_no_5xx(edge):
     # The app behind survived it all.
     assert edge.get("/rss.xml")[0] == 200
     assert "upstream prematurely closed" not in edge.error_log()
+
+
+def _from(source: str, port: int, path: str) -> int:
+    """Status of a GET to nginx from the local address ``source`` (another 127/8 address
+    on the loopback interface stands in for a client from the internet)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+MONITORING = ["/healthz", "/metrics", "//healthz", "/HEALTHZ", "/%68ealthz", "/Metrics?x=1",
+              "/healthz/", "/./metrics"]  # fmt: skip
+
+
+def test_healthz_and_metrics_answer_loopback_only(edge):
+    """The README promises the nginx example keeps /healthz and /metrics off the
+    public internet: from 127.0.0.2 (not an allowed address) every spelling is a
+    403, the feeds are not; from 127.0.0.1 both answer, live (never cached)."""
+    port = edge.nginx.port
+    for path in MONITORING:
+        assert _from("127.0.0.2", port, PREFIX + path) == 403, path
+    assert _from("127.0.0.2", port, PREFIX + "/rss.xml") == 200
+    for path in ("/healthz", "/metrics"):
+        status, headers, _ = edge.get(path)
+        assert status == 200 and headers.get("X-Cache-Status") is None, path
+    assert json.loads(edge.get("/healthz")[2])["status"] in ("ok", "degraded")
+    assert b"feedsvc_feed_requests_total" in edge.get("/metrics")[2]

@@ -118,3 +118,21 @@ def test_site_overrides_name_the_variable_and_keep_the_value_as_written():
         ("title", "$FEEDSVC_TITLE", " Morning "),
         ("popular.items", "$FEEDSVC_POPULAR_ITEMS", "x"),
     ]
+
+
+def test_connection_settings_have_safe_defaults_and_read_the_environment():
+    from feedsvc.settings import ConnectionSettings
+
+    defaults = ConnectionSettings.from_env({})
+    assert defaults.connection_limit >= 1000 and defaults.idle_timeout <= 30
+    env = {
+        "FEEDSVC_CONNECTION_LIMIT": "50",
+        "FEEDSVC_IDLE_TIMEOUT": " ",
+        "FEEDSVC_MAX_BODY_BYTES": "9",
+    }
+    read = ConnectionSettings.from_env(env, idle_timeout=7, max_body_bytes=None)
+    assert (read.connection_limit, read.idle_timeout, read.max_body_bytes) == (50, 7, 9)
+    with pytest.raises(ValueError, match="CONNECTION_LIMIT must be a whole number"):
+        ConnectionSettings.from_env({"FEEDSVC_CONNECTION_LIMIT": "many"})
+    with pytest.raises(ValueError, match="IDLE_TIMEOUT must be at least 1"):
+        ConnectionSettings.from_env({"FEEDSVC_IDLE_TIMEOUT": "0"})

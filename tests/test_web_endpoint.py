@@ -393,11 +393,6 @@ def test_healthz_reports_what_the_fast_path_answered(client: Any):
     assert client.get("/healthz").get_json()["http"] == {"feed_responses": 3, "not_modified": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="bug: routing reads the page number '²' with int() after str.isdigit() accepted it",
-)
 def test_a_page_number_that_is_not_a_number_is_a_404_not_a_crash(client: Any):
     """A client-controlled path must never raise out of the fast path (a 500, or a
     dropped connection, in front of Flask's error handling)."""

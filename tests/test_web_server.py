@@ -1,13 +1,24 @@
-"""``feedsvc serve``'s waitress keeps connections alive after a 304 (real server, real socket)."""
+"""web/server.py: ``feedsvc serve``'s waitress (real server, real sockets).
+
+Keep-alive after a 304, the queue log, and what one client can do: hold
+connections, trickle a request, frame a request ambiguously.
+"""
 
 from __future__ import annotations
 
 import http.client
 import logging
+import shutil
+import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench.servers import feedsvc_server
-from feedsvc.web.server import RateLimit
+import pytest
+
+from bench.servers import HOST, REPO, ServerProcess, feedsvc_server, fetch
+from feedsvc.settings import ConnectionSettings
+from feedsvc.web.server import RateLimit, waitress_adjustments
 
 
 def test_304_keeps_the_connection_open_and_the_next_request_is_framed_right(
@@ -66,3 +77,158 @@ def test_rate_limit_lets_one_record_through_per_interval():
     later = logging.LogRecord("waitress.queue", logging.WARNING, "f", 1, "depth %d", (9,), None)
     assert limit.filter(later)
     assert later.getMessage() == "depth 9 (and 4 similar messages)"
+
+
+# -- connections and framing: what one client can do to the server ----------------
+
+
+def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``data`` and read everything until the server closes (bounded)."""
+    chunks = []
+    with socket.create_connection((HOST, port), timeout=timeout) as sock:
+        sock.sendall(data)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+            except (ConnectionResetError, TimeoutError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    content = tmp_path_factory.mktemp("framing") / "content"
+    shutil.copytree(REPO / "content", content)
+    env = {"FEEDSVC_MAX_BODY_BYTES": "1000", "FEEDSVC_MAX_HEADER_BYTES": "4096"}
+    with feedsvc_server(content, env=env) as server:
+        yield server
+
+
+SMUGGLED = b"GET /smuggled.xml HTTP/1.1\r\nHost: x\r\n\r\n"
+AMBIGUOUS = {
+    "CL and TE": b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "TE and CL": b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+    "CL and empty TE": b"Content-Length: 5\r\nTransfer-Encoding: \r\n\r\n0\r\n\r\n",
+    "TE folded": b"Transfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+    "folded header": b"X-A: b\r\n c\r\n\r\n",
+    "differing CLs": b"Content-Length: 5\r\nContent-Length: 6\r\n\r\n0\r\n\r\n",
+    "equal CLs": b"Content-Length: 5\r\nContent-Length: 5\r\n\r\nabcde",
+    "signed CL": b"Content-Length: +5\r\n\r\nabcde",
+    "bad chunk size": b"Transfer-Encoding: chunked\r\n\r\n0x5\r\nabcde\r\n0\r\n\r\n",
+    "chunk size with space": b"Transfer-Encoding: chunked\r\n\r\n5 \r\nabcde\r\n0\r\n\r\n",
+    "bare LF in a header": b"X-A: b\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "CR in a header": b"X-A: b\rTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("name", AMBIGUOUS)
+def test_ambiguous_framing_is_a_400_and_nothing_pipelined_behind_it_is_answered(
+    served: ServerProcess, name: str
+):
+    """Request smuggling needs two parsers to disagree on where a request ends:
+    whatever the framing ambiguity, one 400, then the connection is closed."""
+    request = b"GET /rss.xml HTTP/1.1\r\nHost: x\r\n" + AMBIGUOUS[name]
+    response = exchange(served.port, request + SMUGGLED)
+    assert response.split(b" ", 2)[1] == b"400", response[:200]
+    assert response.count(b"HTTP/1.") == 1
+
+
+def test_transfer_encoding_in_http_1_0_is_a_400(served: ServerProcess):
+    """HTTP/1.0 has no chunked coding: waitress framed such a request by its
+    Content-Length, a proxy might by the chunks (RFC 9112 §6.1: faulty)."""
+    request = b"GET /rss.xml HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"
+    response = exchange(served.port, request + b"0\r\n\r\n" + SMUGGLED)
+    assert response.startswith(b"HTTP/1.0 400 ") and response.count(b"HTTP/1.") == 1
+
+
+def test_an_unknown_transfer_coding_is_a_501_and_closes(served: ServerProcess):
+    request = b"GET /rss.xml HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+    response = exchange(served.port, request + b"0\r\n\r\n" + SMUGGLED)
+    assert response.startswith(b"HTTP/1.1 501 ") and response.count(b"HTTP/1.") == 1
+
+
+def test_well_framed_pipelined_requests_are_all_answered(served: ServerProcess):
+    chunked = b"GET /rss.xml HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+    sized = b"GET /atom.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+    last = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    response = exchange(served.port, chunked + sized + last)
+    assert response.count(b"HTTP/1.1 200 OK\r\n") == 3
+
+
+def test_headers_and_bodies_over_the_limits_are_refused(served: ServerProcess):
+    big_header = b"GET /rss.xml HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 5000 + b"\r\n\r\n"
+    assert exchange(served.port, big_header).split(b" ", 2)[1] == b"431"
+    big_body = b"POST /rss.xml HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    assert exchange(served.port, big_body).startswith(b"HTTP/1.1 413 ")
+
+
+@pytest.mark.slow
+def test_hundreds_of_idle_connections_do_not_lock_a_reader_out(served: ServerProcess):
+    """waitress stops accepting at its connection limit (its default: 100), so
+    100 idle sockets used to leave every reader waiting for the idle timeout."""
+    idle = []
+    try:
+        for _ in range(300):
+            idle.append(socket.create_connection((HOST, served.port), timeout=5))
+        status, _, body = fetch(served.port, "/rss.xml", timeout=5)
+        assert status == 200 and body.startswith(b"<?xml")
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+@pytest.mark.slow
+def test_a_header_trickled_byte_by_byte_is_cut_off_at_the_timeout(bundled_content: Path):
+    """Slowloris: one header line every 0.3 s kept waitress's idle timer fresh
+    forever. The whole request must now arrive within the timeout (2 s here)."""
+    with feedsvc_server(bundled_content, env={"FEEDSVC_IDLE_TIMEOUT": "2"}) as server:
+        with socket.create_connection((HOST, server.port), timeout=5) as sock:
+            sock.sendall(b"GET /rss.xml HTTP/1.1\r\nHost: x\r\n")
+            started, closed = time.monotonic(), False
+            while not closed and time.monotonic() - started < 15:
+                try:
+                    sock.sendall(b"X-Trickle: 1\r\n")
+                    sock.settimeout(0.3)
+                    closed = sock.recv(1024) == b""
+                except TimeoutError:
+                    continue
+                except OSError:  # reset or broken pipe: closed by the server
+                    closed = True
+            assert closed
+        # An idle keep-alive connection is closed too; a fresh one is served.
+        with socket.create_connection((HOST, server.port), timeout=10) as sock:
+            assert sock.recv(1024) == b""
+        assert fetch(server.port, "/rss.xml")[0] == 200
+
+
+def test_connection_settings_become_waitress_adjustments():
+    adjustments = waitress_adjustments(ConnectionSettings(connection_limit=50, idle_timeout=7))
+    assert adjustments["connection_limit"] == 50 and adjustments["channel_timeout"] == 7
+    # Timed-out channels are looked for often enough; poll() has no 1024-descriptor limit.
+    assert adjustments["cleanup_interval"] == 1 and adjustments["asyncore_use_poll"] is True
+
+
+@pytest.mark.slow
+def test_at_the_connection_limit_the_longest_idle_connection_makes_way(bundled_content: Path):
+    """With a limit of 20, 100 idle sockets: each new client still gets in, the
+    oldest idle sockets are the ones closed, and the log says so once."""
+    env = {"FEEDSVC_CONNECTION_LIMIT": "20"}
+    with feedsvc_server(bundled_content, env=env) as server:
+        idle = []
+        try:
+            for _ in range(100):
+                idle.append(socket.create_connection((HOST, server.port), timeout=5))
+            assert fetch(server.port, "/rss.xml", timeout=5)[0] == 200
+            idle[0].settimeout(5)
+            assert idle[0].recv(1) == b""  # the first one opened was closed
+            idle[-1].settimeout(0.2)
+            with pytest.raises(TimeoutError):  # the newest one is still open
+                idle[-1].recv(1)
+        finally:
+            for sock in idle:
+                sock.close()
+    assert server.log().count("connection limit reached") == 1

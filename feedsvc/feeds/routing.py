@@ -82,9 +82,10 @@ def _feed(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     """The feed page named by the segments before the file name."""
     page = 1
     if len(parts) >= 2 and parts[-2].lower() == urls.PAGE_SEGMENT:
-        if not parts[-1].isdigit() or len(parts[-1]) > 7:  # no feed has 10 million pages
+        number = urls.whole_number(parts[-1], 0, 9_999_999)  # no feed has 10 million pages
+        if number is None:
             return None
-        page, parts = int(parts[-1]), parts[:-2]
+        page, parts = number, parts[:-2]
     spec: FeedSpec | Refusal | None = None
     if not parts:
         spec = catalog.feeds["main"]

@@ -84,6 +84,21 @@ def page_suffix(page: int) -> str:
     return f"{SEP}{PAGE_SEGMENT}{SEP}{page}" if page > 1 else ""
 
 
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """``text`` as a whole number from ``low`` to ``high``, or ``None``: page numbers, limits.
+
+    ASCII digits only: ``str.isdigit`` alone also accepts ``²`` (which
+    ``int`` rejects: a 500) and ``٢`` or ``２`` (which ``int`` reads as 2).
+    At most as many digits as ``high`` has, bar leading zeros, so ``int``
+    never reads a 5,000-digit number.
+    """
+    digits = text.lstrip("0") or text[-1:]
+    if not (text.isascii() and text.isdigit()) or len(digits) > len(str(high)):
+        return None
+    value = int(digits)
+    return value if low <= value <= high else None
+
+
 def feed_path(path: str, fmt: FeedFormat, page: int = 1) -> str:
     """A feed's URL in one format: ``path`` (e.g. ``/tags/x``), the page, the file name."""
     return f"{path}{page_suffix(page)}{SEP}{fmt.filename}"

@@ -42,8 +42,8 @@ def embed(feed: str) -> Response:
     theme = request.args.get("theme", "auto")
     if theme not in EMBED_THEMES:
         abort(400, "theme must be one of: " + ", ".join(EMBED_THEMES))
-    raw_limit = request.args.get("limit", "5")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= EMBED_MAX_ITEMS:
+    limit = urls.whole_number(request.args.get("limit", "5"), 1, EMBED_MAX_ITEMS)
+    if limit is None:
         abort(400, f"limit must be a whole number from 1 to {EMBED_MAX_ITEMS}")
-    body = embed_fragment(catalog.snapshot, target.spec, base_url(), theme, int(raw_limit))
+    body = embed_fragment(catalog.snapshot, target.spec, base_url(), theme, limit)
     return cacheable(body, "text/html", catalog)
