@@ -32,6 +32,7 @@ from feedsvc.web.html import render
 
 EMBED_THEMES = ("auto", "light", "dark")
 EMBED_MAX_ITEMS = 20
+SHORT_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON"}  # one line per tag
 TOP_TAGS = 30  # tags on the directory page, by article count
 TAGS_PER_PAGE = 100  # lines of a page of the tag list
 SEARCH_RESULTS = 100  # tags shown for a search
@@ -85,7 +86,7 @@ def feed_links(base: str, spec: FeedSpec) -> list[dict[str, str]]:
     """Absolute URL of a feed in each format, for pages and OPML."""
     return [
         {"format": fmt.name, "label": fmt.label, "url": base + spec.url_path(fmt),
-         "type": fmt.content_type.split(";")[0]}
+         "type": fmt.content_type.split(";")[0], "short": SHORT_LABELS[fmt.name]}
         for fmt in FORMATS.values()
     ]  # fmt: skip
 
