@@ -3,7 +3,13 @@
 Pure functions of a :class:`~feedsvc.feeds.catalog.Catalog` (or snapshot) and
 the public base URL, rendered through the one Jinja environment
 (:mod:`feedsvc.web.html`). The Flask views and the fast path decide *when*
-to answer with a page; this module decides what is on it.
+to answer with a page (and keep it: :mod:`feedsvc.web.pagecache`); this
+module decides what is on it.
+
+Every page stays small however many tags there are: ``/`` shows the
+:data:`TOP_TAGS` biggest, the tag list shows :data:`TAGS_PER_PAGE` compact
+lines a page, a search at most :data:`SEARCH_RESULTS`, and a tag page only
+its own feeds.
 
 A person who clicks a feed link gets XML or a download; a feed reader must
 get the exact feed bytes. So a browser navigation to a feed URL (see
