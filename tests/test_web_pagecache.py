@@ -7,6 +7,7 @@ own counters say when a page was built.
 from __future__ import annotations
 
 import gzip
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -164,3 +165,22 @@ def test_the_page_cache_is_bounded_by_its_share_of_the_memory_setting(
         assert client.get(f"/tags/?q=x{n}").status_code == 200
     assert cache.pages.size_bytes <= cache.pages.max_bytes
     assert cache.pages.evictions > 0
+
+
+def test_a_burst_of_requests_for_a_cold_page_builds_it_once(demo_app: Any):
+    cache = cache_of(demo_app)
+    start = threading.Barrier(8)
+    etags: list[str] = []
+
+    def ask() -> None:
+        client = demo_app.test_client()
+        start.wait(timeout=10)
+        etags.append(client.get("/tags/").headers["ETag"])
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(etags) == 8 and len(set(etags)) == 1
+    assert cache.builds == 1

@@ -1,6 +1,7 @@
 """Rendered HTML pages (and OPML), kept per content version like feeds.
 
-A page is built once per (page, base URL, catalog sequence) and kept with
+A page is built once per (page, base URL, catalog sequence), one build at a time
+(a burst of requests for a cold page builds it once), and kept with
 its gzip copy, both strong ETags and a ``Last-Modified`` in a
 :class:`~feedsvc.feeds.cache.BoundedLRU` bounded in bytes (an eighth of
 ``FEEDSVC_CACHE_MB``, on top of the feed cache's share). A conditional
@@ -19,6 +20,7 @@ moving backwards (per page and base URL) by a
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,6 +73,7 @@ class PageCache:
         self.pages: BoundedLRU[Page] = BoundedLRU(max_bytes, lambda page: page.size)
         self.ledger = LastModifiedLedger()
         self._newest: tuple[int, datetime] = (-1, EPOCH)
+        self._build_lock = threading.Lock()
         self.builds = 0
 
     def newest(self, catalog: Catalog) -> datetime:
@@ -102,6 +105,23 @@ class PageCache:
         found = self.pages.get(full_key)
         if found is not None:
             return found
+        with self._build_lock:  # a burst on a cold page builds it once
+            found = self.pages.get(full_key)
+            if found is None:
+                found = self._build(full_key, catalog, base, build, content_type, dated, ledger)
+        return found
+
+    def _build(
+        self,
+        full_key: tuple[Hashable, ...],
+        catalog: Catalog,
+        base: str,
+        build: Callable[[], str | bytes],
+        content_type: str,
+        dated: datetime | None,
+        ledger: bool,
+    ) -> Page:
+        key = full_key[0]
         built = build()
         body = built.encode("utf-8") if isinstance(built, str) else built
         date = (dated or self.newest(catalog)).replace(microsecond=0)
