@@ -184,3 +184,23 @@ def test_a_burst_of_requests_for_a_cold_page_builds_it_once(demo_app: Any):
         thread.join(timeout=30)
     assert len(etags) == 8 and len(set(etags)) == 1
     assert cache.builds == 1
+
+
+def test_an_edit_that_leaves_the_newest_date_alone_still_moves_last_modified(
+    make_app: Any, small_content: Path
+):
+    """Pages are dated by the newest articles; other changes move the date one second on."""
+    app = make_app(small_content)
+    client = app.test_client()
+    before = client.get("/tags/health/")
+    write_yaml(
+        small_content / "articles" / "alpha.yaml",  # the oldest article, now also on Health
+        article("Alpha", "2025-12-01T10:00:00+09:00", tags=["North Korea", "Health"], views=50),
+    )
+    assert app.extensions["feedsvc"].reload()
+    after = client.get(
+        "/tags/health/", headers={"If-Modified-Since": before.headers["Last-Modified"]}
+    )
+    assert after.status_code == 200 and b"Alpha" in after.data
+    moved = parse_date(after.headers["Last-Modified"]) - parse_date(before.headers["Last-Modified"])
+    assert moved.total_seconds() == 1

@@ -12,7 +12,7 @@ Keys never hold a raw query string: views pass only what changes the answer
 (an embed's theme and limit with defaults dropped, a normalised tag search),
 so ``/?x=1``, ``/?x=2`` … are all the one cached ``/``.
 
-``Last-Modified`` is the newest article change of the content, kept from
+``Last-Modified`` is the newest change among the newest articles, kept from
 moving backwards (per page and base URL) by a
 :class:`~feedsvc.feeds.lastmodified.LastModifiedLedger`, as for feeds.
 """
@@ -32,6 +32,7 @@ from werkzeug.sansio.http import is_resource_modified
 from feedsvc.feeds.cache import BoundedLRU, gzip_bytes, strong_etag
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.lastmodified import LastModifiedLedger
+from feedsvc.feeds.spec import feed_items
 from feedsvc.web import policy
 from feedsvc.web.negotiate import accepts_gzip
 
@@ -57,9 +58,14 @@ class Page:
 
 
 def newest_change(catalog: Catalog) -> datetime:
-    """The newest article date (published or updated) of the content."""
+    """The newest change (published or updated) among the main feed's articles.
+
+    The newest articles, not all of them: cheap at any size. An edit older
+    than those still moves a page's ``Last-Modified`` forward, because the
+    ledger dates changed bytes one second after their previous date.
+    """
     newest = EPOCH
-    for article in catalog.snapshot.articles:
+    for article in feed_items(catalog.snapshot, catalog.feeds["main"]):
         changed = article.updated or article.published
         if changed > newest:
             newest = changed
