@@ -72,6 +72,7 @@ def test_the_tag_list_is_split_into_pages_listing_every_tag_once(big: Any):
     for missing in (f"/tags/page/{pages + 1}/", "/tags/page/0/", "/tags/page/02/"):
         assert client.get(missing).status_code == 404, missing
     assert client.get("/tags/page/1/").status_code in (308, 404)  # never a second /tags/
+    assert client.options("/tags/page/2/").status_code == 204  # a CORS preflight, like /tags/
 
 
 def test_the_directory_shows_the_biggest_tags_and_links_the_full_list(big: Any):
