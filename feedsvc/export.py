@@ -5,7 +5,8 @@
 * every feed in every format at its URL path (``rss.xml``, ``atom.xml``,
   ``feed.json``, ``popular/…``, ``tags/<slug>/…``), each with a ``.gz``
   sibling (the same deterministic gzip bytes the live service sends);
-* ``index.html`` (the directory), ``tags/index.html``, ``feeds.opml`` and
+* ``index.html`` (the directory), ``tags/index.html`` and the further pages
+  of the tag list (``tags/page/N/index.html``), ``feeds.opml`` and
   ``healthz.json``. The pages inline their stylesheet (allowed by hash in
   their Content-Security-Policy), so no stylesheet file is written.
 
@@ -53,10 +54,11 @@ from flask import Flask
 from feedsvc.feeds.cache import gzip_bytes
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.render import render_feed
-from feedsvc.feeds.urls import EXPORTED_PAGES, FORMATS, export_file
+from feedsvc.feeds.urls import EXPORTED_PAGES, FORMATS, export_file, tag_index_path
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings, normalise_public_url
 from feedsvc.web.app import create_app
+from feedsvc.web.pages import tag_index_pages
 
 MANIFEST = ".feedsvc-build.json"
 HEALTH_FILE = "healthz.json"  # what deploy/nginx-static.conf answers /healthz with
@@ -116,7 +118,8 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
     _seed_ledger(service, previous)
     result = ExportResult(out=out, public_url=base)
     feeds_manifest, newest = _write_feeds(service, base, result)
-    _write_pages(create_app(settings, service=service, watch=False), newest, result)
+    app = create_app(settings, service=service, watch=False)
+    _write_pages(app, service.catalog, newest, result)
     _write_health(service.catalog, result)
     _remove_stale(previous, result)
     manifest = {"public_url": base, "files": sorted(set(result.files)), "feeds": feeds_manifest}
@@ -163,10 +166,17 @@ def _write_feeds(
     return feeds_manifest, newest
 
 
-def _write_pages(app: Flask, newest: datetime | None, result: ExportResult) -> None:
-    """The directory, the tag list and the OPML as the live app answers them (and .gz)."""
+def _write_pages(
+    app: Flask, catalog: Catalog, newest: datetime | None, result: ExportResult
+) -> None:
+    """The directory, every page of the tag list and the OPML as the live app answers them.
+
+    Each with its ``.gz``. The tag search (``/tags/?q=``) needs the live
+    service: a static server answers it with the first page of the list.
+    """
     client = app.test_client()
-    for path in EXPORTED_PAGES:
+    more = [tag_index_path(n) for n in range(2, tag_index_pages(catalog) + 1)]
+    for path in [*EXPORTED_PAGES, *more]:
         response = client.get(path)
         if response.status_code != 200:
             raise RuntimeError(f"{path} answered {response.status_code}")

@@ -87,6 +87,10 @@ def requests_for(site: str, slugs: list[str]) -> list[dict[str, Any]]:
     for page in ("/", "/tags/", *(f"/tags/{slug}/" for slug in slugs), "/feeds.opml"):
         add(page)
         add(page, "HEAD")
+    add("/", **GZIP)
+    add("/?utm_source=x")  # ignored: the cached / (bytes and validators)
+    add("/tags/?q=korea")  # the tag search
+    add("/tags/page/2/")  # past the last page of the tag list: 404
     for embed in ("/embed/", "/embed/popular/", "/embed/?theme=dark&limit=3"):
         add(embed)
     add(f"/embed/tags/{slugs[0]}/?theme=light&limit=2")

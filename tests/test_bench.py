@@ -21,6 +21,7 @@ from support import REPO
 from bench.cpuwatch import TICKS, CpuWatch, process_ticks
 from bench.load import parse_wrk, run_python_client
 from bench.nginx import NGINX_LEVERS, NGINX_SERVERS, nginx_path, write_nginx_conf
+from bench.pages import measure as measure_pages
 from bench.servers import feedsvc_server
 
 pytestmark = pytest.mark.bench
@@ -196,3 +197,11 @@ def test_abuse_bench_runs_every_row_and_sees_no_5xx(tmp_path: Path):
         assert 0 < row["p50_ms"] <= row["p99_ms"], name
         assert row["flood_requests"] > 0 or name in ("quiet", "idle"), name
         assert name in done.stdout
+
+
+def test_page_costs_table_has_a_row_per_page_and_every_304_answers(bundled_content: Path):
+    lines = measure_pages(bundled_content, ["/tags/?q=korea"])
+    assert lines[0].split()[:3] == ["path", "status", "bytes"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert {"/", "/tags/", "/feeds.opml", "/embed/", "/rss.xml", "/tags/?q=korea"} <= set(rows)
+    assert all(row[1] == "200" and "(" not in " ".join(row) for row in rows.values())

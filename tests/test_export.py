@@ -15,10 +15,12 @@ import yaml
 from support import REPO, article, write_yaml
 from werkzeug.http import parse_date
 
+from bench.generate import write_content
 from bench.servers import ProcessGroup, feedsvc_server
 from feedsvc.cli import main as cli_main
 from feedsvc.export import MANIFEST, build_site
-from feedsvc.feeds.urls import FORMATS
+from feedsvc.feeds.urls import FORMATS, export_file, tag_index_path
+from feedsvc.web.pages import tag_index_pages
 
 PUBLIC = "https://feeds.example.com/news"
 
@@ -55,6 +57,33 @@ def test_exported_files_are_the_live_service_bytes(make_app, bundled_content: Pa
     assert not (out / "static").exists()
     assert not [f for f in json.loads((out / MANIFEST).read_text())["files"] if f.endswith(".css")]
     assert json.loads((out / "healthz.json").read_text())["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_every_page_of_the_tag_list_is_exported_as_served(make_app, tmp_path):
+    """A site with hundreds of tags: /tags/page/N/ are files, the live bytes, linked."""
+    content = write_content(tmp_path / "content", 400, 600, body_bytes=(200, 400))
+    out = tmp_path / "public"
+    build_site(content, out, PUBLIC)
+    client = make_app(content, public_url=PUBLIC).test_client()
+    pages = tag_index_pages(client.application.extensions["feedsvc"].catalog)
+    assert pages >= 2
+    for n in range(1, pages + 1):
+        path = tag_index_path(n)
+        file = out / export_file(path)
+        assert file.read_bytes() == client.get(path).data, path
+        assert gzip.decompress(Path(f"{file}.gz").read_bytes()) == file.read_bytes()
+        assert (
+            f'href="{PUBLIC}{tag_index_path(pages if n == 1 else 1)}"'.encode() in file.read_bytes()
+        )
+    assert not (out / export_file(tag_index_path(pages + 1))).exists()
+    # Fewer tags later: the pages past the new last one are removed.
+    for extra in sorted((content / "articles").glob("*.yaml"))[30:]:
+        extra.unlink()
+    build_site(content, out, PUBLIC)
+    fewer = tag_index_pages(make_app(content, public_url=PUBLIC).extensions["feedsvc"].catalog)
+    assert fewer < pages
+    assert not (out / export_file(tag_index_path(pages))).exists()
 
 
 def _decoded(path: str) -> Path:

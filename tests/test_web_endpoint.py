@@ -286,17 +286,30 @@ def test_a_post_to_another_spelling_is_flasks_to_refuse(demo_app: Any):
 def test_a_browser_navigation_gets_the_page_never_a_304_of_the_feed(client: Any, demo_app: Any):
     """A person opening a feed URL gets an HTML page about it. It is private and
     never answered 304 against the feed's tag, which would show a browser the
-    feed (or nothing) in its place; it is not counted as a feed answer."""
+    feed (or nothing) in its place; it is not counted as a feed answer. The page
+    has validators of its own (it is cached like every page): sent back, they
+    get a 304 of the page."""
     watch = Watch(demo_app)
     feed = client.get("/tags/china/atom.xml")
+    pages = []
     for headers in (NAVIGATION, {**NAVIGATION, "If-None-Match": feed.headers["ETag"]}):
         page = client.get("/tags/china/atom.xml", headers=headers)
         assert page.status_code == 200 and page.mimetype == "text/html"
         assert page.headers["Cache-Control"] == "private, no-cache"
         assert page.headers["Vary"] == VARY
-        assert "ETag" not in page.headers and "Last-Modified" not in page.headers
+        assert page.headers["ETag"] != feed.headers["ETag"]
         assert "http://localhost/tags/china/atom.xml" in page.get_data(as_text=True)
-    assert watch.by_endpoint() == {("tag", "atom", "200"): 1, ("tag", "html", "200"): 2}
+        pages.append(page)
+    assert pages[0].headers["ETag"] == pages[1].headers["ETag"]
+    assert pages[0].headers["Last-Modified"] == feed.headers["Last-Modified"]
+    again = client.get(
+        "/tags/china/atom.xml", headers={**NAVIGATION, "If-None-Match": pages[0].headers["ETag"]}
+    )
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == pages[0].headers["ETag"]
+    assert watch.by_endpoint() == {
+        ("tag", "atom", "200"): 1, ("tag", "html", "200"): 2, ("tag", "html", "304"): 1,
+    }  # fmt: skip
     assert watch.by_flask() == {}
     assert watch.endpoint.stats() == {"feed_responses": 1, "not_modified": 0}
 

@@ -12,15 +12,21 @@ import shutil
 import struct
 import subprocess
 import zlib
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from feedcheck import parse_feed
 from support import article, write_yaml
 
+from bench.generate import write_content
 from bench.servers import feedsvc_server
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings
+from feedsvc.web.app import create_app
 from feedsvc.web.policy import STYLESHEET
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -197,10 +203,16 @@ addEventListener("load", () => {
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
-@pytest.mark.parametrize("path", ["/", "/tags/", "/tags/china/", "/tags/china/rss.xml"])
+@pytest.mark.parametrize(
+    "path", ["/", "/tags/", "/tags/china/", "/tags/china/rss.xml", "/tags/?q=korea"]
+)
 @pytest.mark.parametrize("width", [360, 1100])
 def test_pages_fit_the_window_without_sideways_scrolling(client, tmp_path, path, width):
     """Nothing on a page is wider than a phone's or a laptop's window (long URLs wrap)."""
+    _assert_fits(client, tmp_path, path, width)
+
+
+def _assert_fits(client, tmp_path: Path, path: str, width: int) -> None:
     html = client.get(path, headers={"Sec-Fetch-Dest": "document"}).get_data(as_text=True)
     page = tmp_path / "page.html"
     page.write_text(html.replace("</body>", _MEASURE_OVERFLOW), encoding="utf-8")
@@ -214,3 +226,47 @@ def test_pages_fit_the_window_without_sideways_scrolling(client, tmp_path, path,
     found = re.search(r'<pre id="overflow">(.*?)</pre>', dom, re.S)
     assert found is not None, "the measurement did not run"
     assert found.group(1) == "[]", f"{path} at {width}px: {found.group(1)}"
+
+
+@pytest.fixture(scope="module")
+def big_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+    """A generated site of 10,000 articles and 3,000 tags (Zipf-sized), and its biggest tag."""
+    content = write_content(tmp_path_factory.mktemp("big") / "content", 10_000, 3_000)
+    settings = ServiceSettings(content_dir=content, reload_interval=0)
+    service = FeedService(settings, prewarm=False)
+    app = create_app(settings, service=service, watch=False)
+    tags = service.catalog.snapshot.tags
+    yield app, max(tags, key=lambda slug: len(tags[slug].articles))
+    service.stop()
+
+
+@pytest.mark.slow
+def test_no_page_exceeds_100_kb_with_thousands_of_tags(big_site):
+    """Pages stay small at scale: the biggest of each kind, uncompressed."""
+    app, tag = big_site
+    client = app.test_client()
+    pages = client.get("/tags/").get_data(as_text=True).count('href="http://localhost/tags/page/')
+    paths = ["/", "/tags/", *(f"/tags/page/{n}/" for n in range(2, pages + 2)),
+             f"/tags/{quote(tag)}/", "/tags/?q=a", "/tags/?q=e", "/embed/?limit=20",
+             f"/embed/tags/{quote(tag)}/?limit=20"]  # fmt: skip
+    assert pages >= 25  # 3,000 tags, 100 a page (the generator may merge a few names)
+    for path in paths:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert len(response.data) < 100_000, (path, len(response.data))
+    for path in ("/rss.xml", f"/tags/{quote(tag)}/feed.json"):  # the browser view of a feed
+        response = client.get(path, headers=NAVIGATION)
+        assert response.mimetype == "text/html" and len(response.data) < 100_000, path
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("path", ["/", "/tags/", "/tags/page/2/", "<tag>", "/tags/?q=trade"])
+@pytest.mark.parametrize("width", [360, 1100])
+def test_pages_of_a_big_site_fit_the_window(big_site, tmp_path, path, width):
+    """The tag lines, pager and search of thousands of tags fit a phone and a laptop too."""
+    app, tag = big_site
+    _assert_fits(
+        app.test_client(), tmp_path, f"/tags/{quote(tag)}/" if path == "<tag>" else path, width
+    )

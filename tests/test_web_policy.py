@@ -41,6 +41,16 @@ def test_pages_carry_the_page_policy(client, path):
                        [*policy.EVERY_RESPONSE, *policy.PAGE])  # fmt: skip
 
 
+@pytest.mark.parametrize("path", ["/", "/tags/", "/tags/china/", "/feeds.opml", "/embed/"])
+def test_cached_pages_carry_the_cached_page_policy_on_200_and_304(client, path):
+    page = client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert not carries(page, policy.page(300))
+    again = client.get(
+        path, headers={"Accept-Encoding": "gzip", "If-None-Match": page.headers["ETag"]}
+    )
+    assert again.status_code == 304 and not carries(again, policy.page(300))
+
+
 def test_only_the_embed_may_be_framed(client):
     embed = client.get("/embed/popular/")
     assert not carries(embed, [*policy.EVERY_RESPONSE, *policy.EMBED])

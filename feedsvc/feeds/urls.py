@@ -114,6 +114,22 @@ def html_page(path: str) -> str:
     return path + SEP
 
 
+def tag_index_path(page: int) -> str:
+    """A page of the tag list: ``/tags/`` first, then ``/tags/page/N/``."""
+    return TAG_INDEX if page <= 1 else f"{TAG_INDEX}{PAGE_SEGMENT}{SEP}{page}{SEP}"
+
+
+def tag_index_number(path: str) -> int | None:
+    """N when ``path`` is exactly ``/tags/page/N/`` (N a plain number from 2), else ``None``."""
+    prefix = f"{TAG_INDEX}{PAGE_SEGMENT}{SEP}"
+    if not path.startswith(prefix) or not path.endswith(SEP):
+        return None
+    number = path[len(prefix) : -1]
+    if not number.isascii() or not number.isdigit() or len(number) > 6 or number[0] == "0":
+        return None
+    return int(number) if int(number) >= 2 else None
+
+
 def embed_path(path: str) -> str:
     """The embeddable headlines of the feed at ``path``: ``/embed/``, ``/embed/tags/x/``."""
     return f"{EMBED}{path}{SEP}"

@@ -13,7 +13,8 @@ the one Jinja environment in :mod:`~feedsvc.web.html`.
   opml.py       /feeds.opml
   health.py     /healthz and /metrics
   hooks.py      every Flask response: CORS preflight, policy headers, plain-text errors
-  respond.py    what views share: the service, the base URL, cacheable pages, redirects
+  respond.py    what views share: the service, the base URL, cached pages, redirects
+  pagecache.py  every page and OPML rendered once per content version, bounded, gzip, ETags
   pages.py      what HTML pages show (directory, tag pages, feed pages, embeds)
   html.py       the one Jinja environment and render()
   policy.py     every policy header: CSP, CORS, Vary, Allow, framing, caching

@@ -30,11 +30,13 @@ from feedsvc.service.core import FeedService
 from feedsvc.web import policy
 from feedsvc.web.metrics import RequestCounter, feed_answers
 from feedsvc.web.negotiate import accepts_gzip, request_base_url, wants_html
+from feedsvc.web.pagecache import PageCache, choose, page_headers
 from feedsvc.web.pages import feed_page
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Headers = policy.Headers
+_BODY_HEADERS = ("Content-Length", "Content-Type")  # not on a 304
 VariantHeaders = dict[str, Headers]
 
 
@@ -97,9 +99,10 @@ def _modified(environ: dict[str, Any], etag: str, variant: Variant) -> bool:
 class FeedEndpoint:
     """WSGI middleware answering canonical feed URLs from the cache."""
 
-    def __init__(self, app: WSGIApp, service: FeedService) -> None:
+    def __init__(self, app: WSGIApp, service: FeedService, pages: PageCache) -> None:
         self.app = app
         self.service = service
+        self.pages = pages
         self.public_url = service.settings.public_url
         self.counter = RequestCounter()  # (feed kind, format, status): /healthz and /metrics
 
@@ -125,7 +128,9 @@ class FeedEndpoint:
             self.service.note_base(base)
         variant = self.service.variant(catalog, base, spec, fmt)
         if wants_html(environ):
-            return self.serve_page(start_response, catalog, variant, route, base, method == "HEAD")
+            return self.serve_page(
+                environ, start_response, catalog, variant, route, base, method == "HEAD"
+            )
         headers = _headers(variant, catalog.snapshot.site.cache_max_age)
         gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
         if not _modified(environ, variant.gzip_etag if gz else variant.etag, variant):
@@ -162,6 +167,7 @@ class FeedEndpoint:
 
     def serve_page(
         self,
+        environ: dict[str, Any],
         start_response: StartResponse,
         catalog: Catalog,
         variant: Variant,
@@ -169,14 +175,27 @@ class FeedEndpoint:
         base: str,
         head: bool,
     ) -> Iterable[bytes]:
-        """The HTML page about a feed, for a person who navigated to its URL."""
+        """The HTML page about a feed, for a person who navigated to its URL.
+
+        Cached like every page (:mod:`.pagecache`), dated like the feed; a
+        conditional request is answered from the cached validators.
+        """
         spec, fmt = route
-        page = variant.extra.get("page")
-        if not isinstance(page, bytes):
-            page = variant.extra["page"] = feed_page(catalog.snapshot, spec, fmt, base)
+        page = self.pages.page(
+            ("feed", spec.key, fmt.name), catalog, base,
+            lambda: feed_page(catalog.snapshot, spec, fmt, base),
+            "text/html; charset=utf-8", dated=variant.last_modified,
+        )  # fmt: skip
+        gz, modified = choose(environ, page)
+        body = page.gzip_body if gz else page.body
+        headers = [*policy.feed_page(len(body)), *page_headers(page, gz, modified=False)]
+        if not modified:
+            self.counter.add((spec.kind, "html", "304"))
+            start_response("304 Not Modified", [h for h in headers if h[0] not in _BODY_HEADERS])
+            return []
         self.counter.add((spec.kind, "html", "200"))
-        start_response("200 OK", policy.feed_page(len(page)))
-        return [] if head else [page]
+        start_response("200 OK", headers)
+        return [] if head else [body]
 
 
 def _requested_headers(environ: dict[str, Any]) -> str:

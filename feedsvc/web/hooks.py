@@ -14,6 +14,7 @@ from flask import Blueprint, Response, abort, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from feedsvc.feeds import urls
 from feedsvc.feeds.routing import resolve
 from feedsvc.web import embed, policy
 from feedsvc.web.directory import ALIAS_ENDPOINT
@@ -27,7 +28,11 @@ def cors_preflight() -> BaseResponse | None:
     """Answer OPTIONS (CORS preflight) on every URL that names something."""
     if request.method != "OPTIONS" or request.routing_exception is not None:
         return None
-    if request.endpoint == ALIAS_ENDPOINT and resolve(service().catalog, request.path) is None:
+    if (
+        request.endpoint == ALIAS_ENDPOINT
+        and urls.tag_index_number(request.path) is None
+        and resolve(service().catalog, request.path) is None
+    ):
         abort(404)
     response = Response(status=204)
     del response.headers["Content-Type"]

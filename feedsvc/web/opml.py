@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from xml.sax.saxutils import quoteattr
 
 from flask import Blueprint
@@ -9,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from feedsvc.feeds import urls
 from feedsvc.feeds.catalog import Catalog
-from feedsvc.web.respond import base_url, cacheable, service
+from feedsvc.web.respond import base_url, cached_page, service
 
 blueprint = Blueprint("opml", __name__)
 
@@ -35,6 +36,7 @@ def opml_document(catalog: Catalog, base: str) -> str:
 
 @blueprint.get(urls.OPML)
 def opml() -> Response:
-    """The OPML file; its strong ETag is computed from the bytes served."""
+    """The OPML file, cached per content version; its strong ETag is computed from the bytes."""
     catalog = service().catalog
-    return cacheable(opml_document(catalog, base_url()), "text/x-opml", catalog)
+    build = partial(opml_document, catalog, base_url())
+    return cached_page(catalog, ("opml",), build, "text/x-opml; charset=utf-8")

@@ -26,10 +26,11 @@ Headers = list[tuple[str, str]]
 
 STYLESHEET = (importlib.resources.files(__package__) / "static" / "feedsvc.css").read_text("utf-8")
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLESHEET.encode()).digest()).decode()
-# Nothing but our own inline stylesheet, no scripts, no framing, no forms.
+# Nothing but our own inline stylesheet, no scripts, no framing; forms (the tag
+# search) submit to this origin only.
 HTML_CSP = (
     f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'none'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # The embed fragment is meant to be framed by any site; it carries its own
 # inline style so the embedding page needs nothing else.
@@ -45,6 +46,7 @@ CORS: Headers = [
 # Every response of the service carries these (the Flask app sets them if unset).
 EVERY_RESPONSE: Headers = [*CORS, *NOSNIFF]
 FEED_VARY = "Accept-Encoding, Sec-Fetch-Dest"
+PAGE_VARY = "Accept-Encoding"  # pages are served gzipped when the client allows
 
 # HTML: directory and tag pages, the browser view of a feed, the embed fragment.
 NO_REFERRER: Headers = [("Referrer-Policy", "no-referrer")]
@@ -72,6 +74,11 @@ def public(max_age: int) -> str:
 def shared_cache(max_age: int) -> Headers:
     """Caching headers of a page or file shared caches may keep (public, ``max_age``)."""
     return [("Cache-Control", public(max_age))]
+
+
+def page(max_age: int) -> Headers:
+    """Caching headers of a cached page (HTML or OPML), 200 and 304 alike."""
+    return [*shared_cache(max_age), ("Vary", PAGE_VARY)]
 
 
 UNCACHED: Headers = [("Cache-Control", NO_STORE)]  # health and metrics: always fresh

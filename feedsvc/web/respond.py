@@ -1,13 +1,14 @@
-"""Helpers of the Flask views: the running service, the base URL, cacheable answers.
+"""Helpers of the Flask views: the running service, the base URL, cached pages.
 
 Everything a view needs from the request context, typed, in one place: the
 :class:`~feedsvc.service.core.FeedService` the app serves, the public base
-URL of this request, a conditional (ETag) response for a page and a
+URL of this request, a page from the page cache (conditional, gzip) and a
 permanent redirect to a canonical path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, cast
 
 from flask import Response, abort, current_app, request
@@ -18,6 +19,7 @@ from feedsvc.service.core import FeedService
 from feedsvc.web import policy
 from feedsvc.web.metrics import RequestCounter
 from feedsvc.web.negotiate import request_base_url
+from feedsvc.web.pagecache import PageCache, choose, page_headers
 
 if TYPE_CHECKING:
     from feedsvc.web.endpoint import FeedEndpoint
@@ -27,6 +29,7 @@ SERVICE = "feedsvc"
 WEBSUB = "feedsvc.service.websub"
 ENDPOINT = "feedsvc.endpoint"
 PAGES_COUNTER = "feedsvc.pages"
+PAGE_CACHE = "feedsvc.pagecache"
 
 
 def service() -> FeedService:
@@ -44,6 +47,11 @@ def pages_counter() -> RequestCounter:
     return cast(RequestCounter, current_app.extensions[PAGES_COUNTER])
 
 
+def page_cache() -> PageCache:
+    """Rendered pages of this app (shared with the fast path's feed views)."""
+    return cast(PageCache, current_app.extensions[PAGE_CACHE])
+
+
 def base_url() -> str:
     """Public base URL: FEEDSVC_PUBLIC_URL, else this request's (after ProxyFix)."""
     base = service().settings.public_url or request_base_url(request.environ)
@@ -52,12 +60,28 @@ def base_url() -> str:
     return base
 
 
-def cacheable(body: str | bytes, mimetype: str, catalog: Catalog) -> BaseResponse:
-    """A page shared caches may keep: strong ETag from its bytes, conditional on the request."""
-    response = Response(body, mimetype=mimetype)
-    response.headers.update(policy.shared_cache(catalog.snapshot.site.cache_max_age))
-    response.add_etag()
-    return response.make_conditional(request)
+def cached_page(
+    catalog: Catalog,
+    key: tuple[Hashable, ...],
+    build: Callable[[], str | bytes],
+    mimetype: str,
+    *,
+    ledger: bool = True,
+) -> BaseResponse:
+    """A page from the page cache (built on a miss): 304, or its gzip or plain bytes.
+
+    ``key`` names what changes the answer (never the raw query string); the
+    base URL and the content version are added here.
+    """
+    page = page_cache().page(key, catalog, base_url(), build, mimetype, ledger=ledger)
+    gz, modified = choose(request.environ, page)
+    if modified:
+        response = Response(page.gzip_body if gz else page.body, content_type=page.content_type)
+    else:
+        response = Response(status=304, content_type=page.content_type)
+    response.headers.update(policy.page(catalog.snapshot.site.cache_max_age))
+    response.headers.update(page_headers(page, gz, modified=False))
+    return response
 
 
 def permanent_redirect(path: str, catalog: Catalog) -> Response:
