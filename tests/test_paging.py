@@ -131,7 +131,7 @@ def test_other_spellings_of_combined_and_paged_urls_redirect(make_app, history):
     ]:
         response = client.get(path)
         assert response.status_code == 308, path
-        assert response.headers["Location"] == "http://localhost" + target, path
+        assert response.headers["Location"] == target, path
         assert client.get(target).status_code == 200, target
 
 

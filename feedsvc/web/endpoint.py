@@ -29,7 +29,7 @@ from feedsvc.feeds.urls import FeedFormat
 from feedsvc.service.core import FeedService
 from feedsvc.web import policy
 from feedsvc.web.metrics import RequestCounter, feed_answers
-from feedsvc.web.negotiate import accepts_gzip, request_base_url, wants_html
+from feedsvc.web.negotiate import accepts_gzip, from_loopback, request_base_url, wants_html
 from feedsvc.web.pages import feed_page
 
 StartResponse = Callable[..., Any]
@@ -101,6 +101,7 @@ class FeedEndpoint:
         self.app = app
         self.service = service
         self.public_url = service.settings.public_url
+        self.allowed_hosts = service.settings.allowed_hosts
         self.counter = RequestCounter()  # (feed kind, format, status): /healthz and /metrics
 
     def stats(self) -> dict[str, int]:
@@ -116,13 +117,13 @@ class FeedEndpoint:
         if route is None or method not in ("GET", "HEAD"):
             return self.not_a_feed_read(environ, start_response, route, method)
         spec, fmt = route
-        base = self.public_url or request_base_url(environ)
+        base = self.public_url or request_base_url(environ, self.allowed_hosts)
         if base is None:
             return plain_response(
                 start_response, "400 Bad Request", "400 missing or invalid Host header"
             )
-        if self.public_url is None:
-            self.service.note_base(base)
+        if self.public_url is None and (self.allowed_hosts or from_loopback(environ)):
+            self.service.note_base(base)  # prewarmed and pinged: only hosts passing the rule
         variant = self.service.variant(catalog, base, spec, fmt)
         if wants_html(environ):
             return self.serve_page(start_response, catalog, variant, route, base, method == "HEAD")
