@@ -45,7 +45,7 @@ class FeedService:
         self.loader = ContentLoader(
             settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
         )
-        self.cache = FeedCache(settings.cache_bytes)
+        self.cache = FeedCache(settings.cache_bytes, settings.render_slots)
         self.bases = BaseURLs(settings.max_base_urls)
         self.prewarmer = Prewarmer(self.cache, self.bases, lambda: self.content.current)
         self.content = CatalogSwap(
@@ -67,8 +67,12 @@ class FeedService:
         return self.content.current
 
     def variant(self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> Variant:
-        """Served bytes and validators for a feed under ``base_url``."""
-        return feed_variant(self.cache, catalog, base_url, spec, fmt)
+        """Served bytes and validators for a feed under ``base_url``.
+
+        Raises :class:`~feedsvc.feeds.cache.CacheBusy` when building them
+        would need a render slot and every one is taken.
+        """
+        return feed_variant(self.cache, catalog, base_url, spec, fmt, gated=True)
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""

@@ -35,14 +35,27 @@ def variant_key(base_url: str, catalog: Catalog, spec: FeedSpec, fmt: FeedFormat
 
 
 def feed_variant(
-    cache: FeedCache, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat
+    cache: FeedCache,
+    catalog: Catalog,
+    base_url: str,
+    spec: FeedSpec,
+    fmt: FeedFormat,
+    *,
+    gated: bool = False,
+    protected: bool = False,
 ) -> Variant:
-    """Served bytes and validators of ``spec`` in ``fmt`` under ``base_url``."""
+    """Served bytes and validators of ``spec`` in ``fmt`` under ``base_url``.
+
+    ``gated`` for requests (a miss needs a render slot), ``protected`` for
+    prewarming (kept as a feed read twice): see :meth:`FeedCache.variant`.
+    """
     return cache.variant(
         (base_url, catalog.seq, spec.key, fmt.name),  # variant_key(), inlined: every request
         catalog.fingerprint(spec),
         fmt.content_type,
         lambda: render_feed(catalog.snapshot, spec),
+        gated=gated,
+        protected=protected,
     )
 
 
@@ -125,10 +138,12 @@ class Prewarmer:
             if previous is not None and previous.fingerprints.get(spec.key) == fingerprint:
                 self._carry_over(previous, catalog, spec, bases)
                 continue
-            cache.template(fingerprint, partial(render_feed, catalog.snapshot, spec))
+            cache.template(
+                fingerprint, partial(render_feed, catalog.snapshot, spec), protected=True
+            )
             for base in bases:
                 for fmt in FORMATS.values():
-                    feed_variant(cache, catalog, base, spec, fmt)
+                    feed_variant(cache, catalog, base, spec, fmt, protected=True)
             if cache.templates.evictions + cache.variants.evictions > evictions:
                 break
         for spec in reversed(done):  # most wanted touched last: evicted last
@@ -145,6 +160,6 @@ class Prewarmer:
         variants = self.cache.variants
         for base in bases:
             for fmt in FORMATS.values():
-                old = variants.pop(variant_key(base, previous, spec, fmt))
-                if old is not None:
-                    variants.put(variant_key(base, catalog, spec, fmt), old)
+                variants.rekey(
+                    variant_key(base, previous, spec, fmt), variant_key(base, catalog, spec, fmt)
+                )

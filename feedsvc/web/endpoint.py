@@ -21,7 +21,7 @@ from typing import Any, cast
 from werkzeug.http import http_date
 from werkzeug.sansio.http import is_resource_modified
 
-from feedsvc.feeds.cache import Variant
+from feedsvc.feeds.cache import CacheBusy, Variant
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.routing import lookup
 from feedsvc.feeds.spec import FeedSpec
@@ -124,7 +124,13 @@ class FeedEndpoint:
             )
         if self.public_url is None and (self.allowed_hosts or from_loopback(environ)):
             self.service.note_base(base)  # prewarmed and pinged: only hosts passing the rule
-        variant = self.service.variant(catalog, base, spec, fmt)
+        try:
+            variant = self.service.variant(catalog, base, spec, fmt)
+        except CacheBusy:  # every render slot taken: keep this thread for cached answers
+            self.counter.add((spec.kind, fmt.name, "503"))
+            return plain_response(
+                start_response, "503 Service Unavailable", "503 busy; retry shortly", policy.BUSY
+            )
         if wants_html(environ):
             return self.serve_page(start_response, catalog, variant, route, base, method == "HEAD")
         headers = _headers(variant, catalog.snapshot.site.cache_max_age)
