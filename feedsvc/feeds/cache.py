@@ -162,6 +162,20 @@ class BoundedLRU(Generic[V]):
                     return True
         return False
 
+    def discard(self, doomed: Callable[[Hashable], bool]) -> int:
+        """Remove every entry whose key ``doomed`` names; returns how many."""
+        with self._lock:
+            keys = [key for segment in (self._protected, self._probation) for key in segment]
+            gone = [key for key in keys if doomed(key)]
+            for key in gone:
+                self._remove(key)
+        return len(gone)
+
+    def values(self) -> list[V]:
+        """Every stored value (a copy of the list): tests and metrics."""
+        with self._lock:
+            return [*self._protected.values(), *self._probation.values()]
+
     def __contains__(self, key: Hashable) -> bool:
         return key in self._protected or key in self._probation
 

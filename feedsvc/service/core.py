@@ -23,7 +23,7 @@ from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FeedFormat
 from feedsvc.service.base_urls import BaseURLs
-from feedsvc.service.prewarm import Prewarmer, feed_variant
+from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale
 from feedsvc.service.swap import CatalogSwap
 from feedsvc.service.watcher import Watcher, settle_seconds
 from feedsvc.settings import ServiceSettings
@@ -53,6 +53,7 @@ class FeedService:
         )
         # Called as listener(old_view, new_view) after each swap, in the reloading thread.
         self.listeners = self.content.listeners
+        self.listeners.append(self._forget_stale)
         self.watcher = Watcher(settings, self.loader, self.reload, self.content.seconds_until_due)
         if settings.public_url:
             self.bases.note(settings.public_url)
@@ -86,6 +87,10 @@ class FeedService:
         return self.bases.recent()
 
     # -- upkeep ----------------------------------------------------------
+
+    def _forget_stale(self, old: Catalog, new: Catalog) -> None:
+        """Reload listener: free the bytes only older catalogs could ask for."""
+        forget_stale(self.cache, old, new)
 
     def reload(self, *, force: bool = False) -> bool:
         """Apply changed files and articles fallen due; True when content changed.

@@ -59,6 +59,29 @@ def feed_variant(
     )
 
 
+def forget_stale(cache: FeedCache, old: Catalog, new: Catalog) -> int:
+    """After a swap, drop what only older catalogs can ask for; returns entries dropped.
+
+    Variants are keyed by catalog sequence, so those of older catalogs are
+    never read again (a request still holding the old catalog rebuilds what
+    it needs). Templates are keyed by fingerprint: those of feeds whose
+    fingerprint changed (as far as the new catalog computed it) or that are
+    gone go too. Memory held by a deleted or edited article is returned at
+    the reload, not whenever the LRU gets round to it.
+    """
+    seq = new.seq
+    dropped = cache.variants.discard(lambda key: isinstance(key, tuple) and key[1] < seq)
+    stale = []
+    for key, fingerprint in old.fingerprints.items():
+        now = new.fingerprints.get(key)
+        gone = key.startswith("tag:") and key not in new.feeds
+        if gone or (now is not None and now != fingerprint):
+            stale.append(fingerprint)
+    for fingerprint in stale:
+        dropped += cache.templates.pop(fingerprint) is not None
+    return dropped
+
+
 def likeliest_feeds(catalog: Catalog, limit: int) -> list[FeedSpec]:
     """Main, popular, then the biggest tags (ties in slug order): at most ``limit``."""
     feeds = catalog.feeds
