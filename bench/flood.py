@@ -6,6 +6,8 @@
    main, popular and the 50 biggest tag feeds twice (the *warm* feeds);
 2. floods random 4-tag combinations from ``--connections`` keep-alive
    connections for ``--seconds``;
+   meanwhile one more connection reads a warm tag feed every 50 ms (its
+   latency is what a reader polling during the flood sees);
 3. reads the warm feeds again and counts, from ``/metrics``, how many of them
    missed the variant cache (evicted by the flood) and how many renders the
    flood caused; reports the server's RSS (``/proc/PID/status``) before and
@@ -77,6 +79,25 @@ def read_all(port: int, paths: list[str]) -> Counter[int]:
     return statuses
 
 
+def probe(port: int, path: str, until: float) -> list[float]:
+    """Read a warm feed every 50 ms until ``until``: latencies in ms (what a reader sees)."""
+    latencies = []
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    while time.monotonic() < until:
+        started = time.perf_counter()
+        conn.request("GET", path)
+        conn.getresponse().read()
+        latencies.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.05)
+    conn.close()
+    return latencies
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 1) if ordered else 0.0
+
+
 def flood(port: int, slugs: list[str], seconds: float, connections: int) -> Counter[int]:
     """Random 4-tag combinations from ``connections`` threads for ``seconds``."""
     statuses: Counter[int] = Counter()
@@ -114,8 +135,14 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         rss_warm = rss_mb(server.pid)
         renders = metric(port, "feedsvc_renders_total")
         started = time.monotonic()
+        latencies: list[float] = []
+        prober = threading.Thread(
+            target=lambda: latencies.extend(probe(port, warm[2], started + args.seconds))
+        )
+        prober.start()
         statuses = flood(port, slugs, args.seconds, args.connections)
         elapsed = time.monotonic() - started
+        prober.join(timeout=120)
         flood_renders = metric(port, "feedsvc_renders_total") - renders
         rss_after = rss_mb(server.pid)
         misses = metric(port, "feedsvc_cache_lookups_total", 'cache="variant",result="miss"')
@@ -132,6 +159,11 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "flood_statuses": dict(statuses),
             "recheck_statuses": dict(recheck),
             "renders_per_second": round(flood_renders / elapsed, 1),
+            "warm_read_ms_p50_p99_max": [
+                percentile(latencies, 0.5),
+                percentile(latencies, 0.99),
+                round(max(latencies, default=0.0), 1),
+            ],
             "rss_mb_warm": round(rss_warm, 1),
             "rss_mb_after": round(rss_after, 1),
             "cache_mb_setting": args.cache_mb,
