@@ -81,6 +81,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     return code
 
 
+def exposure_warning(host: str, settings: ServiceSettings) -> str | None:
+    """The warning ``serve`` prints when other machines can reach it and name its links.
+
+    Listening beyond loopback without ``FEEDSVC_PUBLIC_URL`` (nor
+    ``FEEDSVC_ALLOWED_HOSTS``), every client's Host header ends up in self
+    links, pages and OPML, which a shared cache in front may keep.
+    """
+    if settings.public_url or settings.allowed_hosts:
+        return None
+    if host == "localhost" or host.startswith("127.") or host in ("::1", "[::1]"):
+        return None
+    return (
+        f"feedsvc: WARNING: listening on {host} without FEEDSVC_PUBLIC_URL: links in feeds, "
+        "pages and OPML follow each request's Host header, which any client can forge "
+        "(a cache in front may keep them). Set FEEDSVC_PUBLIC_URL (or FEEDSVC_ALLOWED_HOSTS)."
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the app on waitress until SIGINT/SIGTERM."""
     from feedsvc.web.app import create_app
@@ -88,12 +106,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = ServiceSettings.from_env(
-        content_dir=args.content_dir, public_url=args.public_url, proxy_hops=args.proxy_hops
+        content_dir=args.content_dir,
+        public_url=args.public_url,
+        proxy_hops=args.proxy_hops,
+        render_slots=max(1, args.threads - 1),  # one thread always left for cached answers
     )
     connections = ConnectionSettings.from_env(
         connection_limit=args.connection_limit, idle_timeout=args.idle_timeout,
         max_header_bytes=args.max_header_bytes, max_body_bytes=args.max_body_bytes,
     )  # fmt: skip
+
+    warning = exposure_warning(args.host, settings)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     try:
         app = create_app(settings)
     except ContentError as exc:

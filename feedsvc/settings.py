@@ -80,6 +80,16 @@ def public_url_from_env(env: Mapping[str, str] | None = None) -> str | None:
     return environment(env).get(ENV_PREFIX + "PUBLIC_URL")
 
 
+def allowed_hosts_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``$FEEDSVC_ALLOWED_HOSTS``: host names (commas or spaces between), lower-cased.
+
+    As Django's ``ALLOWED_HOSTS``: ``example.org``, ``.example.org`` (and
+    its subdomains), ``*`` (any). Unset or blank: any valid host.
+    """
+    raw = environment(env).get(ENV_PREFIX + "ALLOWED_HOSTS", "")
+    return tuple(dict.fromkeys(h.strip().lower() for h in raw.replace(",", " ").split()))
+
+
 def text_dir_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """``$FEEDSVC_TEXT_DIR``: where article text is spilled; unset or blank means ``None``."""
     return environment(env).get(ENV_PREFIX + "TEXT_DIR") or None
@@ -117,6 +127,8 @@ class ServiceSettings:
     reload_interval: float = 2.0
     cache_bytes: int = 64 * 1024 * 1024
     max_base_urls: int = 8
+    allowed_hosts: tuple[str, ...] = ()  # empty: any valid host
+    render_slots: int = 0  # feed requests building bytes at once; 0: no bound
     watch: str = "auto"  # "auto": inotify where available, else polling; "poll": always poll
 
     @classmethod
@@ -131,6 +143,7 @@ class ServiceSettings:
             reload_interval=_env_number(env, "RELOAD", 2.0, float),
             cache_bytes=_env_number(env, "CACHE_MB", 64) * 1024 * 1024,
             max_base_urls=_env_number(env, "MAX_BASE_URLS", 8),
+            allowed_hosts=allowed_hosts_from_env(env),
             watch=_env_choice(env, "WATCH", ("auto", "poll")),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}

@@ -58,3 +58,17 @@ def test_serve_flags_set_the_connection_limits_over_the_environment(
     with feedsvc_server(bundled_content, env=env).launch() as server:
         assert server.wait(timeout=30) == 2
     assert "FEEDSVC_CONNECTION_LIMIT must be a whole number" in server.log()
+
+
+def test_serve_warns_when_reachable_without_a_public_url():
+    from feedsvc.cli import exposure_warning
+    from feedsvc.settings import ServiceSettings
+
+    bare = ServiceSettings()
+    for host in ["0.0.0.0", "::", "192.0.2.10", "feeds.internal"]:
+        warning = exposure_warning(host, bare)
+        assert warning is not None and "FEEDSVC_PUBLIC_URL" in warning, host
+    for host in ["127.0.0.1", "127.0.1.1", "::1", "localhost"]:
+        assert exposure_warning(host, bare) is None, host
+    assert exposure_warning("0.0.0.0", ServiceSettings(public_url="https://x.example")) is None
+    assert exposure_warning("0.0.0.0", ServiceSettings(allowed_hosts=("x.example",))) is None

@@ -86,7 +86,7 @@ def fetch(request, content):
 def test_other_spellings_redirect_permanently_to_the_canonical_url(fetch, path, canonical):
     reply = fetch(path)
     assert reply.status == 308, path
-    assert reply.headers["Location"] == fetch.base_url + canonical
+    assert reply.headers["Location"] == canonical  # relative: the Host header is not echoed
     assert reply.headers["Cache-Control"].startswith("public, max-age=")
     assert reply.headers["Access-Control-Allow-Origin"] == "*"
     target = fetch(canonical.split("#")[0])
@@ -135,7 +135,7 @@ def test_redirects_respect_a_mount_point(content):
     with feedsvc_app(content) as app:
         fetch = FlaskFetcher(app, base_url="http://localhost/mnt")
         reply = fetch("/tags/North%20Korea/rss.xml")
-        assert reply.headers["Location"] == "http://localhost/mnt/tags/north-korea/rss.xml"
+        assert reply.headers["Location"] == "/mnt/tags/north-korea/rss.xml"
         feed = parse_feed(fetch("/tags/north-korea/rss.xml").body, "rss")
         assert feed.self_link == "http://localhost/mnt/tags/north-korea/rss.xml"
 
@@ -144,10 +144,11 @@ def test_redirects_respect_a_mount_point(content):
             mounted = f"{fetch.base_url}/mnt"
             reply = fetch(f"/mnt{KOREAN}/Atom.XML/")
             assert reply.status == 308
-            assert reply.headers["Location"] == f"{mounted}{KOREAN}/atom.xml"
+            assert reply.headers["Location"] == f"/mnt{KOREAN}/atom.xml"
             feed = parse_feed(fetch(f"/mnt{KOREAN}/atom.xml").body, "atom")
-            assert feed.self_link == reply.headers["Location"]
-            assert fetch("/mnt/tags").headers["Location"] == f"{mounted}/tags/"
+            assert feed.self_link == fetch.base_url + reply.headers["Location"]
+            assert feed.self_link.startswith(mounted)
+            assert fetch("/mnt/tags").headers["Location"] == "/mnt/tags/"
 
 
 def test_redirects_use_the_public_url(content):

@@ -6,15 +6,23 @@ Real renders of real content; threads are real and every wait is bounded.
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import threading
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from bench.generate import write_content
 from feedsvc.content.loader import ContentLoader
-from feedsvc.feeds.cache import BoundedLRU, FeedCache, Variant
+from feedsvc.feeds.cache import BoundedLRU, CacheBusy, FeedCache, Variant
 from feedsvc.feeds.document import BASE_TOKEN
 from feedsvc.feeds.render import RenderedFeed, render_feed
+from feedsvc.feeds.routing import lookup
 from feedsvc.feeds.spec import feed_fingerprint, main_feed
+from feedsvc.service.prewarm import variant_key
 
 
 def test_the_lru_is_bounded_by_bytes_and_evicts_the_least_recently_used():
@@ -76,3 +84,89 @@ def test_a_variant_is_the_template_under_one_base_url_with_its_own_validators(
     assert gzip.decompress(rss.gzip_body) == rss.body
     assert rss.etag != rss.gzip_etag and rss.etag.startswith('"') and rss.etag.endswith('"')
     assert variant("rss") is rss and cache.variant_builds == 2
+
+
+def test_entries_read_once_cannot_evict_entries_read_again():
+    """Segmented LRU: a flood of one-off keys churns probation; twice-read keys stay."""
+    lru: BoundedLRU[bytes] = BoundedLRU(100, len)
+    for key in ("hot1", "hot2", "hot3"):
+        lru.put(key, b"x" * 10)
+        assert lru.get(key) is not None  # read again: protected
+    lru.put("warm", b"x" * 10, protected=True)  # prewarmed: protected at once
+    for n in range(1000):
+        lru.put(f"once{n}", b"y" * 10)
+    assert all(key in lru for key in ("hot1", "hot2", "hot3", "warm"))
+    assert lru.size_bytes <= 100 and lru.evictions > 900
+    assert set(lru.protected_keys) == {"hot1", "hot2", "hot3", "warm"}
+
+
+def test_protected_entries_step_back_to_probation_when_it_is_full():
+    lru: BoundedLRU[bytes] = BoundedLRU(100, len)  # protected holds 75 bytes
+    for n in range(11):
+        lru.put(n, b"x" * 10)
+        lru.get(n)
+    assert lru.protected_keys == [4, 5, 6, 7, 8, 9, 10]  # 0..3 stepped back, 0 evicted
+    assert 0 not in lru and 1 in lru and lru.size_bytes == 100
+    assert lru.get(1) is not None and lru.protected_keys[-1] == 1  # read again: back in
+    assert lru.rekey(1, "one") and "one" in lru and 1 not in lru
+    assert lru.protected_keys[-1] == "one" and not lru.rekey(1, "uno")
+
+
+def test_a_request_past_the_render_slots_is_refused_not_queued(small_content: Path):
+    """With every slot building bytes, another cold request gets CacheBusy at once,
+    while a cached feed is still answered."""
+    snapshot = ContentLoader(small_content).load()
+    spec = main_feed(snapshot)
+    cache = FeedCache(1 << 20, render_slots=1)
+    fingerprint = feed_fingerprint(snapshot, spec)
+    cache.variant(("b", 1, "main", "rss"), fingerprint, "t", lambda: render_feed(snapshot, spec))
+    rendering, release = threading.Event(), threading.Event()
+
+    def slow_render() -> RenderedFeed:
+        rendering.set()
+        release.wait(timeout=10)
+        return render_feed(snapshot, spec)
+
+    def cold(key: tuple[str, int, str, str]) -> Variant:
+        return cache.variant(key, "other", "t", slow_render, gated=True)
+
+    holder = threading.Thread(target=cold, args=(("b", 1, "x", "rss"),))
+    holder.start()
+    try:
+        assert rendering.wait(timeout=10)
+        with pytest.raises(CacheBusy):
+            cold(("b", 1, "y", "rss"))
+        assert cache.busy == 1
+        hit = cache.variant(("b", 1, "main", "rss"), fingerprint, "t", slow_render, gated=True)
+        assert hit.body
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert cold(("b", 1, "y", "rss")).body  # the slot is free again
+
+
+@pytest.mark.slow
+def test_a_flood_of_one_off_combinations_keeps_the_hot_feeds_cached(make_app: Any, tmp_path: Path):
+    """Real requests through the app: hot feeds read twice survive hundreds of
+    made-up tag combinations in a cache too small for them all."""
+    content = write_content(tmp_path / "site", 400, 40, body_bytes=(300, 600))
+    app = make_app(content, cache_bytes=3 << 20)
+    client, service = app.test_client(), app.extensions["feedsvc"]
+    catalog = service.catalog
+    slugs = sorted(catalog.snapshot.tags)
+    hot = ["/rss.xml", "/atom.xml", *(f"/tags/{slug}/rss.xml" for slug in slugs[:6])]
+    for _ in range(2):
+        assert all(client.get(path).status_code == 200 for path in hot)
+    renders = service.cache.renders
+    statuses: Counter[int] = Counter()
+    for combo in itertools.islice(itertools.combinations(slugs, 3), 400):
+        statuses[client.get(f"/tags/{'+'.join(combo)}/rss.xml").status_code] += 1
+    assert statuses[200] == 400 and service.cache.renders >= renders + 400
+    assert service.cache.variants.evictions > 0  # the flood did not fit
+    for path in hot:
+        spec, fmt = lookup(catalog, path) or (None, None)
+        assert spec is not None and fmt is not None
+        assert variant_key("http://localhost", catalog, spec, fmt) in service.cache.variants
+    renders = service.cache.renders
+    assert all(client.get(path).status_code == 200 for path in hot)
+    assert service.cache.renders == renders

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import yaml
@@ -230,7 +231,9 @@ def test_pages_opml_and_redirects_carry_the_public_url(edge):
         "/tags": "/tags/",
     }.items():
         status, headers, _ = edge.get(path)
-        assert (status, headers["Location"]) == (308, edge.public + canonical), path
+        # relative (no FEEDSVC_PUBLIC_URL here): the mount prefix, never a host
+        assert (status, headers["Location"]) == (308, PREFIX + canonical), path
+        assert urljoin(edge.public + "/", headers["Location"]) == edge.public + canonical
         assert edge.get(canonical)[0] == 200
     korean = edge.get("/tags/%EB%B6%81%ED%95%9C/")[2].decode()
     assert "북한" in korean

@@ -9,6 +9,7 @@ import yaml
 from feedcheck import parse_feed
 from support import article, write_yaml
 
+from feedsvc.feeds.spec import combined_feed, page_count, page_exists
 from feedsvc.feeds.urls import FORMATS
 
 
@@ -131,7 +132,7 @@ def test_other_spellings_of_combined_and_paged_urls_redirect(make_app, history):
     ]:
         response = client.get(path)
         assert response.status_code == 308, path
-        assert response.headers["Location"] == "http://localhost" + target, path
+        assert response.headers["Location"] == target, path
         assert client.get(target).status_code == 200, target
 
 
@@ -142,3 +143,34 @@ def test_too_many_combined_tags_is_a_clear_400(make_app, history):
     assert b"at most 4 tags" in response.data
     assert client.get("/tags/china+even+health+history/rss.xml").status_code == 200
     assert client.get("/tags/even+nope/rss.xml").status_code == 404
+
+
+def test_impossible_pages_and_unknown_tags_are_404_before_any_render(make_app, history):
+    """Checked against the snapshot's counts first: a flood of impossible URLs
+    costs no render (nor a merge of a combination's articles to count them)."""
+    app = make_app(history)
+    client, cache = app.test_client(), app.extensions["feedsvc"].cache
+    renders, builds = cache.renders, cache.variant_builds
+    impossible = [
+        "/page/7/rss.xml",
+        "/tags/even/page/4/atom.xml",
+        "/popular/page/2/rss.xml",
+        "/tags/even+history/page/7/rss.xml",
+        "/tags/even+history/page/999/feed.json",
+        "/tags/even+nosuchtag/rss.xml",
+        "/tags/nosuchtag+other/page/2/rss.xml",
+    ]
+    for path in impossible:
+        assert client.get(path).status_code == 404, path
+    assert (cache.renders, cache.variant_builds) == (renders, builds)
+
+
+def test_page_bounds_agree_with_counting_the_pages(make_app, history):
+    catalog = make_app(history).extensions["feedsvc"].catalog
+    snapshot = catalog.snapshot
+    specs = [*catalog.feeds.values(), combined_feed(snapshot, tuple(sorted(snapshot.tags)[:2]))]
+    for spec in specs:
+        assert spec is not None
+        pages = page_count(snapshot, spec)
+        for page in range(-1, pages + 4):
+            assert page_exists(snapshot, spec, page) == (1 <= page <= pages), (spec.key, page)

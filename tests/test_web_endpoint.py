@@ -15,6 +15,7 @@ HTTP contract as a whole; this file is about who answers, and how.
 from __future__ import annotations
 
 import gzip
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 from feedcheck import parse_feed
 from support import SITE, article, write_yaml
 
+from feedsvc.feeds.render import render_feed
 from feedsvc.feeds.urls import FORMAT_BY_FILENAME, FORMATS
 from feedsvc.web.metrics import RequestCounter
 from feedsvc.web.respond import ENDPOINT, PAGES_COUNTER
@@ -145,7 +147,7 @@ def test_other_spellings_fall_through_to_flasks_permanent_redirect(
     client, watch = demo_app.test_client(), Watch(demo_app)
     moved = client.get(path)
     assert moved.status_code == 308
-    assert moved.headers["Location"] == "http://localhost" + canonical
+    assert moved.headers["Location"] == canonical
     assert watch.by_endpoint() == {}
     assert watch.by_flask() == {("/<path:path>", "308"): 1}
     watch.mark()
@@ -426,3 +428,35 @@ def test_the_fast_path_serves_the_content_of_the_current_catalog(
     assert app.extensions["feedsvc"].reload() is True
     pages = ("/rss.xml", "/page/2/rss.xml", "/page/3/rss.xml")
     assert [titles(client, path) for path in pages] == [["Delta"], ["Gamma"], ["Beta"]]
+
+
+def test_a_cold_feed_past_the_render_slots_is_a_503_and_warm_feeds_still_answer(
+    make_app: Callable[..., Any], bundled_content: Path
+):
+    """With the one render slot held by a slow build, another cold feed is refused at
+    once (503, Retry-After, never cached) while a cached feed is served as usual."""
+    app = make_app(bundled_content, render_slots=1)
+    client, service = app.test_client(), app.extensions["feedsvc"]
+    assert client.get("/rss.xml").status_code == 200
+    building, release = threading.Event(), threading.Event()
+
+    def slow() -> Any:
+        building.set()
+        release.wait(timeout=10)
+        return render_feed(service.catalog.snapshot, service.catalog.feeds["main"])
+
+    holder = threading.Thread(
+        target=lambda: service.cache.variant(("b", 0, "x", "rss"), "x", "t", slow, gated=True)
+    )
+    holder.start()
+    try:
+        assert building.wait(timeout=10)
+        busy = client.get("/tags/china+diplomacy/atom.xml")
+        assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert busy.headers["Cache-Control"] == "no-store"
+        assert client.get("/rss.xml").status_code == 200
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert client.get("/tags/china+diplomacy/atom.xml").status_code == 200
+    assert service.cache.busy == 1

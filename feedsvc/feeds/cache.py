@@ -37,6 +37,7 @@ from feedsvc.feeds.render import RenderedFeed
 
 V = TypeVar("V")
 VariantKey = tuple[str, int, str, str]  # (base URL, catalog sequence, feed key, format)
+PROBATION_SHARE = 0.25  # of each cache's bound: entries not yet read twice
 
 
 def strong_etag(body: bytes, suffix: str = "") -> str:
@@ -49,62 +50,151 @@ def gzip_bytes(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=6, mtime=0)
 
 
+SLOT_WAIT = 0.05  # seconds a cold request waits for a render slot before its 503
+
+
+class CacheBusy(Exception):
+    """Every render slot is taken: answer 503 (Retry-After) instead of taking a thread."""
+
+
 class BoundedLRU(Generic[V]):
-    """Thread-safe LRU bounded by the summed size of its values."""
+    """Thread-safe segmented LRU (SLRU) bounded by the summed size of its values.
+
+    A new entry enters *probation* (the last :data:`PROBATION_SHARE` of the
+    bound); read again there, it moves to *protected*, whose least recently
+    used entries step back to probation when it is full. Only probation
+    evicts. A flood of URLs read once each (made-up tag combinations, pages,
+    hosts) churns probation alone, so feeds read again and again stay cached.
+    Prewarmed entries (the likeliest feeds) go straight to protected.
+    """
 
     def __init__(self, max_bytes: int, size_of: Callable[[V], int]) -> None:
         self.max_bytes = max_bytes
+        self.protected_max = max_bytes - int(max_bytes * PROBATION_SHARE)
         self._size_of = size_of
-        self._items: OrderedDict[Hashable, V] = OrderedDict()
-        self._bytes = 0
+        self._protected: OrderedDict[Hashable, V] = OrderedDict()
+        self._probation: OrderedDict[Hashable, V] = OrderedDict()
+        self._protected_bytes = 0
+        self._probation_bytes = 0
         self._lock = threading.Lock()
         self.evictions = 0
         self.hits = 0
         self.misses = 0
 
     def get(self, key: Hashable) -> V | None:
-        """The value for ``key`` (marked as recently used), or ``None``."""
-        value = self._items.get(key)
-        if value is None:
-            self.misses += 1
-        else:
+        """The value for ``key`` (now most recent; promoted if on probation), or ``None``."""
+        value = self._protected.get(key)
+        if value is not None:
             self.hits += 1
             try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup itself
-                self._items.move_to_end(key)
-            except KeyError:  # evicted by another thread meanwhile; the value is still valid
+                self._protected.move_to_end(key)
+            except KeyError:  # stepped back to probation meanwhile; the value is still valid
                 pass
+            return value
+        value = self._probation.get(key)
+        if value is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        with self._lock:  # read a second time: worth keeping
+            if self._probation.pop(key, None) is not None:
+                size = self._size_of(value)
+                self._probation_bytes -= size
+                self._protected[key] = value
+                self._protected_bytes += size
+                self._rebalance()
         return value
 
-    def put(self, key: Hashable, value: V) -> V:
-        """Store ``value``; evict least recently used entries beyond the bound."""
+    def put(self, key: Hashable, value: V, *, protected: bool = False) -> V:
+        """Store ``value`` on probation (``protected``: among the kept); evict beyond the bound."""
         size = self._size_of(value)
         with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self._bytes -= self._size_of(old)
-            self._items[key] = value
-            self._bytes += size
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= self._size_of(evicted)
-                self.evictions += 1
+            self._remove(key)
+            if protected:
+                self._protected[key] = value
+                self._protected_bytes += size
+            else:
+                self._probation[key] = value
+                self._probation_bytes += size
+            self._rebalance()
+        return value
+
+    def _rebalance(self) -> None:
+        """Step protected entries back to probation, then evict probation's oldest (locked)."""
+        while self._protected_bytes > self.protected_max and len(self._protected) > 1:
+            key, value = self._protected.popitem(last=False)
+            size = self._size_of(value)
+            self._protected_bytes -= size
+            self._probation[key] = value  # a last chance: read again, it is back
+            self._probation_bytes += size
+        while self.size_bytes > self.max_bytes and len(self) > 1:
+            if len(self._probation) > 1 or not self._protected:
+                _, evicted = self._probation.popitem(last=False)
+                self._probation_bytes -= self._size_of(evicted)
+            else:  # one entry bigger than probation's share: it is kept alone, as in an LRU
+                _, evicted = self._protected.popitem(last=False)
+                self._protected_bytes -= self._size_of(evicted)
+            self.evictions += 1
+
+    def _remove(self, key: Hashable) -> V | None:
+        """Take ``key`` out of whichever segment holds it (locked)."""
+        value = self._protected.pop(key, None)
+        if value is not None:
+            self._protected_bytes -= self._size_of(value)
+            return value
+        value = self._probation.pop(key, None)
+        if value is not None:
+            self._probation_bytes -= self._size_of(value)
         return value
 
     def pop(self, key: Hashable) -> V | None:
         """Remove and return the value for ``key`` (``None`` if absent)."""
         with self._lock:
-            value = self._items.pop(key, None)
-            if value is not None:
-                self._bytes -= self._size_of(value)
-        return value
+            return self._remove(key)
+
+    def rekey(self, old: Hashable, new: Hashable) -> bool:
+        """Move a value to another key, in the segment it was in; False if absent."""
+        with self._lock:
+            if old not in self or old == new:
+                return old in self
+            self._remove(new)
+            for segment in (self._protected, self._probation):
+                value = segment.pop(old, None)
+                if value is not None:
+                    segment[new] = value
+                    return True
+        return False
+
+    def discard(self, doomed: Callable[[Hashable], bool]) -> int:
+        """Remove every entry whose key ``doomed`` names; returns how many."""
+        with self._lock:
+            keys = [key for segment in (self._protected, self._probation) for key in segment]
+            gone = [key for key in keys if doomed(key)]
+            for key in gone:
+                self._remove(key)
+        return len(gone)
+
+    def values(self) -> list[V]:
+        """Every stored value (a copy of the list): tests and metrics."""
+        with self._lock:
+            return [*self._protected.values(), *self._probation.values()]
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._protected or key in self._probation
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._protected) + len(self._probation)
 
     @property
     def size_bytes(self) -> int:
         """Sum of the sizes of the stored values."""
-        return self._bytes
+        return self._protected_bytes + self._probation_bytes
+
+    @property
+    def protected_keys(self) -> list[Hashable]:
+        """Keys of the protected segment (least recently used first): tests and metrics."""
+        with self._lock:
+            return list(self._protected)
 
 
 @dataclass(slots=True)
@@ -135,19 +225,32 @@ def fill_base(template: bytes, fmt: str, base_url: str) -> bytes:
 
 
 class FeedCache:
-    """Templates and variants for every version, bounded; counts renders."""
+    """Templates and variants for every version, bounded; counts renders.
 
-    def __init__(self, max_bytes: int) -> None:
+    ``render_slots`` bounds the requests building bytes at once (each holds a
+    server thread while it waits for the one render lock): a request past
+    the bound waits at most :data:`SLOT_WAIT` for a slot (a burst of cold
+    feeds after a reload queues briefly, as renders take milliseconds), then
+    raises :class:`CacheBusy`, so a flood of cold URLs leaves threads for
+    cached answers and is slowed rather than answered in a tight loop.
+    0: no bound.
+    """
+
+    def __init__(self, max_bytes: int, render_slots: int = 0) -> None:
         self.templates: BoundedLRU[RenderedFeed] = BoundedLRU(
             max_bytes // 2, lambda r: sum(len(b) for b in r.bodies.values()) + 512
         )
         self.variants: BoundedLRU[Variant] = BoundedLRU(max_bytes // 2, lambda v: v.size)
         self.ledger = LastModifiedLedger()
         self._render_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(render_slots) if render_slots > 0 else None
         self.renders = 0
         self.variant_builds = 0
+        self.busy = 0  # requests refused because every render slot was taken
 
-    def template(self, fingerprint: str, render: Callable[[], RenderedFeed]) -> RenderedFeed:
+    def template(
+        self, fingerprint: str, render: Callable[[], RenderedFeed], *, protected: bool = False
+    ) -> RenderedFeed:
         """The rendered feed for ``fingerprint``, rendering it on a miss only.
 
         Renders are serialised: under a burst of requests for a cold feed,
@@ -159,7 +262,7 @@ class FeedCache:
         with self._render_lock:
             found = self.templates.get(fingerprint)
             if found is None:
-                found = self.templates.put(fingerprint, render())
+                found = self.templates.put(fingerprint, render(), protected=protected)
                 self.renders += 1
         return found
 
@@ -169,12 +272,28 @@ class FeedCache:
         fingerprint: str,
         content_type: str,
         render: Callable[[], RenderedFeed],
+        *,
+        gated: bool = False,
+        protected: bool = False,
     ) -> Variant:
-        """Served bytes for ``key`` = (base URL, catalog sequence, feed key, format)."""
+        """Served bytes for ``key`` = (base URL, catalog sequence, feed key, format).
+
+        ``gated`` (a request): a miss needs a render slot (:class:`CacheBusy`
+        if none is free). ``protected`` (prewarming): kept as if read twice.
+        """
         found = self.variants.get(key)
         if found is not None:
             return found  # the hot path: every request for a warm feed ends here
-        return self._build_variant(key, fingerprint, content_type, render)
+        slots = self._slots if gated else None
+        if slots is None:
+            return self._build_variant(key, fingerprint, content_type, render, protected)
+        if not slots.acquire(timeout=SLOT_WAIT):
+            self.busy += 1
+            raise CacheBusy
+        try:
+            return self._build_variant(key, fingerprint, content_type, render, protected)
+        finally:
+            slots.release()
 
     def _build_variant(
         self,
@@ -182,10 +301,11 @@ class FeedCache:
         fingerprint: str,
         content_type: str,
         render: Callable[[], RenderedFeed],
+        protected: bool,
     ) -> Variant:
         """The template (rendered on a miss) under one base URL, gzipped, with validators."""
         base_url, seq, feed_key, fmt = key
-        rendered = self.template(fingerprint, render)
+        rendered = self.template(fingerprint, render, protected=protected)
         template = rendered.bodies[fmt]
         template_hash = hashlib.blake2b(template, digest_size=12).hexdigest()
         last_modified = self.ledger.observe(feed_key, fmt, seq, template_hash, rendered.updated)
@@ -199,4 +319,4 @@ class FeedCache:
             content_type=content_type,
         )
         self.variant_builds += 1
-        return self.variants.put(key, variant)
+        return self.variants.put(key, variant, protected=protected)

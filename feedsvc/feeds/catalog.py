@@ -7,6 +7,7 @@ fingerprints and routes of pages and tag combinations resolved on demand.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -105,13 +106,27 @@ def _patched_catalog(seq: int, snapshot: Snapshot, now: datetime, previous: Cata
     return Catalog(seq, snapshot, feeds, routes, now, fingerprints)
 
 
-def changed_feeds(old: Catalog, new: Catalog) -> list[FeedSpec]:
-    """First pages (and memoised tag combinations) whose bytes differ between views."""
+def changed_feeds(
+    old: Catalog, new: Catalog, cached: Callable[[str], bool] | None = None
+) -> list[FeedSpec]:
+    """First pages (and tag combinations read lately) whose bytes differ between views.
+
+    Combinations are unbounded (any client can invent one), so only those read
+    under ``old`` (their fingerprint memoised) are candidates, and with
+    ``cached`` only those whose old bytes are still cached (``cached(fingerprint)``):
+    the work at a reload follows what readers actually read, not what a
+    flood once asked for.
+    """
     changed = []
     same_site = old.snapshot.site == new.snapshot.site
     candidates = list(new.feeds.values())
-    candidates += [spec for spec, _ in new.dynamic_routes.values() if spec.page == 1]
-    candidates += [spec for spec, _ in old.dynamic_routes.values() if spec.page == 1]
+    for catalog in (new, old):
+        for spec, _ in catalog.dynamic_routes.values():
+            fingerprint = old.fingerprints.get(spec.key)
+            if spec.page != 1 or fingerprint is None:
+                continue
+            if cached is None or cached(fingerprint):
+                candidates.append(spec)
     seen: set[str] = set()
     for spec in candidates:
         if spec.key in seen:

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from feedsvc.feeds import urls
 from feedsvc.feeds.catalog import MAX_DYNAMIC_ROUTES, Catalog
-from feedsvc.feeds.spec import FeedSpec, combined_feed, page_count
+from feedsvc.feeds.spec import FeedSpec, combined_feed, page_exists
 from feedsvc.feeds.urls import FORMAT_BY_FILENAME, FeedFormat, decode_path
 from feedsvc.text import tag_slug
 
@@ -95,7 +95,7 @@ def _feed(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
         spec = _tags(catalog, parts[1:])
     if spec is None or isinstance(spec, Refusal):
         return spec
-    if not 1 <= page <= page_count(catalog.snapshot, spec):
+    if not page_exists(catalog.snapshot, spec, page):
         return Refusal(404, "no such page of this feed")
     return spec.at_page(page)
 

@@ -173,6 +173,27 @@ def page_count(snapshot: Snapshot, spec: FeedSpec) -> int:
     return max(1, math.ceil(total / snapshot.site.items_per_feed))
 
 
+def page_exists(snapshot: Snapshot, spec: FeedSpec, page: int) -> bool:
+    """Whether ``spec`` has a page ``page``, cheaply when bounds decide.
+
+    A combination's union is at least its biggest tag and at most the sum of
+    its tags: a page past the sum is a 404 (and one within the biggest tag
+    is there) without merging thousands of articles to count them.
+    """
+    if page == 1:
+        return True
+    if page < 1 or not spec.pageable:
+        return False
+    if spec.kind == "tags":
+        size = snapshot.site.items_per_feed
+        lengths = [len(entry.articles) for entry in spec.tags]
+        if page > math.ceil(sum(lengths) / size):
+            return False
+        if page <= math.ceil(max(lengths) / size):
+            return True
+    return page <= page_count(snapshot, spec)
+
+
 def feed_items(snapshot: Snapshot, spec: FeedSpec) -> tuple[Article, ...]:
     """The articles of a feed page, in feed order."""
     items = _all_items(snapshot, spec)

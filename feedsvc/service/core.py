@@ -23,7 +23,7 @@ from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FeedFormat
 from feedsvc.service.base_urls import BaseURLs
-from feedsvc.service.prewarm import Prewarmer, feed_variant
+from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale
 from feedsvc.service.swap import CatalogSwap
 from feedsvc.service.watcher import Watcher, settle_seconds
 from feedsvc.settings import ServiceSettings
@@ -45,7 +45,7 @@ class FeedService:
         self.loader = ContentLoader(
             settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
         )
-        self.cache = FeedCache(settings.cache_bytes)
+        self.cache = FeedCache(settings.cache_bytes, settings.render_slots)
         self.bases = BaseURLs(settings.max_base_urls)
         self.prewarmer = Prewarmer(self.cache, self.bases, lambda: self.content.current)
         self.content = CatalogSwap(
@@ -53,6 +53,7 @@ class FeedService:
         )
         # Called as listener(old_view, new_view) after each swap, in the reloading thread.
         self.listeners = self.content.listeners
+        self.listeners.append(self._forget_stale)
         self.watcher = Watcher(settings, self.loader, self.reload, self.content.seconds_until_due)
         if settings.public_url:
             self.bases.note(settings.public_url)
@@ -67,8 +68,12 @@ class FeedService:
         return self.content.current
 
     def variant(self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> Variant:
-        """Served bytes and validators for a feed under ``base_url``."""
-        return feed_variant(self.cache, catalog, base_url, spec, fmt)
+        """Served bytes and validators for a feed under ``base_url``.
+
+        Raises :class:`~feedsvc.feeds.cache.CacheBusy` when building them
+        would need a render slot and every one is taken.
+        """
+        return feed_variant(self.cache, catalog, base_url, spec, fmt, gated=True)
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
@@ -82,6 +87,10 @@ class FeedService:
         return self.bases.recent()
 
     # -- upkeep ----------------------------------------------------------
+
+    def _forget_stale(self, old: Catalog, new: Catalog) -> None:
+        """Reload listener: free the bytes only older catalogs could ask for."""
+        forget_stale(self.cache, old, new)
 
     def reload(self, *, force: bool = False) -> bool:
         """Apply changed files and articles fallen due; True when content changed.

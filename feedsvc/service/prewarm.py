@@ -35,15 +35,51 @@ def variant_key(base_url: str, catalog: Catalog, spec: FeedSpec, fmt: FeedFormat
 
 
 def feed_variant(
-    cache: FeedCache, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat
+    cache: FeedCache,
+    catalog: Catalog,
+    base_url: str,
+    spec: FeedSpec,
+    fmt: FeedFormat,
+    *,
+    gated: bool = False,
+    protected: bool = False,
 ) -> Variant:
-    """Served bytes and validators of ``spec`` in ``fmt`` under ``base_url``."""
+    """Served bytes and validators of ``spec`` in ``fmt`` under ``base_url``.
+
+    ``gated`` for requests (a miss needs a render slot), ``protected`` for
+    prewarming (kept as a feed read twice): see :meth:`FeedCache.variant`.
+    """
     return cache.variant(
         (base_url, catalog.seq, spec.key, fmt.name),  # variant_key(), inlined: every request
         catalog.fingerprint(spec),
         fmt.content_type,
         lambda: render_feed(catalog.snapshot, spec),
+        gated=gated,
+        protected=protected,
     )
+
+
+def forget_stale(cache: FeedCache, old: Catalog, new: Catalog) -> int:
+    """After a swap, drop what only older catalogs can ask for; returns entries dropped.
+
+    Variants are keyed by catalog sequence, so those of older catalogs are
+    never read again (a request still holding the old catalog rebuilds what
+    it needs). Templates are keyed by fingerprint: those of feeds whose
+    fingerprint changed (as far as the new catalog computed it) or that are
+    gone go too. Memory held by a deleted or edited article is returned at
+    the reload, not whenever the LRU gets round to it.
+    """
+    seq = new.seq
+    dropped = cache.variants.discard(lambda key: isinstance(key, tuple) and key[1] < seq)
+    stale = []
+    for key, fingerprint in old.fingerprints.items():
+        now = new.fingerprints.get(key)
+        gone = key.startswith("tag:") and key not in new.feeds
+        if gone or (now is not None and now != fingerprint):
+            stale.append(fingerprint)
+    for fingerprint in stale:
+        dropped += cache.templates.pop(fingerprint) is not None
+    return dropped
 
 
 def likeliest_feeds(catalog: Catalog, limit: int) -> list[FeedSpec]:
@@ -125,10 +161,12 @@ class Prewarmer:
             if previous is not None and previous.fingerprints.get(spec.key) == fingerprint:
                 self._carry_over(previous, catalog, spec, bases)
                 continue
-            cache.template(fingerprint, partial(render_feed, catalog.snapshot, spec))
+            cache.template(
+                fingerprint, partial(render_feed, catalog.snapshot, spec), protected=True
+            )
             for base in bases:
                 for fmt in FORMATS.values():
-                    feed_variant(cache, catalog, base, spec, fmt)
+                    feed_variant(cache, catalog, base, spec, fmt, protected=True)
             if cache.templates.evictions + cache.variants.evictions > evictions:
                 break
         for spec in reversed(done):  # most wanted touched last: evicted last
@@ -145,6 +183,6 @@ class Prewarmer:
         variants = self.cache.variants
         for base in bases:
             for fmt in FORMATS.values():
-                old = variants.pop(variant_key(base, previous, spec, fmt))
-                if old is not None:
-                    variants.put(variant_key(base, catalog, spec, fmt), old)
+                variants.rekey(
+                    variant_key(base, previous, spec, fmt), variant_key(base, catalog, spec, fmt)
+                )

@@ -154,7 +154,7 @@ class WebSubNotifier:
         bases = self.service.known_bases
         urls = [
             base + spec.url_path(fmt)
-            for spec in changed_feeds(old, new)
+            for spec in changed_feeds(old, new, cached=self.service.cache.templates.__contains__)
             for fmt in FORMATS.values()
             for base in bases
         ]

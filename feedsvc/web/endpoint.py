@@ -21,7 +21,7 @@ from typing import Any, cast
 from werkzeug.http import http_date
 from werkzeug.sansio.http import is_resource_modified
 
-from feedsvc.feeds.cache import Variant
+from feedsvc.feeds.cache import CacheBusy, Variant
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.routing import lookup
 from feedsvc.feeds.spec import FeedSpec
@@ -29,7 +29,7 @@ from feedsvc.feeds.urls import FeedFormat
 from feedsvc.service.core import FeedService
 from feedsvc.web import policy
 from feedsvc.web.metrics import RequestCounter, feed_answers
-from feedsvc.web.negotiate import accepts_gzip, request_base_url, wants_html
+from feedsvc.web.negotiate import accepts_gzip, from_loopback, request_base_url, wants_html
 from feedsvc.web.pagecache import PageCache, choose, page_headers
 from feedsvc.web.pages import feed_page
 
@@ -104,6 +104,7 @@ class FeedEndpoint:
         self.service = service
         self.pages = pages
         self.public_url = service.settings.public_url
+        self.allowed_hosts = service.settings.allowed_hosts
         self.counter = RequestCounter()  # (feed kind, format, status): /healthz and /metrics
 
     def stats(self) -> dict[str, int]:
@@ -119,14 +120,20 @@ class FeedEndpoint:
         if route is None or method not in ("GET", "HEAD"):
             return self.not_a_feed_read(environ, start_response, route, method)
         spec, fmt = route
-        base = self.public_url or request_base_url(environ)
+        base = self.public_url or request_base_url(environ, self.allowed_hosts)
         if base is None:
             return plain_response(
                 start_response, "400 Bad Request", "400 missing or invalid Host header"
             )
-        if self.public_url is None:
-            self.service.note_base(base)
-        variant = self.service.variant(catalog, base, spec, fmt)
+        if self.public_url is None and (self.allowed_hosts or from_loopback(environ)):
+            self.service.note_base(base)  # prewarmed and pinged: only hosts passing the rule
+        try:
+            variant = self.service.variant(catalog, base, spec, fmt)
+        except CacheBusy:  # every render slot taken: keep this thread for cached answers
+            self.counter.add((spec.kind, fmt.name, "503"))
+            return plain_response(
+                start_response, "503 Service Unavailable", "503 busy; retry shortly", policy.BUSY
+            )
         if wants_html(environ):
             return self.serve_page(
                 environ, start_response, catalog, variant, route, base, method == "HEAD"

@@ -8,7 +8,8 @@ request was made under. Shared by the fast path and the Flask app.
 from __future__ import annotations
 
 import functools
-import re
+import ipaddress
+from collections.abc import Collection
 from typing import Any
 
 from werkzeug.http import parse_accept_header
@@ -20,9 +21,8 @@ _MEMO_LIMIT = 256  # longer Accept-Encoding values are parsed, never memoised
 # Longer Accept-Encoding values are not parsed at all (identity is sent): real
 # clients send well under 100 bytes, and parsing 250 KB cost ~100 ms of CPU.
 PARSE_LIMIT = 1024
-_HOST = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$"
-)
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 def gzip_quality(accept_encoding: str | None) -> float:
@@ -82,24 +82,121 @@ def wants_html(environ: dict[str, Any]) -> bool:
     return not any(part.split("=", 1)[0] == "raw" for part in query.split("&"))
 
 
-def request_base_url(environ: dict[str, Any]) -> str | None:
+def _valid_name(name: str) -> bool:
+    """A DNS name or IPv4 address: labels of 1-63 letters, digits, ``-`` or ``_``."""
+    if not name or len(name) > 253:
+        return False
+    for label in name.split("."):
+        if not 0 < len(label) <= 63 or label[0] == "-" or label[-1] == "-":
+            return False
+        if not _LABEL_CHARS.issuperset(label):
+            return False
+    return True
+
+
+def _valid_ipv6(literal: str) -> bool:
+    """An IPv6 address as written between brackets (no zone id)."""
+    if "%" in literal or len(literal) > 45:
+        return False
+    try:
+        ipaddress.IPv6Address(literal)
+    except ValueError:
+        return False
+    return True
+
+
+def normalise_host(host: str, scheme: str = "http") -> str | None:
+    """``host[:port]`` lower-cased, or ``None`` when it is not a valid Host value.
+
+    Valid: a DNS name or IPv4 address (no empty label: ``a..b`` is refused;
+    one trailing dot is dropped) or a bracketed IPv6 literal, then an
+    optional port from 1 to 65535. The scheme's default port is dropped and
+    leading zeros of a port are too, so every spelling of one host gives one
+    base URL (and one cache entry).
+    """
+    if len(host) > 260:
+        return None
+    host = host.lower()
+    port = ""
+    if host.startswith("["):
+        literal, bracket, rest = host[1:].partition("]")
+        if not bracket or not _valid_ipv6(literal):
+            return None
+        name = f"[{literal}]"
+        if rest:
+            if rest[0] != ":":
+                return None
+            port = rest[1:]
+            if not port:
+                return None
+    else:
+        name, colon, port = host.partition(":")
+        if colon and not port:
+            return None
+        if name.endswith("."):
+            name = name[:-1]
+        if not _valid_name(name):
+            return None
+    if port:
+        if not port.isascii() or not port.isdigit() or len(port) > 5 or not 0 < int(port) < 65536:
+            return None
+        port = str(int(port))
+        if port == _DEFAULT_PORTS.get(scheme):
+            port = ""
+    return f"{name}:{port}" if port else name
+
+
+def host_allowed(host: str, allowed: Collection[str]) -> bool:
+    """Whether ``host`` (normalised, port ignored) is in ``allowed``.
+
+    As Django's ``ALLOWED_HOSTS``: an entry ``example.org`` names that host
+    alone, ``.example.org`` names it and every subdomain, ``*`` names any
+    host. An empty ``allowed`` allows every valid host.
+    """
+    if not allowed or "*" in allowed:
+        return True
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name in allowed:
+        return True
+    return any(
+        entry.startswith(".") and (name == entry[1:] or name.endswith(entry)) for entry in allowed
+    )
+
+
+def request_base_url(environ: dict[str, Any], allowed: Collection[str] = ()) -> str | None:
     """``scheme://host/prefix`` of this request, or ``None`` for a bogus Host.
 
     Runs after ProxyFix (when proxy hops are trusted), so forwarded scheme,
     host and prefix are already applied to the environ. An HTTP/1.1 request
     without Host is invalid (RFC 9112 §3.2: answer 400); HTTP/1.0 may omit
-    it, and gets the server's own name.
+    it, and gets the server's own name. The host is validated and
+    normalised by :func:`normalise_host`, and must be one of ``allowed``
+    (``FEEDSVC_ALLOWED_HOSTS``) when that is not empty.
     """
-    host = environ.get("HTTP_HOST")
+    raw = environ.get("HTTP_HOST")
     scheme = environ.get("wsgi.url_scheme", "http")
-    if not host:
+    if scheme not in _DEFAULT_PORTS:
+        return None
+    if not raw:
         if environ.get("SERVER_PROTOCOL") != "HTTP/1.0":
             return None
-        host = environ.get("SERVER_NAME", "localhost")
+        raw = environ.get("SERVER_NAME", "localhost")
         port = environ.get("SERVER_PORT", "")
-        if port and port != ("443" if scheme == "https" else "80"):
-            host = f"{host}:{port}"
-    if not _HOST.match(host) or scheme not in ("http", "https"):
+        if port:
+            raw = f"{raw}:{port}"
+    host = normalise_host(raw, scheme)
+    if host is None or not host_allowed(host, allowed):
         return None
     prefix = environ.get("SCRIPT_NAME", "")
     return f"{scheme}://{host}{mount_prefix(prefix) if prefix else ''}"
+
+
+def from_loopback(environ: dict[str, Any]) -> bool:
+    """Whether the request's TCP peer is this machine (127.0.0.0/8 or ``::1``).
+
+    The peer, not the forwarded client: behind a trusted proxy ProxyFix
+    keeps the proxy's own address in ``werkzeug.proxy_fix.orig``.
+    """
+    orig = environ.get("werkzeug.proxy_fix.orig")
+    addr = str((orig if isinstance(orig, dict) else environ).get("REMOTE_ADDR", ""))
+    return addr.startswith("127.") or addr == "::1"

@@ -62,6 +62,8 @@ EMBED: Headers = [("Content-Security-Policy", EMBED_CSP), *NO_REFERRER]
 PRIVATE = "private, no-cache"
 NO_STORE = "no-store"
 
+# A feed request refused because every render slot is busy: retry soon, keep nothing.
+BUSY: Headers = [("Retry-After", "1"), ("Cache-Control", NO_STORE)]
 _REQUEST_HEADERS_OK = re.compile(r"[A-Za-z0-9\-, ]{1,512}")
 _DEFAULT_REQUEST_HEADERS = "If-None-Match, If-Modified-Since, Cache-Control"
 

@@ -15,6 +15,7 @@ from flask import Response, abort, current_app, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from feedsvc.feeds.catalog import Catalog
+from feedsvc.feeds.urls import mount_prefix
 from feedsvc.service.core import FeedService
 from feedsvc.web import policy
 from feedsvc.web.metrics import RequestCounter
@@ -54,7 +55,8 @@ def page_cache() -> PageCache:
 
 def base_url() -> str:
     """Public base URL: FEEDSVC_PUBLIC_URL, else this request's (after ProxyFix)."""
-    base = service().settings.public_url or request_base_url(request.environ)
+    settings = service().settings
+    base = settings.public_url or request_base_url(request.environ, settings.allowed_hosts)
     if base is None:
         abort(400, "missing or invalid Host header")
     return base
@@ -85,13 +87,22 @@ def cached_page(
 
 
 def permanent_redirect(path: str, catalog: Catalog) -> Response:
-    """308 to a canonical path under the public base URL (absolute Location).
+    """308 to a canonical path: absolute under FEEDSVC_PUBLIC_URL, else relative.
 
-    An absolute URL built from FEEDSVC_PUBLIC_URL (or the forwarded scheme,
-    host and prefix of trusted proxies) stays right behind a proxy that
+    Without a public URL the Location is the path under this request's mount
+    prefix (SCRIPT_NAME, or a trusted proxy's X-Forwarded-Prefix), with no
+    scheme and host: a relative reference (RFC 9110 §10.2.2), so that a Host
+    header a client made up never reaches a redirect a shared cache keeps
+    (an open redirect). The mount prefix keeps it right behind a proxy that
     strips a path prefix, where a bare ``/tags/...`` would escape the mount.
     """
-    location = base_url() + path
+    base_url()  # an invalid Host (or one not allowed) is refused here as everywhere
+    public_url = service().settings.public_url
+    prefix = request.environ.get("SCRIPT_NAME", "")
+    if public_url:
+        location = public_url + path
+    else:  # never ``//host/...``: that would name another host
+        location = "/" + ((mount_prefix(prefix) if prefix else "") + path).lstrip("/")
     response = Response(f"308 Permanent Redirect\n{location}\n", status=308,
                         mimetype="text/plain")  # fmt: skip
     response.headers["Location"] = location
