@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from feedsvc.content.budgets import POPULARITY, SITE, article_budget
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.files import LINT_FIELDS, ArticleFiles
@@ -40,6 +41,7 @@ from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
 from feedsvc.problems import Problem
+from feedsvc.settings import max_article_kb_from_env
 
 # Above this share of the articles changed in one reload (a checkout), the
 # snapshot and lint indexes are rebuilt rather than patched one by one.
@@ -90,6 +92,9 @@ class ContentLoader:
             self.content_dir, self.articles_dir, settle=settle, wall_clock=wall_clock
         )
         self._articles_display = self._display(self.articles_dir)
+        self._article_budget = article_budget(max_article_kb_from_env(env))
+        # Symlinks are followed only into these (see feedsvc.content.reading).
+        self._roots = (str(self.content_dir), str(self.articles_dir))
         self._problems = ProblemSet()
         self._files = ArticleFiles(self._articles_display, self._problems)
         self._site = SiteFile(self._display(Path(self._scanner.site_path)), env)
@@ -201,7 +206,8 @@ class ContentLoader:
     ) -> tuple[YamlRead, Signature] | None:
         """Read ``site.yaml`` or ``popularity.yaml``; ``None`` if it changed while read."""
         self.files_read += 1
-        result = read_yaml_file(Path(self._scanner.path_of(key)), display)
+        budget = SITE if key == SITE_KEY else POPULARITY
+        result = read_yaml_file(self._scanner.path_of(key), display, budget, self._roots[:1])
         kept = self._scanner.signature_to_keep(found, key, self._scanner.rewritten(found, [key]))
         return None if kept is None else (result, kept)
 
@@ -232,7 +238,9 @@ class ContentLoader:
         if not to_read:
             return
         folder = str(self.articles_dir)
-        loaded = load_article_files(folder, self._articles_display, to_read, LINT_FIELDS)
+        loaded = load_article_files(
+            folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget, self._roots
+        )
         self.files_read += len(to_read)
         rewritten = self._scanner.rewritten(found, to_read)
         for name, result in zip(to_read, loaded, strict=True):
