@@ -90,8 +90,11 @@ def max_article_kb_from_env(env: Mapping[str, str] | None = None) -> int | None:
 
     A positive whole number; anything else raises :class:`ValueError`.
     """
-    value: int | None = _env_number(environment(env), "MAX_ARTICLE_KB", 0) or None
-    if value is not None and value < 1:
+    env = environment(env)
+    if not env.get(ENV_PREFIX + "MAX_ARTICLE_KB", "").strip():
+        return None
+    value: int = _env_number(env, "MAX_ARTICLE_KB", 0)
+    if value < 1:
         raise ValueError(f"${ENV_PREFIX}MAX_ARTICLE_KB must be at least 1, got {value}")
     return value
 

@@ -118,3 +118,14 @@ def test_site_overrides_name_the_variable_and_keep_the_value_as_written():
         ("title", "$FEEDSVC_TITLE", " Morning "),
         ("popular.items", "$FEEDSVC_POPULAR_ITEMS", "x"),
     ]
+
+
+def test_max_article_kb_is_a_positive_whole_number():
+    from feedsvc.settings import max_article_kb_from_env
+
+    assert max_article_kb_from_env({}) is None
+    assert max_article_kb_from_env({"FEEDSVC_MAX_ARTICLE_KB": " "}) is None
+    assert max_article_kb_from_env({"FEEDSVC_MAX_ARTICLE_KB": "64"}) == 64
+    for bad in ("-1", "0", "1.5", "big"):
+        with pytest.raises(ValueError, match="FEEDSVC_MAX_ARTICLE_KB"):
+            max_article_kb_from_env({"FEEDSVC_MAX_ARTICLE_KB": bad})
