@@ -39,6 +39,7 @@ from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.scan import ChangeScanner, Findings
 from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
+from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
 from feedsvc.problems import Problem
 from feedsvc.settings import max_article_kb_from_env
@@ -182,16 +183,32 @@ class ContentLoader:
         names = found.article_names()
         before = self._files.before_change(names)
         self._apply_articles(found, names)
+        self._compact_texts()
         self._scanner.forget_pending(found.ready)
         builder = self._index(self._files.after_change(before), views_changed)
         self._loaded = True
         snapshot = builder.build(now, self._current_problems(builder, now))
+        ensure_store().pin(snapshot, self._files.generations())  # its texts stay readable
         self._stale = False
         return snapshot
 
     def all_articles(self) -> list[Article]:
         """Every currently loaded article, drafts and future ones included."""
         return self._files.all_articles()
+
+    def _compact_texts(self) -> None:
+        """When most of the text store is dead, move the live texts to a new file.
+
+        Every article becomes a copy with its new reference, so the indexes
+        are rebuilt from the files (as after a checkout); snapshots built
+        before keep reading the old file until they are gone.
+        """
+        if not self._loaded:
+            return
+        moved = compact_if_mostly_dead(self._files.text_bytes, self._files.text_refs)
+        if moved is not None:
+            self._files.moved_texts(moved)
+            self._builder = None
 
     def _recover(self) -> None:
         """After a load that failed half-way: rebuild the patched state from the files."""
