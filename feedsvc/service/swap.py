@@ -9,6 +9,7 @@ mix.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
@@ -20,6 +21,8 @@ from feedsvc.memory import freeze_loaded_objects, paused_gc, release_free_memory
 from feedsvc.problems import Problem
 
 log = logging.getLogger("feedsvc")
+
+RETRY_SECONDS = 10.0  # after a failed reload, how often one is retried without new changes
 
 
 def log_problems(problems: Iterable[Problem]) -> None:
@@ -51,6 +54,7 @@ class CatalogSwap:
         self.reloads = 0
         self.reload_errors = 0  # reloads that raised (the catalog before them kept)
         self.failure: str | None = None  # why the last reload failed; None once one succeeds
+        self._retry_at = 0.0  # monotonic time after which a failed reload is retried in full
         self.last_reload_at: datetime | None = None
         self.listeners: list[Callable[[Catalog, Catalog], None]] = []
         self._seq = 0
@@ -80,11 +84,13 @@ class CatalogSwap:
         Never raises: a reload that fails, whatever the cause, keeps the
         current catalog, sets :attr:`failure` (``/healthz`` is "degraded"
         with it) and logs the traceback once per distinct failure. While it
-        is set, every reload is a full retry; the first that succeeds clears it.
+        is set, a reload is retried even without changes (every
+        :data:`RETRY_SECONDS` at most); the first that succeeds clears it.
         """
         with self.loader.lock:
+            retry = self.failure is not None and time.monotonic() >= self._retry_at
             try:
-                changed = self._reload_locked(force=force or self.failure is not None)
+                changed = self._reload_locked(force=force or retry)
             except Exception as exc:
                 self._failed(exc)
                 return False
@@ -104,6 +110,10 @@ class CatalogSwap:
         if failure != self.failure:
             log.exception("content reload failed; still serving the previous content")
         self.failure = failure
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        events = self.loader.events
+        if events is not None:  # the failed reload took inotify's events: look at every file
+            events.request_full_scan()
 
     def _reload_locked(self, *, force: bool) -> bool:
         """Reload with ``self.loader.lock`` held (see :meth:`reload`)."""
