@@ -185,5 +185,9 @@ def _check_values(values: Mapping[str, Any], path: str, problems: list[Problem])
             problems.append(Problem(path, name, f"must be at most {limit}, got {shown(value)}"))
     if values.get("items_per_feed") == 0:
         problems.append(Problem(path, "items_per_feed", "must be at least 1"))
-    if "article_path" in values and "{slug}" not in values["article_path"]:
+    article_path = values.get("article_path")
+    if article_path is not None and "{slug}" not in article_path:
         problems.append(Problem(path, "article_path", "must contain {slug}"))
+    elif article_path is not None and set("{}") & set(article_path.replace("{slug}", "")):
+        # Anything else in braces is a str.format field: a crash ({0}) or worse ({slug:>9999999}).
+        problems.append(Problem(path, "article_path", "may hold no braces but {slug}"))
