@@ -124,7 +124,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ContentError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print("feedsvc: cannot start without a usable site.yaml", file=sys.stderr)
+        site_file = settings.content_dir / "site.yaml"
+        print(f"feedsvc: cannot start without a usable site.yaml ({site_file})", file=sys.stderr)
         return EXIT_UNUSABLE
     server = create_server(
         app, connections, host=args.host, port=args.port, threads=args.threads, ident="feedsvc",

@@ -11,6 +11,15 @@ from typing import Literal
 
 Severity = Literal["error", "warning"]
 
+# The longest field name and message a Problem keeps: whatever a check puts
+# in a message (a value from a hostile file), a report line stays a line.
+MAX_FIELD_CHARS = 80
+MAX_MESSAGE_CHARS = 400
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Problem:
@@ -21,6 +30,12 @@ class Problem:
     message: str
     line: int | None = None
     severity: Severity = "error"
+
+    def __post_init__(self) -> None:
+        if len(self.field) > MAX_FIELD_CHARS:
+            object.__setattr__(self, "field", _cut(self.field, MAX_FIELD_CHARS))
+        if len(self.message) > MAX_MESSAGE_CHARS:
+            object.__setattr__(self, "message", _cut(self.message, MAX_MESSAGE_CHARS))
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

@@ -11,8 +11,9 @@ file to read:
 * :func:`site_overrides` are the variables that override ``site.yaml`` for
   one deployment (the site settings themselves are content:
   :mod:`feedsvc.content.site`);
-* :func:`content_dir_from_env`, :func:`public_url_from_env` and
-  :func:`text_dir_from_env` are single values other modules need.
+* :func:`content_dir_from_env`, :func:`public_url_from_env`,
+  :func:`text_dir_from_env` and :func:`max_article_kb_from_env` are single
+  values other modules need.
 
 Each function takes an optional ``env`` mapping (tests pass their own) and
 reads the process environment when it is ``None``. Nothing here imports
@@ -93,6 +94,20 @@ def allowed_hosts_from_env(env: Mapping[str, str] | None = None) -> tuple[str, .
 def text_dir_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """``$FEEDSVC_TEXT_DIR``: where article text is spilled; unset or blank means ``None``."""
     return environment(env).get(ENV_PREFIX + "TEXT_DIR") or None
+
+
+def max_article_kb_from_env(env: Mapping[str, str] | None = None) -> int | None:
+    """``$FEEDSVC_MAX_ARTICLE_KB``: the largest article file read, in KiB (``None``: 1024).
+
+    A positive whole number; anything else raises :class:`ValueError`.
+    """
+    env = environment(env)
+    if not env.get(ENV_PREFIX + "MAX_ARTICLE_KB", "").strip():
+        return None
+    value: int = _env_number(env, "MAX_ARTICLE_KB", 0)
+    if value < 1:
+        raise ValueError(f"${ENV_PREFIX}MAX_ARTICLE_KB must be at least 1, got {value}")
+    return value
 
 
 def _env_number(env: Mapping[str, str], name: str, default: float, kind: type = int) -> Any:

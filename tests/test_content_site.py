@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from support import SITE
 
 from feedsvc.content.site import POPULAR_FIELDS, SITE_FIELDS, SiteSettings, parse_site_settings
@@ -73,3 +74,11 @@ def test_settings_that_must_hold_together():
     assert parse_site_settings(["not", "a", "mapping"], "site.yaml", {}) == (
         None, [Problem("site.yaml", "(file)", "must be a mapping of settings")],
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("article_path", ["/a/{slug}/{0}", "/{slug:>999999999}", "/{slug.upper}",
+                                          "/{slug}}", "/{{slug}}"])  # fmt: skip
+def test_article_path_may_hold_no_other_format_field(article_path: str) -> None:
+    data = {"title": "T", "site_url": "https://t.test", "article_path": article_path}
+    site, problems = parse_site_settings(data, "site.yaml", env={})
+    assert site is None and [p.field for p in problems] == ["article_path"]

@@ -88,3 +88,84 @@ def test_parallel_first_load_equals_a_sequential_one(tmp_path: Path):
     for key in ("version", "articles", "tags", "bodies"):
         assert parallel[key] == sequential[key], key
     assert parallel["articles"] > 2400
+
+
+def test_compaction_keeps_old_references_readable_while_something_holds_them(tmp_path: Path):
+    import gc
+
+    store = TextStore(str(tmp_path))
+    store.seal()
+    keep = [store.put(f"live {i}".encode()) for i in range(3)]
+    dead = [store.put(b"x" * 1000) for _ in range(3)]
+
+    class Holder:  # stands for a snapshot built before the compaction
+        pass
+
+    holder = Holder()
+    store.pin(holder, [0])
+    moved = store.compact(keep)
+    assert store.size() == sum(len(f"live {i}") for i in range(3))
+    assert set(moved.values()).isdisjoint(keep + dead)  # references are never reused
+    assert [store.get(moved[r]) for r in keep] == [store.get(r) for r in keep]
+    assert store.get(dead[0]) == b"x" * 1000 and store.generations == 2  # still pinned
+    del holder
+    gc.collect()
+    assert store.generations == 1  # the old file is closed with its last holder
+    assert [store.get(moved[r]) for r in keep] == [f"live {i}".encode() for i in range(3)]
+
+
+@pytest.mark.slow
+def test_rewriting_a_big_article_keeps_the_spill_file_bounded(tmp_path: Path):
+    """100 rewrites of a ~300 KB article through the real loader: the spill file is
+    compacted, every snapshot (old ones included) reads the right text."""
+    from datetime import UTC, datetime
+
+    from support import SITE, write_yaml
+
+    from feedsvc.content.loader import ContentLoader
+    from feedsvc.content.textstore import COMPACT_MIN_DEAD, ensure_store
+
+    root = tmp_path / "content"
+    write_yaml(root / "site.yaml", SITE)
+    big = root / "articles" / "big.yaml"
+    big.parent.mkdir()
+
+    def write(i: int) -> None:
+        line = "  " + "word " * 18 + f"{i}\n"
+        text = f"title: Big {i}\npublished: 2025-01-01T00:00:00Z\nsummary: s{i}\nbody: |\n"
+        big.write_text(text + line * 3000)
+        os.utime(big, ns=(i * 10**9, i * 10**9))
+
+    write(0)
+    loader = ContentLoader(root)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    first = loader.load(now)
+    other_root = tmp_path / "other"  # a second loader sharing the process's store
+    write_yaml(other_root / "site.yaml", SITE)
+    small_article = {"title": "S", "published": "2025-01-01", "summary": "other", "body": "kept"}
+    write_yaml(other_root / "articles" / "small.yaml", small_article)
+    other = ContentLoader(other_root)
+    other.load(now)
+    sizes = []
+    kept = []  # a few old snapshots kept alive across compactions
+    for i in range(1, 101):
+        write(i)
+        snapshot = loader.load(now)
+        (article,) = snapshot.articles
+        assert article.title == f"Big {i}" and article.body.endswith(f" {i}\n")
+        sizes.append(ensure_store().size())
+        if i % 25 == 0:
+            kept.append((i, snapshot))
+    live = big.stat().st_size
+    assert max(sizes) < 2 * live + COMPACT_MIN_DEAD + 2 * live  # bounded, not 100 x live
+    assert sizes[-1] < COMPACT_MIN_DEAD + 3 * live
+    (article,) = first.articles
+    assert article.summary == "s0" and article.body.endswith(" 0\n")  # the oldest still reads
+    for i, snapshot in kept:
+        assert snapshot.articles[0].summary == f"s{i}"
+    del first, kept, snapshot, article
+    import gc
+
+    gc.collect()  # the old snapshots go, and the files only they held
+    (small,) = other.load(now).articles  # the other loader's texts were not compacted away
+    assert (small.summary, small.body) == ("other", "kept")

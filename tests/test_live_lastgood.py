@@ -334,3 +334,34 @@ def walk_hazards(live: WatchedApp, articles: Path) -> None:
         before = now
     assert live.healthz()["status"] == "degraded"
     assert live.client.get("/healthz").status_code == 200
+
+
+def test_hostile_files_at_runtime_are_problems_and_never_stop_the_watcher(
+    live, small_content, tmp_path
+):
+    """Issue 11: a 5,000-digit number, an alias bomb in site.yaml, a link out of the
+    folder and a FIFO, dropped into a running service: each is a problem in
+    /healthz, the last good settings and articles stay served, reloads go on."""
+    import os
+
+    articles = small_content / "articles"
+    (articles / "huge.yaml").write_text("title: Huge\npublished: 2025-12-04\nviews: " + "9" * 5000)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9)
+    )
+    site = small_content / "site.yaml"
+    site.write_text(bomb + site.read_text().replace("items_per_feed: 20", "items_per_feed: *j"))
+    (tmp_path / "secret.yaml").write_text("title: Secret\npublished: 2025-12-04\n")
+    os.symlink(tmp_path / "secret.yaml", articles / "secret.yaml")
+    os.mkfifo(articles / "pipe.yaml")
+    wanted = {"huge.yaml", "site.yaml", "secret.yaml"}
+    wait_for(lambda: wanted <= {p["path"].rsplit("/", 1)[1] for p in live.healthz()["errors"]},
+             what="every hostile file reported")  # fmt: skip
+    health = live.healthz()
+    assert health["status"] == "degraded" and health["reload_error"] is None
+    assert health["articles"] == 3
+    assert live.client.get("/rss.xml").status_code == 200
+    assert live.service.catalog.snapshot.site.title == SITE["title"]
+    # The watcher still applies edits.
+    write_yaml(articles / "delta.yaml", article("Delta", "2025-12-05T00:00:00Z"))
+    wait_for(lambda: live.healthz()["articles"] == 4, what="a later edit")

@@ -70,3 +70,33 @@ def test_listeners_see_old_and_new_catalogs_and_cannot_break_a_reload(
     write_yaml(small_content / "articles" / "delta.yaml", article("Delta", "2025-12-04T00:00:00Z"))
     assert service.reload() is True
     assert seen == [(before, service.catalog.seq)] and service.catalog.seq > before
+
+
+def test_a_failed_reload_keeps_serving_and_healthz_says_why_until_one_succeeds(
+    make_app: Callable[..., Any], small_content: Path, clock: Clock, caplog: Any
+):
+    """Any reload failure is caught at the swap: last good catalog, "degraded", one traceback."""
+    app = make_app(small_content)
+    service = app.extensions["feedsvc"]
+    client = app.test_client()
+    served = service.catalog
+    write_yaml(small_content / "articles" / "new.yaml", article("New", "2025-12-20T00:00:00Z"))
+    good_now = clock.now
+    clock.now = "2026-01-16"  # type: ignore[assignment]  # a clock gone wrong: not a datetime
+    assert service.reload() is False and service.reload() is False  # never raises
+    assert service.catalog is served and service.reload_errors == 2
+    health = client.get("/healthz").get_json()
+    assert health["status"] == "degraded" and health["content_valid"] is True
+    assert health["reload_error"].startswith("reload failed (AttributeError: ")
+    assert health["reload_error"].endswith(
+        "still serving content version " + served.snapshot.version[:12]
+    )
+    assert "New" not in titles(client)
+    tracebacks = [r for r in caplog.records if r.exc_info and "reload failed" in r.getMessage()]
+    assert len(tracebacks) == 1  # the same failure twice: its traceback once
+
+    clock.now = good_now
+    assert service.reload() is True
+    health = client.get("/healthz").get_json()
+    assert health["status"] == "ok" and health["reload_error"] is None
+    assert titles(client)[0] == "New"

@@ -136,3 +136,14 @@ def test_connection_settings_have_safe_defaults_and_read_the_environment():
         ConnectionSettings.from_env({"FEEDSVC_CONNECTION_LIMIT": "many"})
     with pytest.raises(ValueError, match="IDLE_TIMEOUT must be at least 1"):
         ConnectionSettings.from_env({"FEEDSVC_IDLE_TIMEOUT": "0"})
+
+
+def test_max_article_kb_is_a_positive_whole_number():
+    from feedsvc.settings import max_article_kb_from_env
+
+    assert max_article_kb_from_env({}) is None
+    assert max_article_kb_from_env({"FEEDSVC_MAX_ARTICLE_KB": " "}) is None
+    assert max_article_kb_from_env({"FEEDSVC_MAX_ARTICLE_KB": "64"}) == 64
+    for bad in ("-1", "0", "1.5", "big"):
+        with pytest.raises(ValueError, match="FEEDSVC_MAX_ARTICLE_KB"):
+            max_article_kb_from_env({"FEEDSVC_MAX_ARTICLE_KB": bad})

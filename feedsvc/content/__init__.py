@@ -4,7 +4,9 @@ The first stage of the pipeline: YAML files on disk become an immutable
 :class:`~feedsvc.content.model.Snapshot`. Nothing here knows about feeds or
 HTTP; everything above reads the snapshot this package builds.
 
-One file, one article: ``yamlfile`` (bytes to a mapping with lines),
+One file, one article: ``reading`` (the file-system policy: regular files
+only, symlinks only within the content folder, size first), ``budgets``
+(every limit a file is read within), ``yamlfile`` (bytes to a mapping with lines),
 ``fields`` (what each field may hold), ``article`` (a mapping to an
 Article), ``parallel`` (many files at once), ``textstore`` (article text off
 the heap). ``site`` and ``specials`` are ``site.yaml`` and

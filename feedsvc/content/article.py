@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.fields import FieldChecker, tags_of
 from feedsvc.content.model import Article
 from feedsvc.content.textstore import put_text
-from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown
+from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown, shown_key
 from feedsvc.problems import Problem
 
 KNOWN_FIELDS = frozenset(
@@ -91,7 +92,7 @@ def _check_keys(
         )
     for key in data:
         if str(key) not in KNOWN_FIELDS:
-            check(str(key), "unknown field (typo?)", "warning")
+            check(shown_key(key), "unknown field (typo?)", "warning")
     if not _SLUG_OK.match(slug):
         check.problems.append(
             Problem(
@@ -129,13 +130,18 @@ def _dates(data: Mapping[Any, Any], check: FieldChecker) -> tuple[datetime | Non
 
 
 def load_article_file(
-    path: str | os.PathLike[str], display: str
+    path: str | os.PathLike[str],
+    display: str,
+    budget: Budget = ARTICLE,
+    roots: tuple[str, ...] | None = None,
 ) -> tuple[Article | None, list[Problem], Mapping[str, int]]:
     """Load and validate one article file (slug from the lower-cased file name).
 
     Returns the article (or ``None``), its problems and the line of each key.
+    ``budget`` and ``roots`` (where symlinks may lead) are as for
+    :func:`~feedsvc.content.yamlfile.read_yaml_file`.
     """
-    parsed, raw, problems = read_yaml_file(path, display)
+    parsed, raw, problems = read_yaml_file(path, display, budget, roots)
     if parsed is None:
         return None, problems, {}
     revision = hashlib.blake2b(raw, digest_size=12).hexdigest()

@@ -48,16 +48,22 @@ def shared(value: _Value) -> _Value:
     return kept
 
 
+# Dates a feed may carry: far enough from datetime's ends (years 1 and 9999)
+# that no offset, window or schedule arithmetic on them can leave its range.
+YEAR_RANGE = (1900, 9998)
+
+
 def parse_datetime(value: Any) -> datetime | str:
     """A timezone-aware datetime, or the reason why ``value`` is not one.
 
     Date-only values mean 00:00 UTC; a date-time without an offset is
-    rejected because guessing the zone silently misorders feeds.
+    rejected because guessing the zone silently misorders feeds. Years
+    outside :data:`YEAR_RANGE` (in the date's zone or in UTC) are rejected.
     """
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        parsed = datetime(value.year, value.month, value.day, tzinfo=UTC)
     elif isinstance(value, str):
         text = value.strip()
         day_only = _DATE_ONLY.match(text)
@@ -66,20 +72,29 @@ def parse_datetime(value: Any) -> datetime | str:
                 day = date(*(int(part) for part in day_only.groups()))
             except ValueError:
                 return f"is not a valid date: {shown(value)}"
-            return datetime(day.year, day.month, day.day, tzinfo=UTC)
-        if len(text) > 10 and text[10] in " tT":
-            text = text[:10] + "T" + text[11:]
-        text = _SPACE_BEFORE_OFFSET.sub("", text)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return f"is not an ISO 8601 date-time: {shown(value)} (e.g. 2025-09-04T18:00:00+08:00)"
+            parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        else:
+            if len(text) > 10 and text[10] in " tT":
+                text = text[:10] + "T" + text[11:]
+            text = _SPACE_BEFORE_OFFSET.sub("", text)
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                return (
+                    f"is not an ISO 8601 date-time: {shown(value)} (e.g. 2025-09-04T18:00:00+08:00)"
+                )
     else:
         return f"must be a date-time, got {type(value).__name__}"
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return "needs a timezone offset, e.g. 2025-09-04T18:00:00+08:00 or ...Z"
-    if not 1900 <= parsed.year <= 9998:
-        return f"year {parsed.year} is out of range"
+    low, high = YEAR_RANGE
+    try:
+        utc_year = parsed.astimezone(UTC).year
+    except OverflowError:  # e.g. 9999-12-31T23:00-05:00, or 0001-01-01T00:00+01:00
+        utc_year = parsed.year
+    for year in (parsed.year, utc_year):
+        if not low <= year <= high:
+            return f"year {year} is out of range ({low}-{high})"
     shared_zone: tzinfo = shared(parsed.tzinfo)
     return parsed if shared_zone is parsed.tzinfo else parsed.replace(tzinfo=shared_zone)
 

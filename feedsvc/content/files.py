@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from feedsvc.content.model import Article
 from feedsvc.content.parallel import LoadResult
 from feedsvc.content.problemset import NO_PROBLEMS, ProblemSet
 from feedsvc.content.signatures import Signature
+from feedsvc.content.textstore import ensure_store, generation_of, text_length
 from feedsvc.problems import Problem, still_serving
 
 # The fields whose lines a file's entry keeps, for the messages of checks that
@@ -76,6 +77,8 @@ class ArticleFiles:
         self._entries: dict[str, FileEntry] = {}  # by file name in articles/
         self._slugs: dict[str, str | list[str]] = {}  # slug -> its file (served first if several)
         self._collisions: dict[str, list[Problem]] = {}
+        self.text_bytes = 0  # bytes of text the entries' articles hold in the text store
+        self._generations: dict[int, int] = {}  # text store generation -> articles using it
 
     @property
     def entries(self) -> Mapping[str, FileEntry]:
@@ -104,6 +107,12 @@ class ArticleFiles:
         old = self._entries.pop(name, None) if entry is None else self._entries.get(name)
         if entry is not None:
             self._entries[name] = entry
+        old_article = old.article if old is not None else None
+        new_article = entry.article if entry is not None else None
+        if old_article is not new_article:
+            self.text_bytes += text_length(new_article) - text_length(old_article)
+            self._count_generation(new_article, 1)
+            self._count_generation(old_article, -1)
         self._problems.replace(
             old.problems if old is not None else NO_PROBLEMS,
             entry.problems if entry is not None else NO_PROBLEMS,
@@ -124,6 +133,41 @@ class ArticleFiles:
         self._set(
             name, FileEntry(signature, article, problems or NO_PROBLEMS, _shared_lint_lines(lines))
         )
+
+    def _count_generation(self, article: Article | None, step: int) -> None:
+        """Hold the text store generation of an article's text while any entry uses it."""
+        if article is None:
+            return
+        generation = generation_of(article.text_ref)
+        count = self._generations.get(generation, 0) + step
+        if count:
+            self._generations[generation] = count
+        else:
+            del self._generations[generation]
+        if count == (1 if step > 0 else 0):
+            store = ensure_store()
+            (store.hold if step > 0 else store.release)((generation,))
+
+    def generations(self) -> list[int]:
+        """The text store generations the entries' articles read from."""
+        return list(self._generations)
+
+    def moved_texts(self, moved: Mapping[int, int]) -> None:
+        """The text store was compacted: every article now reads its text from ``moved``.
+
+        Each entry gets a copy of its article with the new reference (new
+        objects: the loader's indexes must be rebuilt from the entries).
+        """
+        for entry in self._entries.values():
+            old = entry.article
+            if old is not None:
+                entry.article = replace(old, text_ref=moved[old.text_ref])
+                self._count_generation(entry.article, 1)
+                self._count_generation(old, -1)
+
+    def text_refs(self) -> list[int]:
+        """The text reference of every entry's article (what a compaction keeps)."""
+        return [e.article.text_ref for e in self._entries.values() if e.article is not None]
 
     def all_articles(self) -> list[Article]:
         """Every file's article, drafts and future ones included (colliding ones too)."""

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from feedsvc.content.budgets import POPULARITY, SITE, article_budget
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.files import LINT_FIELDS, ArticleFiles
@@ -38,8 +39,10 @@ from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.scan import ChangeScanner, Findings
 from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
+from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
 from feedsvc.problems import Problem
+from feedsvc.settings import max_article_kb_from_env
 
 # Above this share of the articles changed in one reload (a checkout), the
 # snapshot and lint indexes are rebuilt rather than patched one by one.
@@ -90,6 +93,9 @@ class ContentLoader:
             self.content_dir, self.articles_dir, settle=settle, wall_clock=wall_clock
         )
         self._articles_display = self._display(self.articles_dir)
+        self._article_budget = article_budget(max_article_kb_from_env(env))
+        # Symlinks are followed only into these (see feedsvc.content.reading).
+        self._roots = (str(self.content_dir), str(self.articles_dir))
         self._problems = ProblemSet()
         self._files = ArticleFiles(self._articles_display, self._problems)
         self._site = SiteFile(self._display(Path(self._scanner.site_path)), env)
@@ -177,16 +183,32 @@ class ContentLoader:
         names = found.article_names()
         before = self._files.before_change(names)
         self._apply_articles(found, names)
+        self._compact_texts()
         self._scanner.forget_pending(found.ready)
         builder = self._index(self._files.after_change(before), views_changed)
         self._loaded = True
         snapshot = builder.build(now, self._current_problems(builder, now))
+        ensure_store().pin(snapshot, self._files.generations())  # its texts stay readable
         self._stale = False
         return snapshot
 
     def all_articles(self) -> list[Article]:
         """Every currently loaded article, drafts and future ones included."""
         return self._files.all_articles()
+
+    def _compact_texts(self) -> None:
+        """When most of the text store is dead, move the live texts to a new file.
+
+        Every article becomes a copy with its new reference, so the indexes
+        are rebuilt from the files (as after a checkout); snapshots built
+        before keep reading the old file until they are gone.
+        """
+        if not self._loaded:
+            return
+        moved = compact_if_mostly_dead(self._files.text_bytes, self._files.text_refs)
+        if moved is not None:
+            self._files.moved_texts(moved)
+            self._builder = None
 
     def _recover(self) -> None:
         """After a load that failed half-way: rebuild the patched state from the files."""
@@ -201,7 +223,8 @@ class ContentLoader:
     ) -> tuple[YamlRead, Signature] | None:
         """Read ``site.yaml`` or ``popularity.yaml``; ``None`` if it changed while read."""
         self.files_read += 1
-        result = read_yaml_file(Path(self._scanner.path_of(key)), display)
+        budget = SITE if key == SITE_KEY else POPULARITY
+        result = read_yaml_file(self._scanner.path_of(key), display, budget, self._roots[:1])
         kept = self._scanner.signature_to_keep(found, key, self._scanner.rewritten(found, [key]))
         return None if kept is None else (result, kept)
 
@@ -232,7 +255,9 @@ class ContentLoader:
         if not to_read:
             return
         folder = str(self.articles_dir)
-        loaded = load_article_files(folder, self._articles_display, to_read, LINT_FIELDS)
+        loaded = load_article_files(
+            folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget, self._roots
+        )
         self.files_read += len(to_read)
         rewritten = self._scanner.rewritten(found, to_read)
         for name, result in zip(to_read, loaded, strict=True):

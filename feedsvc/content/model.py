@@ -76,9 +76,13 @@ class TagEntry:
     articles: tuple[Article, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Snapshot:
-    """Immutable view of the content at one version."""
+    """Immutable view of the content at one version.
+
+    Weakly referable: it pins the text store's file its articles read from
+    (:meth:`~feedsvc.content.textstore.TextStore.pin`) for as long as it lives.
+    """
 
     site: SiteSettings
     articles: tuple[Article, ...]

@@ -9,6 +9,7 @@ server threads running) and for small batches, files are read here.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
@@ -17,11 +18,14 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from feedsvc.content.article import load_article_file
+from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.fields import shared
 from feedsvc.content.model import Article, Tag
 from feedsvc.content.textstore import MemoryTextStore, TextStore, ensure_store
 from feedsvc.memory import paused_gc
 from feedsvc.problems import Problem
+
+log = logging.getLogger("feedsvc")
 
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_MIN_FILES = 2000
@@ -29,8 +33,9 @@ LOAD_CHUNK = 500  # files per task sent to a worker
 # (article or None, its problems, the lines of the requested fields)
 LoadResult = tuple[Article | None, tuple[Problem, ...], tuple[int | None, ...]]
 # What a worker is sent: the folder, how it is named in messages, the fields
-# whose lines to report, and the file names of one chunk.
-_Batch = tuple[str, str, tuple[str, ...], list[str]]
+# whose lines to report, the file names of one chunk, the budget of each file
+# and the folders symlinks may lead into.
+_Batch = tuple[str, str, tuple[str, ...], list[str], Budget, tuple[str, ...]]
 
 
 def _load_batch(batch: _Batch) -> list[LoadResult]:
@@ -41,11 +46,16 @@ def _load_batch(batch: _Batch) -> list[LoadResult]:
     for good, and every short-lived object unpickled between them would leave
     a hole in its heap (tens of MB at 100k articles).
     """
-    folder, display_folder, fields, names = batch
+    folder, display_folder, fields, names, budget, roots = batch
     results: list[LoadResult] = []
     for name in names:
         path, display = os.path.join(folder, name), os.path.join(display_folder, name)
-        article, problems, lines = load_article_file(path, display)
+        try:
+            article, problems, lines = load_article_file(path, display, budget, roots)
+        except Exception:  # a bug must not take every other article down with this one
+            log.exception("reading %s failed", display)
+            article, lines = None, {}
+            problems = [Problem(display, "(file)", "could not be read (internal error; see log)")]
         results.append((article, tuple(problems), tuple(lines.get(key) for key in fields)))
     return results
 
@@ -69,18 +79,24 @@ def _reduce_zone(zone: timezone) -> tuple[Any, tuple[Any, ...]]:
 
 
 def load_article_files(
-    folder: str, display_folder: str, names: list[str], line_fields: tuple[str, ...]
+    folder: str,
+    display_folder: str,
+    names: list[str],
+    line_fields: tuple[str, ...],
+    budget: Budget = ARTICLE,
+    roots: tuple[str, ...] | None = None,
 ) -> list[LoadResult]:
     """:func:`load_article_file` for the files ``names`` in ``folder``, in order.
 
     ``display_folder`` is how messages name the folder; each result carries
-    the lines of ``line_fields`` (for later messages) instead of every key's.
+    the lines of ``line_fields`` (for later messages) instead of every key's;
+    ``budget`` and ``roots`` are as for :func:`load_article_file`.
     Spread over forked workers when that pays and is safe (module docstring).
     """
     store = ensure_store()  # created before any fork, so workers append to the same file
     workers = min(os.cpu_count() or 1, 8)
     chunks: list[_Batch] = [
-        (folder, display_folder, line_fields, names[i : i + LOAD_CHUNK])
+        (folder, display_folder, line_fields, names[i : i + LOAD_CHUNK], budget, roots or (folder,))
         for i in range(0, len(names), LOAD_CHUNK)
     ]
     with paused_gc():

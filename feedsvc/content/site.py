@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from feedsvc.content.yamlfile import shown, shown_key
 from feedsvc.problems import Problem
 from feedsvc.settings import Override, site_overrides
 from feedsvc.text import is_absolute_http_url, plain_text
@@ -71,6 +72,15 @@ SITE_FIELDS: dict[str, tuple[str, type]] = {
 }
 # keys of the ``popular:`` mapping -> attribute (all whole numbers)
 POPULAR_FIELDS: dict[str, str] = {"items": "popular_items", "window_days": "popular_window_days"}
+# The largest value of each number (attribute -> (as site.yaml names it, limit)):
+# beyond these a feed is no longer a feed, and dates leave datetime's range.
+INT_LIMITS: dict[str, tuple[str, int]] = {
+    "items_per_feed": ("items_per_feed", 10_000),
+    "popular_items": ("popular.items", 10_000),
+    "popular_window_days": ("popular.window_days", 36_500),  # a century
+    "cache_max_age": ("cache_max_age", 31_536_000),  # a year, as RFC 9111 advises
+    "tag_combine_limit": ("tag_combine_limit", 64),
+}
 
 
 def parse_site_settings(
@@ -96,7 +106,7 @@ def parse_site_settings(
 
 def _check_int(value: Any, path: str, name: str, problems: list[Problem]) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        problems.append(Problem(path, name, f"must be a whole number >= 0, got {value!r}"))
+        problems.append(Problem(path, name, f"must be a whole number >= 0, got {shown(value)}"))
         return None
     return value
 
@@ -109,7 +119,7 @@ def _file_values(data: Mapping[Any, Any], path: str, problems: list[Problem]) ->
             _popular_values(raw, path, values, problems)
             continue
         if key not in SITE_FIELDS:
-            problems.append(Problem(path, str(key), "unknown setting", severity="warning"))
+            problems.append(Problem(path, shown_key(key), "unknown setting", severity="warning"))
             continue
         attribute, kind = SITE_FIELDS[key]
         if kind is int:
@@ -130,7 +140,8 @@ def _popular_values(raw: Any, path: str, values: dict[str, Any], problems: list[
         return
     for sub, sub_raw in raw.items():
         if sub not in POPULAR_FIELDS:
-            problems.append(Problem(path, f"popular.{sub}", "unknown setting", severity="warning"))
+            name = f"popular.{shown_key(sub)}"
+            problems.append(Problem(path, name, "unknown setting", severity="warning"))
             continue
         checked = _check_int(sub_raw, path, f"popular.{sub}", problems)
         if checked is not None:
@@ -160,11 +171,23 @@ def _check_values(values: Mapping[str, Any], path: str, problems: list[Problem])
             problems.append(Problem(path, required, "is required"))
     site_url = values.get("site_url", "")
     if site_url and not is_absolute_http_url(site_url):
-        problems.append(Problem(path, "site_url", f"must be an absolute http(s) URL: {site_url!r}"))
+        problems.append(
+            Problem(path, "site_url", f"must be an absolute http(s) URL: {shown(site_url)}")
+        )
     hub = values.get("websub_hub")
     if hub and not is_absolute_http_url(hub):
-        problems.append(Problem(path, "websub_hub", f"must be an absolute http(s) URL: {hub!r}"))
+        problems.append(
+            Problem(path, "websub_hub", f"must be an absolute http(s) URL: {shown(hub)}")
+        )
+    for attribute, (name, limit) in INT_LIMITS.items():
+        value = values.get(attribute)
+        if isinstance(value, int) and value > limit:
+            problems.append(Problem(path, name, f"must be at most {limit}, got {shown(value)}"))
     if values.get("items_per_feed") == 0:
         problems.append(Problem(path, "items_per_feed", "must be at least 1"))
-    if "article_path" in values and "{slug}" not in values["article_path"]:
+    article_path = values.get("article_path")
+    if article_path is not None and "{slug}" not in article_path:
         problems.append(Problem(path, "article_path", "must contain {slug}"))
+    elif article_path is not None and set("{}") & set(article_path.replace("{slug}", "")):
+        # Anything else in braces is a str.format field: a crash ({0}) or worse ({slug:>9999999}).
+        problems.append(Problem(path, "article_path", "may hold no braces but {slug}"))

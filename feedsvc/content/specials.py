@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from feedsvc.content.signatures import Signature
 from feedsvc.content.site import SiteSettings, parse_site_settings
-from feedsvc.content.yamlfile import ParsedYaml, YamlRead, shown
+from feedsvc.content.yamlfile import ParsedYaml, YamlRead, shown, shown_key
 from feedsvc.problems import ContentError, Problem, still_serving
 
 
@@ -105,9 +105,8 @@ def parse_popularity(
     for slug, count in data.items():
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             line = parsed.lines.get(str(slug))
-            problems.append(
-                Problem(display, str(slug), f"views must be >= 0, got {shown(count)}", line)
-            )
+            message = f"views must be >= 0, got {shown(count)}"
+            problems.append(Problem(display, shown_key(slug), message, line))
             continue
         views[str(slug).lower()] = count
     return views, problems

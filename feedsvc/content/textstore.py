@@ -13,8 +13,18 @@ The file lives in ``/var/tmp`` (disk, unlike a tmpfs ``/tmp``) or
 (:meth:`TextStore.seal`): the open descriptor keeps it readable and the
 kernel frees it when the process ends, however it ends. Where no folder is
 writable (a read-only container) texts stay in memory instead, with a
-warning. The file only grows, by the text of each file (re)read; a restart
-starts a fresh one.
+warning.
+
+The file grows by the text of each file (re)read. When most of it is dead
+(texts of articles since rewritten or deleted: more dead bytes than live,
+and at least :data:`COMPACT_MIN_DEAD`), the loader has the live texts copied
+to a new file, a new *generation* (:meth:`TextStore.compact`), and its
+articles point there. A reference names its generation, so the articles of
+snapshots built before keep reading the old file; each snapshot pins its
+generation (:meth:`TextStore.pin`), as does each loader for the generations
+its articles use (:meth:`TextStore.hold`, several loaders may share the
+store), and an old file is closed (its disk freed) when nothing holds it. References are never
+reused, so caches keyed by them stay right.
 
 Safe with threads (appends are serialised, reads are ``pread``) and with
 the loader's forked workers: every process appends through its own
@@ -30,26 +40,37 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
+from collections.abc import Callable, Iterable
 
 from feedsvc.settings import text_dir_from_env
 
 log = logging.getLogger("feedsvc")
 
 _LENGTH_BITS = 28  # up to 256 MiB per entry (files are capped far lower)
+_GENERATION_SHIFT = 80  # offsets below 2**52 bytes; the generation above
+_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
+_OFFSET_MASK = (1 << (_GENERATION_SHIFT - _LENGTH_BITS)) - 1
+# Compact when dead bytes exceed live ones and this much: a few rewrites of a
+# big article, or many of small ones, before a copy of every live text.
+COMPACT_MIN_DEAD = 4 * 1024 * 1024
 
 
 class TextStore:
     """An append-only file of texts, addressed by integer references."""
 
     def __init__(self, directory: str | None = None) -> None:
-        parent = directory or text_dir_from_env() or _default_parent()
-        self._folder: str | None = tempfile.mkdtemp(prefix="feedsvc-text-", dir=parent)
+        self._parent = directory or text_dir_from_env() or _default_parent()
+        self._folder: str | None = tempfile.mkdtemp(prefix="feedsvc-text-", dir=self._parent)
         self.path: str | None = os.path.join(self._folder, "texts")
         self._owner = os.getpid()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._append_pid = self._owner
         self._append_fd = self._fd
         self._lock = threading.Lock()
+        self._generation = 0
+        self._fds: dict[int, int] = {0: self._fd}  # generation -> its file
+        self._pins: dict[int, int] = {0: 0}  # generation -> snapshots alive that use it
         atexit.register(self.seal)
 
     @property
@@ -69,12 +90,81 @@ class TextStore:
             if written != len(data):
                 raise OSError(f"short write to the text store ({written} of {len(data)} bytes)")
             end = os.lseek(self._append_fd, 0, os.SEEK_CUR)
-        return ((end - written) << _LENGTH_BITS) | written
+            generation = self._generation << _GENERATION_SHIFT
+        return generation | ((end - written) << _LENGTH_BITS) | written
 
     def get(self, reference: int) -> bytes:
         """The bytes stored under ``reference``."""
-        length = reference & ((1 << _LENGTH_BITS) - 1)
-        return os.pread(self._fd, length, reference >> _LENGTH_BITS) if length else b""
+        length = reference & _LENGTH_MASK
+        if not length:
+            return b""
+        offset = (reference >> _LENGTH_BITS) & _OFFSET_MASK
+        return os.pread(self._fds[reference >> _GENERATION_SHIFT], length, offset)
+
+    def size(self) -> int:
+        """Bytes in the current file, live and dead."""
+        return os.fstat(self._fd).st_size
+
+    def compact(self, references: list[int]) -> dict[int, int]:
+        """Copy the texts of ``references`` to a new generation's file; old -> new reference.
+
+        Only in the process that owns the store, after start-up (no forked
+        writers). The old file stays readable until :meth:`pin`'s snapshots
+        of its generation are gone.
+        """
+        folder = tempfile.mkdtemp(prefix="feedsvc-text-", dir=self._parent)
+        try:
+            fd = os.open(os.path.join(folder, "texts"), os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)  # unlinked at once, as after seal()
+        with self._lock:
+            generation = self._generation + 1
+            moved: dict[int, int] = {}
+            offset = 0
+            for reference in references:
+                if reference in moved:
+                    continue
+                data = self.get(reference)
+                moved[reference] = (
+                    (generation << _GENERATION_SHIFT) | (offset << _LENGTH_BITS) | len(data)
+                )
+                _write_all(fd, data)
+                offset += len(data)
+            old = self._generation
+            self._generation, self._fd, self._append_fd = generation, fd, fd
+            self._fds[generation], self._pins[generation] = fd, 0
+            self._retire_if_unused(old)
+        return moved
+
+    def hold(self, generations: Iterable[int]) -> None:
+        """Keep these generations' files open until :meth:`release` (a loader's articles)."""
+        with self._lock:
+            for generation in generations:
+                self._pins[generation] += 1
+
+    def release(self, generations: Iterable[int]) -> None:
+        """Undo one :meth:`hold`; an old generation nothing holds is closed."""
+        with self._lock:
+            for generation in generations:
+                self._pins[generation] -= 1
+                self._retire_if_unused(generation)
+
+    def pin(self, holder: object, generations: Iterable[int]) -> None:
+        """Hold these generations (and the current one) while ``holder`` (a snapshot) lives."""
+        held = {*generations, self._generation}
+        self.hold(held)
+        weakref.finalize(holder, self.release, held)
+
+    def _retire_if_unused(self, generation: int) -> None:
+        """Close an old generation's file once nothing pins it (lock held)."""
+        if generation != self._generation and not self._pins.get(generation, 1):
+            del self._pins[generation]
+            os.close(self._fds.pop(generation))
+
+    @property
+    def generations(self) -> int:
+        """Files open: the current one and the old ones still pinned (for tests and metrics)."""
+        return len(self._fds)
 
     def seal(self) -> None:
         """Remove the file's name; it stays readable here and goes when the process does."""
@@ -84,8 +174,17 @@ class TextStore:
         self._folder = self.path = None
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class MemoryTextStore:
-    """The fallback where no folder is writable: texts in a list, same interface."""
+    """The fallback where no folder is writable: texts in a list, same interface.
+
+    Never compacted (texts of rewritten articles stay until the process ends).
+    """
 
     forkable = False
 
@@ -104,6 +203,23 @@ class MemoryTextStore:
         return self._texts[reference]
 
     def seal(self) -> None:
+        """Nothing to do."""
+
+    def size(self) -> int:
+        """Always 0: there is no file to compact."""
+        return 0
+
+    def compact(self, references: list[int]) -> dict[int, int]:
+        """Nothing to do."""
+        return {reference: reference for reference in references}
+
+    def hold(self, generations: Iterable[int]) -> None:
+        """Nothing to do."""
+
+    def release(self, generations: Iterable[int]) -> None:
+        """Nothing to do."""
+
+    def pin(self, holder: object, generations: Iterable[int]) -> None:
         """Nothing to do."""
 
 
@@ -136,6 +252,32 @@ def put_text(summary: str, body: str) -> int:
     head = summary.encode("utf-8", "surrogatepass")
     data = len(head).to_bytes(4, "big") + head + body.encode("utf-8", "surrogatepass")
     return ensure_store().put(data)
+
+
+def generation_of(reference: int) -> int:
+    """The store generation a reference points into (0 for the memory store)."""
+    return reference >> _GENERATION_SHIFT
+
+
+def text_length(article: object) -> int:
+    """Bytes an article (anything with a ``text_ref``; ``None``: 0) holds in the store."""
+    reference = getattr(article, "text_ref", None)
+    return 0 if reference is None else reference & _LENGTH_MASK
+
+
+def compact_if_mostly_dead(live: int, references: Callable[[], list[int]]) -> dict[int, int] | None:
+    """Compact the store when dead bytes exceed the ``live`` ones and COMPACT_MIN_DEAD.
+
+    ``references`` gives every live reference. Returns old -> new references
+    (``None``: not compacted).
+    """
+    store = ensure_store()
+    dead = store.size() - live
+    if dead <= max(live, COMPACT_MIN_DEAD) or isinstance(store, MemoryTextStore):
+        return None
+    moved = store.compact(references())
+    log.info("text store compacted: %d dead bytes dropped, %d live kept", dead, live)
+    return moved
 
 
 def get_text(reference: int) -> tuple[str, str]:

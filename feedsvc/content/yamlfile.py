@@ -34,9 +34,18 @@ from yaml.events import (
     StreamEndEvent,
 )
 
+from feedsvc.content.budgets import (
+    ARTICLE,
+    MAX_NUMBER_DIGITS,
+    MAX_SHOWN_CHARS,
+    Budget,
+    OverBudget,
+    check_digits,
+    over_budget,
+)
+from feedsvc.content.reading import Refused, read_content_file
 from feedsvc.problems import Problem
 
-MAX_FILE_BYTES = 4 * 1024 * 1024  # a news article is kilobytes; this is a mistake or an attack
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # Characters YAML refuses in a stream; they are removed (with a warning)
@@ -44,13 +53,19 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _STREAM_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 _short = reprlib.Repr()
-_short.maxlevel, _short.maxstring, _short.maxother = 2, 60, 60
+_short.maxlevel, _short.maxstring, _short.maxother = 2, MAX_SHOWN_CHARS, MAX_SHOWN_CHARS
 _short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 4
 
 
 def shown(value: Any) -> str:
     """A bounded ``repr`` for messages (a YAML alias bomb must not print for ever)."""
     return _short.repr(value)
+
+
+def shown_key(key: Any) -> str:
+    """A mapping key as messages name it: as written, cut short when long."""
+    text = key if isinstance(key, str) else shown(key)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
 
 
 if TYPE_CHECKING:
@@ -142,6 +157,8 @@ def _plain_scalar(value: str) -> Any:
             if tag == _BOOL:
                 return value.lower() == "true"
             if tag == _INT:
+                if len(value) > MAX_NUMBER_DIGITS:
+                    raise _NotSimple  # the full loader words it, with its line
                 return int(value)
             raise _NotSimple
     return value
@@ -154,12 +171,13 @@ def _scalar(event: ScalarEvent) -> Any:
     return _plain_scalar(event.value) if event.implicit[0] else event.value
 
 
-def _parse_simple(text: str) -> ParsedYaml | None:
+def _parse_simple(text: str, max_nodes: int = ARTICLE.max_nodes) -> ParsedYaml | None:
     """The document as a flat mapping, straight from libyaml's events; or
-    ``None`` when it is anything else or does not parse (the full loader then
-    decides, and words the error)."""
+    ``None`` when it is anything else, does not parse or has more than
+    ``max_nodes`` values (the full loader then decides, and words the error)."""
     loader = ContentYamlLoader(text)
     next_event = loader.get_event
+    nodes = 1
     try:
         next_event()  # stream start
         if type(next_event()) is not DocumentStartEvent:
@@ -188,9 +206,13 @@ def _parse_simple(text: str) -> ParsedYaml | None:
                 value = []
                 while type(event := next_event()) is ScalarEvent:
                     value.append(_scalar(event))
+                    nodes += 1
                 if type(event) is not SequenceEndEvent:
                     return None
             else:
+                return None
+            nodes += 2
+            if nodes > max_nodes:
                 return None
             if key in lines:
                 parsed.duplicate_keys.append((key, line))
@@ -205,75 +227,93 @@ def _parse_simple(text: str) -> ParsedYaml | None:
         loader.dispose()
 
 
-def parse_yaml(text: str, path: str) -> tuple[ParsedYaml | None, list[Problem]]:
-    """Parse one YAML document, keeping key line numbers for messages."""
-    simple = _parse_simple(text)
+def parse_yaml(
+    text: str, path: str, budget: Budget = ARTICLE
+) -> tuple[ParsedYaml | None, list[Problem]]:
+    """Parse one YAML document within ``budget``, keeping key line numbers for messages."""
+    simple = _parse_simple(text, budget.max_nodes)
     if simple is not None:
         simple.escapes = "\\" in text
         return simple, []
-    return _parse_full(text, path)
+    return _parse_full(text, path, budget)
 
 
-def _parse_full(text: str, path: str) -> tuple[ParsedYaml | None, list[Problem]]:
+def _construct_int(loader: ContentYamlLoader, node: yaml.ScalarNode) -> Any:
+    check_digits(str(node.value), node.start_mark)
+    return loader.construct_yaml_int(node)
+
+
+ContentYamlLoader.add_constructor(_INT, _construct_int)
+
+
+def _parse_full(
+    text: str, path: str, budget: Budget = ARTICLE
+) -> tuple[ParsedYaml | None, list[Problem]]:
     """Any document, through PyYAML's composer and constructor (errors worded here)."""
     loader = ContentYamlLoader(text)
+    parsed = ParsedYaml(None, escapes="\\" in text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        if isinstance(node, yaml.MappingNode):
+            _key_lines(node, parsed)
+        over = over_budget(node, budget) if node is not None else None
+        if over is not None:
+            raise over
+        parsed.data = loader.construct_document(node) if node is not None else None
+    except OverBudget as exc:
+        field_name = parsed.field_at(exc.line) if exc.line else "(yaml)"
+        return None, [Problem(path, field_name, exc.message, exc.line)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, [Problem(path, "(yaml)", f"YAML syntax error: {reason}", line=line)]
-    except (ValueError, TypeError, OverflowError) as exc:  # e.g. an explicit !!timestamp
-        return None, [Problem(path, "(yaml)", f"unreadable value: {exc}")]
     except RecursionError:
         return None, [Problem(path, "(yaml)", "is nested too deeply to read")]
+    except Exception as exc:  # a constructor on a hostile value (!!timestamp junk, ...)
+        reason = shown(str(exc)) if isinstance(exc, ValueError | OverflowError) else "malformed"
+        return None, [Problem(path, "(yaml)", f"unreadable value: {reason}")]
     finally:
         loader.dispose()
-    parsed = ParsedYaml(data, escapes="\\" in text)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, _ in node.value:
-            key = str(key_node.value)
-            line = key_node.start_mark.line + 1
-            if key in parsed.lines:
-                parsed.duplicate_keys.append((key, line))
-            parsed.lines[key] = line
     return parsed, []
 
 
-def read_file_bytes(path: str, limit: int) -> bytes:
-    """Up to ``limit`` bytes of a file (plain ``os`` calls: this runs 100k times at start)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        data = os.read(fd, limit)
-        while len(data) < limit:  # a short read (pipes, network file systems)
-            more = os.read(fd, limit - len(data))
-            if not more:
-                break
-            data += more
-    finally:
-        os.close(fd)
-    return data
+def _key_lines(node: yaml.MappingNode, parsed: ParsedYaml) -> None:
+    """The line of each top-level key (plain keys only: a key may be an alias bomb)."""
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in parsed.lines:
+            parsed.duplicate_keys.append((key, line))
+        parsed.lines[key] = line
 
 
 # What reading a file gives: the document (None: unreadable), its bytes, its problems.
 YamlRead = tuple[ParsedYaml | None, bytes, list[Problem]]
 
 
-def read_yaml_file(path: str | os.PathLike[str], display: str) -> YamlRead:
-    """Read, decode and parse a YAML file; problems name ``display``.
+def read_yaml_file(
+    path: str | os.PathLike[str],
+    display: str,
+    budget: Budget = ARTICLE,
+    roots: tuple[str, ...] | None = None,
+) -> YamlRead:
+    """Read, decode and parse a YAML file within ``budget``; problems name ``display``.
 
-    An empty file is "not parseable yet" (an editor or a copy is still
-    writing it): the caller keeps the file's last good version.
+    Symlinks are followed only into ``roots`` (default: the file's folder);
+    see :mod:`feedsvc.content.reading`. An empty file is "not parseable yet"
+    (an editor or a copy is still writing it): the caller keeps the file's
+    last good version.
     """
+    path = os.fspath(path)
     try:
-        raw = read_file_bytes(os.fspath(path), MAX_FILE_BYTES + 1)
+        raw = read_content_file(path, roots or (os.path.dirname(path) or ".",), budget.max_bytes)
+    except Refused as exc:
+        return None, b"", [Problem(display, "(file)", str(exc))]
     except OSError as exc:
         return None, b"", [Problem(display, "(file)", f"cannot be read: {exc.strerror}")]
-    if len(raw) > MAX_FILE_BYTES:
-        limit = MAX_FILE_BYTES // (1024 * 1024)
-        return None, raw, [Problem(display, "(file)", f"is larger than {limit} MiB")]
     if not raw.strip():
         return None, raw, [Problem(display, "(file)", "is empty (not parseable yet)")]
     text, problems = decode_bytes(raw, display)
@@ -284,7 +324,7 @@ def read_yaml_file(path: str | os.PathLike[str], display: str) -> YamlRead:
         removed = len(_STREAM_CONTROLS.findall(text))
         first_line = text.count("\n", 0, first.start()) + 1
         text = _STREAM_CONTROLS.sub("", text)
-    parsed, problems = parse_yaml(text, display)
+    parsed, problems = parse_yaml(text, display, budget)
     if first is not None:
         where = parsed.field_at(first_line) if parsed is not None else "(file)"
         problems.append(

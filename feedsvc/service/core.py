@@ -125,8 +125,13 @@ class FeedService:
 
     @property
     def reload_errors(self) -> int:
-        """Reloads in the watcher thread that failed (the previous content stayed)."""
-        return self.watcher.reload_errors
+        """Reloads that failed (the previous content stayed)."""
+        return self.content.reload_errors + self.watcher.reload_errors
+
+    @property
+    def reload_failure(self) -> str | None:
+        """Why the last reload failed, while no reload has succeeded since (else ``None``)."""
+        return self.content.failure
 
     def wait_prewarmed(self, timeout: float | None = None) -> bool:
         """Wait for the start-up background prewarm (if any); True once it has finished."""

@@ -9,16 +9,20 @@ mix.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
 from feedsvc.content.loader import ContentLoader
+from feedsvc.content.yamlfile import shown_key
 from feedsvc.feeds.catalog import Catalog, make_catalog
 from feedsvc.memory import freeze_loaded_objects, paused_gc, release_free_memory
 from feedsvc.problems import Problem
 
 log = logging.getLogger("feedsvc")
+
+RETRY_SECONDS = 10.0  # after a failed reload, how often one is retried without new changes
 
 
 def log_problems(problems: Iterable[Problem]) -> None:
@@ -48,6 +52,9 @@ class CatalogSwap:
         self.clock = clock
         self._prewarm = prewarm
         self.reloads = 0
+        self.reload_errors = 0  # reloads that raised (the catalog before them kept)
+        self.failure: str | None = None  # why the last reload failed; None once one succeeds
+        self._retry_at = 0.0  # monotonic time after which a failed reload is retried in full
         self.last_reload_at: datetime | None = None
         self.listeners: list[Callable[[Catalog, Catalog], None]] = []
         self._seq = 0
@@ -73,9 +80,40 @@ class CatalogSwap:
 
         Also applies scheduled articles and updates that have fallen due.
         Safe to call from any thread; concurrent calls are serialised.
+
+        Never raises: a reload that fails, whatever the cause, keeps the
+        current catalog, sets :attr:`failure` (``/healthz`` is "degraded"
+        with it) and logs the traceback once per distinct failure. While it
+        is set, a reload is retried even without changes (every
+        :data:`RETRY_SECONDS` at most); the first that succeeds clears it.
         """
         with self.loader.lock:
-            return self._reload_locked(force=force)
+            retry = self.failure is not None and time.monotonic() >= self._retry_at
+            try:
+                changed = self._reload_locked(force=force or retry)
+            except Exception as exc:
+                self._failed(exc)
+                return False
+            if self.failure is not None:
+                log.info("content reload succeeded again")
+                self.failure = None
+            return changed
+
+    def _failed(self, exc: Exception) -> None:
+        """Record a failed reload; its traceback is logged the first time only."""
+        self.reload_errors += 1
+        reason = f"{type(exc).__name__}: {shown_key(str(exc))}"
+        failure = (
+            f"reload failed ({reason}); still serving content version "
+            + (self.current.snapshot.version[:12])
+        )
+        if failure != self.failure:
+            log.exception("content reload failed; still serving the previous content")
+        self.failure = failure
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+        events = self.loader.events
+        if events is not None:  # the failed reload took inotify's events: look at every file
+            events.request_full_scan()
 
     def _reload_locked(self, *, force: bool) -> bool:
         """Reload with ``self.loader.lock`` held (see :meth:`reload`)."""

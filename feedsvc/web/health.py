@@ -17,14 +17,20 @@ blueprint = Blueprint("health", __name__)
 
 
 def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
-    """Status, counts, content version and the current content problems."""
+    """Status, counts, content version and the current content problems.
+
+    "degraded" when content has errors or the last reload failed
+    (``reload_error`` says why; the content served is the last good one).
+    """
     catalog = service.catalog
     snapshot = catalog.snapshot
     errors = [p.to_dict() for p in snapshot.errors]
     last_reload = service.last_reload_at
+    failure = service.reload_failure
     return {
-        "status": "degraded" if errors else "ok",
+        "status": "degraded" if errors or failure else "ok",
         "content_valid": not errors,
+        "reload_error": failure,
         "version": snapshot.version,
         "articles": len(snapshot.articles),
         "tags": len(snapshot.tags),
