@@ -36,7 +36,11 @@ def _fetch_all(client: Any) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-def test_a_4_mb_article_keeps_every_feed_under_the_budget(make_app: Any, small_content: Path):
+def test_a_4_mb_article_keeps_every_feed_under_the_budget(
+    make_app: Any, small_content: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Files over 1 MiB are refused by default; a site that raises the limit is still safe."""
+    monkeypatch.setenv("FEEDSVC_MAX_ARTICLE_KB", "8192")
     huge = small_content / "articles" / "huge.yaml"
     write_yaml(
         huge, article("Huge", "2025-12-04", tags=["Health"], body=_paragraphs(3_900_000, "huge"))
