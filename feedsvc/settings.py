@@ -146,6 +146,20 @@ class ServiceSettings:
     render_slots: int = 0  # feed requests building bytes at once; 0: no bound
     watch: str = "auto"  # "auto": inotify where available, else polling; "poll": always poll
 
+    # FEEDSVC_CACHE_MB bounds both caches together: rendered pages get an
+    # eighth of it (they are few and small), feeds the rest.
+    PAGE_SHARE = 8
+
+    @property
+    def page_cache_bytes(self) -> int:
+        """Bytes the rendered HTML pages, embeds and OPML may hold."""
+        return self.cache_bytes // self.PAGE_SHARE
+
+    @property
+    def feed_cache_bytes(self) -> int:
+        """Bytes the rendered feeds and their variants may hold."""
+        return self.cache_bytes - self.page_cache_bytes
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServiceSettings:
         """Read ``FEEDSVC_*`` variables; keyword overrides (CLI flags) win."""

@@ -15,7 +15,7 @@ from support import article, write_yaml
 from werkzeug.http import http_date, parse_date
 
 from feedsvc.feeds.cache import strong_etag
-from feedsvc.web.pagecache import SHARE_OF_CACHE, PageCache
+from feedsvc.web.pagecache import PageCache
 from feedsvc.web.respond import PAGE_CACHE
 
 PAGES = ("/", "/tags/", "/tags/china/", "/feeds.opml", "/embed/", "/tags/?q=korea")
@@ -160,7 +160,9 @@ def test_the_page_cache_is_bounded_by_its_share_of_the_memory_setting(
 ):
     app = make_app(small_content, cache_bytes=64 * 1024 * 8)  # pages get 64 KiB
     client, cache = app.test_client(), cache_of(app)
-    assert cache.pages.max_bytes == 64 * 1024 * 8 // SHARE_OF_CACHE
+    assert cache.pages.max_bytes == 64 * 1024  # an eighth of the setting
+    feeds = app.extensions["feedsvc"].cache
+    assert feeds.templates.max_bytes + feeds.variants.max_bytes == 64 * 1024 * 7  # the rest
     for n in range(40):  # searches a client invents: each a page, none kept for ever
         assert client.get(f"/tags/?q=x{n}").status_code == 200
     assert cache.pages.size_bytes <= cache.pages.max_bytes

@@ -45,7 +45,7 @@ class FeedService:
         self.loader = ContentLoader(
             settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
         )
-        self.cache = FeedCache(settings.cache_bytes, settings.render_slots)
+        self.cache = FeedCache(settings.feed_cache_bytes, settings.render_slots)
         self.bases = BaseURLs(settings.max_base_urls)
         self.prewarmer = Prewarmer(self.cache, self.bases, lambda: self.content.current)
         self.content = CatalogSwap(

@@ -24,7 +24,7 @@ from feedsvc.settings import ServiceSettings
 from feedsvc.web import directory, embed, health, hooks, opml
 from feedsvc.web.endpoint import FeedEndpoint
 from feedsvc.web.metrics import RequestCounter
-from feedsvc.web.pagecache import SHARE_OF_CACHE, PageCache
+from feedsvc.web.pagecache import PageCache
 from feedsvc.web.respond import ENDPOINT, PAGE_CACHE, PAGES_COUNTER, SERVICE, WEBSUB
 
 BLUEPRINTS = (directory.blueprint, embed.blueprint, opml.blueprint, health.blueprint,
@@ -62,7 +62,7 @@ def create_app(
     service.listeners.append(notifier)
     app.extensions[WEBSUB] = notifier
 
-    page_cache = app.extensions[PAGE_CACHE] = PageCache(settings.cache_bytes // SHARE_OF_CACHE)
+    page_cache = app.extensions[PAGE_CACHE] = PageCache(settings.page_cache_bytes)
     endpoint = FeedEndpoint(app.wsgi_app, service, page_cache)
     app.extensions[ENDPOINT] = endpoint
     app.wsgi_app = endpoint  # type: ignore[method-assign]  # Flask's documented middleware idiom

@@ -36,7 +36,6 @@ from feedsvc.feeds.spec import feed_items
 from feedsvc.web import policy
 from feedsvc.web.negotiate import accepts_gzip
 
-SHARE_OF_CACHE = 8  # pages may hold cache_bytes / 8
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
