@@ -105,6 +105,19 @@ def _valid_ipv6(literal: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=256)
+def _normalise_memo(host: str, scheme: str) -> str | None:
+    return normalise_host(host, scheme)
+
+
+def normalised_host(host: str, scheme: str = "http") -> str | None:
+    """:func:`normalise_host`, memoised: a server sees a handful of real hosts.
+
+    The memo is a bounded LRU, so made-up hosts cost at most a parse each.
+    """
+    return _normalise_memo(host, scheme) if len(host) <= 100 else normalise_host(host, scheme)
+
+
 def normalise_host(host: str, scheme: str = "http") -> str | None:
     """``host[:port]`` lower-cased, or ``None`` when it is not a valid Host value.
 
@@ -184,7 +197,7 @@ def request_base_url(environ: dict[str, Any], allowed: Collection[str] = ()) -> 
         port = environ.get("SERVER_PORT", "")
         if port:
             raw = f"{raw}:{port}"
-    host = normalise_host(raw, scheme)
+    host = normalised_host(raw, scheme)
     if host is None or not host_allowed(host, allowed):
         return None
     prefix = environ.get("SCRIPT_NAME", "")
