@@ -51,10 +51,16 @@ def free_port() -> int:
 
 
 def fetch(
-    port: int, path: str, headers: Mapping[str, str] | None = None, timeout: float = 5
+    port: int,
+    path: str,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 5,
+    source: str | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One GET on 127.0.0.1: status, headers (lower-case names), body."""
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    """One GET on 127.0.0.1 (from ``source``, another 127/8 address, if given):
+    status, headers (lower-case names), body."""
+    bind = (source, 0) if source else None
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout, source_address=bind)
     try:
         conn.request("GET", path, headers=dict(headers or {}))
         response = conn.getresponse()

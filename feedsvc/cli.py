@@ -128,8 +128,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"feedsvc: cannot start without a usable site.yaml ({site_file})", file=sys.stderr)
         return EXIT_UNUSABLE
     server = create_server(
-        app, connections, host=args.host, port=args.port, threads=args.threads, ident="feedsvc",
-        clear_untrusted_proxy_headers=False,
+        app, connections, settings.proxy_hops, host=args.host, port=args.port,
+        threads=args.threads, ident="feedsvc", clear_untrusted_proxy_headers=False,
     )  # fmt: skip
     host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host

@@ -221,22 +221,39 @@ class ConnectionSettings:
     idle_timeout: int = 20  # seconds idle, or to send one whole request (nginx: 60-75 s)
     max_header_bytes: int = 32 * 1024  # request line + headers (nginx: 1 KB + 4 x 8 KB)
     max_body_bytes: int = 64 * 1024  # feedsvc reads no request bodies (nginx: 1 MB)
+    # Worker threads one client address may use at once (nginx: limit_conn per address);
+    # 0: a quarter of the threads, at least 1. Off with trusted proxy hops.
+    per_client_threads: int = 0
+
+    def per_client_cap(self, threads: int, proxy_hops: int = 0) -> int | None:
+        """Tasks one peer address may run at once; ``None`` (no cap) behind trusted proxies.
+
+        Behind a proxy every request comes from the proxy's address, so a cap
+        would throttle every reader as one client: the proxy limits instead.
+        """
+        if proxy_hops > 0:
+            return None
+        return self.per_client_threads or max(1, threads // 4)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ConnectionSettings:
         """Read ``$FEEDSVC_`` + the field name upper-cased (``CONNECTION_LIMIT``...).
 
-        Keyword overrides (CLI flags) win; each value must be a whole number >= 1.
+        Keyword overrides (CLI flags) win; each value must be a whole number >= 1
+        (``per_client_threads`` >= 0, 0 meaning a quarter of the threads).
         """
         env = environment(env)
         values = {
             name: _env_number(env, name.upper(), getattr(cls(), name))
-            for name in ("connection_limit", "idle_timeout", "max_header_bytes", "max_body_bytes")
-        }
+            for name in ("connection_limit", "idle_timeout", "max_header_bytes", "max_body_bytes",
+                         "per_client_threads")
+        }  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name, value in values.items():
-            if value < 1:
-                raise ValueError(f"${ENV_PREFIX}{name.upper()} must be at least 1, got {value}")
+            least = 0 if name == "per_client_threads" else 1
+            if value < least:
+                variable = ENV_PREFIX + name.upper()
+                raise ValueError(f"${variable} must be at least {least}, got {value}")
         return cls(**values)
 
 

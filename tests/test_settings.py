@@ -136,6 +136,13 @@ def test_connection_settings_have_safe_defaults_and_read_the_environment():
         ConnectionSettings.from_env({"FEEDSVC_CONNECTION_LIMIT": "many"})
     with pytest.raises(ValueError, match="IDLE_TIMEOUT must be at least 1"):
         ConnectionSettings.from_env({"FEEDSVC_IDLE_TIMEOUT": "0"})
+    # Threads per client address: 0 is a quarter of the threads; none behind trusted proxies.
+    assert defaults.per_client_cap(8) == 2 and defaults.per_client_cap(2) == 1
+    assert defaults.per_client_cap(8, proxy_hops=1) is None
+    capped = ConnectionSettings.from_env({"FEEDSVC_PER_CLIENT_THREADS": "3"})
+    assert capped.per_client_cap(8) == 3
+    with pytest.raises(ValueError, match="PER_CLIENT_THREADS must be at least 0"):
+        ConnectionSettings.from_env({"FEEDSVC_PER_CLIENT_THREADS": "-1"})
 
 
 def test_max_article_kb_is_a_positive_whole_number():

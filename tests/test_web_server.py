@@ -13,12 +13,14 @@ import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.servers import HOST, REPO, ServerProcess, feedsvc_server, fetch
 from feedsvc.settings import ConnectionSettings
-from feedsvc.web.server import RateLimit, waitress_adjustments
+from feedsvc.web.fairqueue import FairDispatcher
+from feedsvc.web.server import RateLimit, create_server, waitress_adjustments
 
 
 def test_304_keeps_the_connection_open_and_the_next_request_is_framed_right(
@@ -210,6 +212,30 @@ def test_connection_settings_become_waitress_adjustments():
     assert adjustments["connection_limit"] == 50 and adjustments["channel_timeout"] == 7
     # Timed-out channels are looked for often enough; poll() has no 1024-descriptor limit.
     assert adjustments["cleanup_interval"] == 1 and adjustments["asyncore_use_poll"] is True
+
+
+@pytest.mark.parametrize(
+    ("connections", "proxy_hops", "cap"),
+    [(ConnectionSettings(), 0, 2), (ConnectionSettings(per_client_threads=3), 0, 3),
+     (ConnectionSettings(per_client_threads=3), 1, None)],
+)  # fmt: skip
+def test_worker_threads_are_shared_per_client_address_unless_proxies_are_trusted(
+    connections: ConnectionSettings, proxy_hops: int, cap: int | None
+):
+    """8 threads: a quarter per address by default; behind trusted proxies every
+    request comes from the proxy, so no cap (the dispatcher itself:
+    tests/test_web_fairqueue.py)."""
+    server: Any = create_server(
+        lambda *_: [], connections, proxy_hops, host=HOST, port=0, threads=8
+    )
+    try:
+        dispatcher = server.task_dispatcher
+        assert isinstance(dispatcher, FairDispatcher)
+        assert dispatcher.per_client == cap and len(dispatcher.threads) == 8
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()  # what run() does when interrupted
+    assert not dispatcher.threads
 
 
 @pytest.mark.slow

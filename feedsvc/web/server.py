@@ -44,11 +44,13 @@ from collections.abc import Iterable
 from typing import Any, Protocol, cast
 
 import waitress
+from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.task import WSGITask
 
 from feedsvc.settings import ConnectionSettings
+from feedsvc.web.fairqueue import FairDispatcher
 
 _CLOSE_HEADER = b"\r\nConnection: close"
 
@@ -228,15 +230,28 @@ def raise_file_limit(connections: ConnectionSettings, spare: int = 64) -> None:
 
 
 def create_server(
-    app: Any, connections: ConnectionSettings | None = None, **settings: Any
+    app: Any, connections: ConnectionSettings | None = None, proxy_hops: int = 0, **settings: Any
 ) -> Server:
-    """``waitress.create_server`` with :class:`KeepAliveChannel`, connection limits, a quiet log."""
+    """``waitress.create_server`` with :class:`KeepAliveChannel`, connection limits, a quiet log.
+
+    Worker threads are shared fairly between client addresses
+    (:class:`~feedsvc.web.fairqueue.FairDispatcher`), each capped at
+    ``connections.per_client_cap`` (no cap with trusted ``proxy_hops``).
+    """
     queue_logger = logging.getLogger("waitress.queue")
     if _queue_limit not in queue_logger.filters:
         queue_logger.addFilter(_queue_limit)
     connections = connections or ConnectionSettings()
     raise_file_limit(connections)
-    server = waitress.create_server(app, **{**waitress_adjustments(connections), **settings})
+    threads = int(settings.get("threads", Adjustments.threads))
+    dispatcher = FairDispatcher(connections.per_client_cap(threads, proxy_hops))
+    dispatcher.set_thread_count(threads)
+    adjustments = {**waitress_adjustments(connections), **settings}
+    try:
+        server = waitress.create_server(app, _dispatcher=dispatcher, **adjustments)
+    except BaseException:
+        dispatcher.shutdown(timeout=1)  # waitress would not stop threads it did not start
+        raise
     # One listener: the server itself; several (MultiSocketServer): those in its map.
     listeners = [server] if hasattr(server, "channel_class") else list(server.map.values())
     for listener in listeners:
