@@ -121,13 +121,8 @@ def http_request(
         conn.close()
 
 
-def raw_request(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, bytes, bytes]:
-    """Send ``data`` byte for byte; return (status, raw header block, body).
-
-    The request should ask for ``Connection: close`` (or be HTTP/1.0): the
-    response is read until the server closes. Status 0 means the server
-    closed without answering.
-    """
+def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``data`` byte for byte; every byte answered until the server closes (bounded)."""
     chunks = []
     with socket.create_connection((HOST, port), timeout=timeout) as sock:
         sock.sendall(data)
@@ -135,12 +130,22 @@ def raw_request(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, byt
         while time.monotonic() < deadline:
             try:
                 chunk = sock.recv(65536)
-            except ConnectionResetError:
+            except (ConnectionResetError, TimeoutError):
                 break
             if not chunk:
                 break
             chunks.append(chunk)
-    response = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def raw_request(port: int, data: bytes, timeout: float = 10.0) -> tuple[int, bytes, bytes]:
+    """Send ``data`` byte for byte; return (status, raw header block, body).
+
+    The request should ask for ``Connection: close`` (or be HTTP/1.0): the
+    response is read until the server closes. Status 0 means the server
+    closed without answering.
+    """
+    response = exchange(port, data, timeout)
     if not response:
         return 0, b"", b""
     head, _, body = response.partition(b"\r\n\r\n")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from servers import exchange
 
 from bench.servers import HOST, REPO, ServerProcess, feedsvc_server, fetch
 from feedsvc.settings import ConnectionSettings
@@ -82,23 +83,6 @@ def test_rate_limit_lets_one_record_through_per_interval():
 
 
 # -- connections and framing: what one client can do to the server ----------------
-
-
-def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
-    """Send ``data`` and read everything until the server closes (bounded)."""
-    chunks = []
-    with socket.create_connection((HOST, port), timeout=timeout) as sock:
-        sock.sendall(data)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                chunk = sock.recv(65536)
-            except (ConnectionResetError, TimeoutError):
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @pytest.fixture(scope="module")
