@@ -199,7 +199,10 @@ class BoundedLRU(Generic[V]):
 
 @dataclass(slots=True)
 class Variant:
-    """Bytes served for one (base URL, version, feed, format), with validators."""
+    """Bytes served for one URL at one content version and base URL, with validators.
+
+    A feed in one format, or a page (:mod:`feedsvc.web.pagecache`).
+    """
 
     body: bytes
     etag: str

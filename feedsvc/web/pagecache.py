@@ -22,38 +22,24 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from werkzeug.http import http_date
-from werkzeug.sansio.http import is_resource_modified
 
-from feedsvc.feeds.cache import BoundedLRU, gzip_bytes, strong_etag
+from feedsvc.feeds.cache import BoundedLRU, Variant, gzip_bytes, strong_etag
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.lastmodified import LastModifiedLedger
 from feedsvc.feeds.spec import feed_items
 from feedsvc.web import policy
-from feedsvc.web.negotiate import accepts_gzip
+from feedsvc.web.negotiate import accepts_gzip, client_copy_is_stale
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page's bytes (plain and gzip), validators and type."""
-
-    body: bytes
-    etag: str
-    gzip_body: bytes
-    gzip_etag: str
-    last_modified: datetime
-    content_type: str
-
-    @property
-    def size(self) -> int:
-        """Approximate memory held."""
-        return len(self.body) + len(self.gzip_body) + 512
+# A page is served exactly as a feed variant is: bytes, gzip copy, strong
+# ETags, Last-Modified and type.
+Page = Variant
 
 
 def newest_change(catalog: Catalog) -> datetime:
@@ -142,17 +128,8 @@ class PageCache:
 def choose(environ: dict[str, Any], page: Page) -> tuple[bool, bool]:
     """(send gzip, client's copy is out of date) for this request."""
     gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
-    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
-    if_modified_since = environ.get("HTTP_IF_MODIFIED_SINCE")
-    if if_none_match is None and if_modified_since is None:
-        return gz, True
-    modified = is_resource_modified(
-        http_if_none_match=if_none_match,
-        http_if_modified_since=if_modified_since,
-        etag=page.gzip_etag if gz else page.etag,
-        last_modified=page.last_modified,
-    )
-    return gz, modified
+    etag = page.gzip_etag if gz else page.etag
+    return gz, client_copy_is_stale(environ, etag, page.last_modified)
 
 
 def page_headers(page: Page, gz: bool, modified: bool) -> policy.Headers:
