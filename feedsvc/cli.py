@@ -1,4 +1,4 @@
-"""Command line: ``feedsvc serve``, ``feedsvc check``, ``feedsvc build``.
+"""Command line: ``feedsvc serve``, ``check``, ``build``, ``audience``, ``popularity``.
 
 Thin on purpose: argument parsing and printing only; the work is done by the
 loader, the service and the web app.
@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from feedsvc.content.loader import ContentLoader
 from feedsvc.content.model import Snapshot
@@ -19,11 +20,13 @@ from feedsvc.feeds import urls
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import (
+    AdminSettings,
     ConnectionSettings,
     ListenSettings,
     ServiceSettings,
     content_dir_from_env,
     public_url_from_env,
+    state_dir_from_env,
 )
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
@@ -100,7 +103,7 @@ def exposure_warning(host: str, settings: ServiceSettings) -> str | None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the app on waitress until SIGINT/SIGTERM."""
+    """Run the app on waitress until SIGINT/SIGTERM (and the admin listener beside it)."""
     from feedsvc.web.app import create_app
     from feedsvc.web.server import create_server, serve_until_terminated
 
@@ -116,6 +119,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_header_bytes=args.max_header_bytes, max_body_bytes=args.max_body_bytes,
     )  # fmt: skip
 
+    admin_settings = AdminSettings.from_env()  # a bad address stops here (ValueError)
     warning = exposure_warning(args.host, settings)
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -141,14 +145,91 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  popular    {base}{urls.feed_path(urls.POPULAR, FORMATS['rss'])}", flush=True)
     print(f"  tags       {base}{urls.TAG_INDEX}", flush=True)
     print(f"  health     {base}{urls.HEALTHZ}", flush=True)
-
+    try:
+        private = start_private(app, admin_settings, args.state_dir)
+    except OSError as exc:  # an explicit FEEDSVC_ADMIN_ADDR that cannot be bound
+        print(f"feedsvc: admin listener: {exc}", file=sys.stderr)
+        server.close()
+        app.extensions["feedsvc"].stop()
+        return EXIT_UNUSABLE
     try:
         serve_until_terminated(server)
     finally:
+        for part in private:
+            part.stop()
         app.extensions["feedsvc"].stop()
         app.extensions["feedsvc.service.websub"].stop()
         print("feedsvc stopped", flush=True)
     return EXIT_OK
+
+
+def start_private(app: Any, admin: AdminSettings, state_dir: str) -> list[Any]:
+    """Live audience counting and the admin listener; what to stop at exit.
+
+    The public app then answers only a minimal ``/healthz`` (no ``/metrics``).
+    """
+    from feedsvc.audience.db import connect_state
+    from feedsvc.audience.live import EXTENSION, LiveRecorder, RecordingMiddleware
+    from feedsvc.web.admin import start_admin
+    from feedsvc.web.health import PUBLIC_ONLY
+
+    app.extensions[PUBLIC_ONLY] = True
+    recorder = LiveRecorder(lambda: connect_state(state_dir))
+    app.extensions[EXTENSION] = recorder
+    app.wsgi_app = RecordingMiddleware(app.wsgi_app, recorder)  # the fast path's answers too
+    recorder.start()
+    listener = start_admin(app, admin, state_dir)
+    if listener is not None:
+        print(f"  admin      http://{listener.address}{urls.STATS} "
+              f"(and {urls.METRICS}, {urls.HEALTHZ}; private)", flush=True)  # fmt: skip
+        return [listener, recorder]
+    return [recorder]
+
+
+def cmd_audience_ingest(args: argparse.Namespace) -> int:
+    """Count the new lines of an access log into the audience state."""
+    from feedsvc.audience import commands
+
+    prefix = None if args.prefix == "auto" else args.prefix
+    return commands.ingest(args.state_dir, Path(args.access_log), args.format, prefix)
+
+
+def cmd_audience_report(args: argparse.Namespace) -> int:
+    """Print the subscriber estimates as tables."""
+    from feedsvc.audience import commands
+
+    return commands.show_report(args.state_dir)
+
+
+def cmd_popularity(args: argparse.Namespace) -> int:
+    """Article views from the site's access log; ``--write`` updates popularity.yaml."""
+    from feedsvc.audience import commands
+
+    logs = [Path(p) for p in args.access_log]
+    return commands.popularity(args.content_dir, logs, args.format, args.window, args.write)
+
+
+def add_audience_commands(sub: Any) -> None:
+    """``feedsvc audience ingest|report`` and ``feedsvc popularity``."""
+    audience = sub.add_parser("audience", help="subscriber estimates from logs and live requests")
+    verbs = audience.add_subparsers(dest="verb", required=True)
+    ingest = verbs.add_parser("ingest", help="count the new lines of an access log")
+    ingest.add_argument("--access-log", required=True, help="nginx access log (rotation-safe)")
+    ingest.add_argument("--format", choices=("combined", "json"), default="combined")
+    ingest.add_argument("--prefix", default="auto", help="feeds' mount path (/feeds) or auto")
+    ingest.add_argument("--state-dir", default=state_dir_from_env())
+    ingest.set_defaults(func=cmd_audience_ingest)
+    report = verbs.add_parser("report", help="print subscriber estimates")
+    report.add_argument("--state-dir", default=state_dir_from_env())
+    report.set_defaults(func=cmd_audience_report)
+
+    popular = sub.add_parser("popularity", help="article views from the site's access log")
+    popular.add_argument("--access-log", required=True, action="append", help="repeatable; .gz ok")
+    popular.add_argument("--window", default="7d", help="24h, 7d, 30d (ends at the newest request)")
+    popular.add_argument("--format", choices=("combined", "json"), default="combined")
+    popular.add_argument("--content-dir", default=content_dir_from_env())
+    popular.add_argument("--write", action="store_true", help="write content/popularity.yaml")
+    popular.set_defaults(func=cmd_popularity)
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -194,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--idle-timeout", type=int, default=None, help="seconds idle or per request")
     serve.add_argument("--max-header-bytes", type=int, default=None)
     serve.add_argument("--max-body-bytes", type=int, default=None)
+    serve.add_argument("--state-dir", default=state_dir_from_env(), help="$FEEDSVC_STATE_DIR")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate content; exit 1 on errors")
@@ -206,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--content-dir", default=content_dir_from_env())
     build.add_argument("--public-url", default=None, help="overrides $FEEDSVC_PUBLIC_URL")
     build.set_defaults(func=cmd_build)
+    add_audience_commands(sub)
     return parser
 
 

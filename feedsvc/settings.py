@@ -265,3 +265,56 @@ def normalise_public_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"public URL must not have a query or fragment, got {url!r}")
     return url.rstrip("/")
+
+
+# --- State and the private admin listener -------------------------------------
+
+
+def state_dir_from_env(env: Mapping[str, str] | None = None) -> str:
+    """``$FEEDSVC_STATE_DIR``: the state folder; unset or blank means ``.feedsvc-state``."""
+    return environment(env).get(ENV_PREFIX + "STATE_DIR") or ".feedsvc-state"
+
+
+@dataclass(frozen=True, slots=True)
+class AdminSettings:
+    """Where the private admin listener (``/stats``, ``/metrics``, detailed ``/healthz``) binds.
+
+    ``$FEEDSVC_ADMIN_ADDR``: ``host:port`` (``[::1]:port`` for IPv6), or ``off``.
+    Unset means loopback port 8081 (``explicit`` false: if that port is taken,
+    serve goes on without it). A non-loopback host is refused unless
+    ``$FEEDSVC_ADMIN_ALLOW_REMOTE=1``: the admin pages name every feed's
+    audience and every content problem, and have no login.
+    """
+
+    host: str | None = "127.0.0.1"  # None: off
+    port: int = 8081
+    explicit: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AdminSettings:
+        """Read and check ``$FEEDSVC_ADMIN_ADDR`` (``ValueError`` names what is wrong)."""
+        env = environment(env)
+        raw = env.get(ENV_PREFIX + "ADMIN_ADDR", "").strip()
+        if not raw:
+            return cls()
+        if raw.lower() == "off":
+            return cls(host=None, explicit=True)
+        host, sep, port_text = raw.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port_text.isascii() or not port_text.isdigit():
+            raise ValueError(f"${ENV_PREFIX}ADMIN_ADDR must be host:port or off, got {raw!r}")
+        port = int(port_text)
+        if port > 65535:
+            raise ValueError(f"${ENV_PREFIX}ADMIN_ADDR port must be at most 65535, got {port}")
+        remote_ok = env.get(ENV_PREFIX + "ADMIN_ALLOW_REMOTE", "").strip() in ("1", "yes", "true")
+        if not is_loopback(host) and not remote_ok:
+            raise ValueError(
+                f"${ENV_PREFIX}ADMIN_ADDR {raw!r} is not a loopback address: the admin "
+                f"listener has no login; set ${ENV_PREFIX}ADMIN_ALLOW_REMOTE=1 to allow it"
+            )
+        return cls(host=host, port=port, explicit=True)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    return host == "localhost" or host.startswith("127.") or host in ("::1", "[::1]")

@@ -28,6 +28,7 @@ TAG_INDEX = "/tags/"  # the HTML list of tags
 OPML = "/feeds.opml"
 HEALTHZ = "/healthz"
 METRICS = "/metrics"
+STATS = "/stats"  # the audience page; like /metrics, only on the private admin listener
 EMBED = "/embed"  # prefix of the embeddable headline fragments: /embed/, /embed/popular/
 POPULAR_SECTION = "/#popular"  # the popular feeds' section of the directory
 

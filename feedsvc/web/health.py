@@ -1,10 +1,17 @@
-"""``/healthz`` (JSON status for load balancers and people) and ``/metrics`` (Prometheus)."""
+"""``/healthz`` (JSON status for load balancers and people) and ``/metrics`` (Prometheus).
+
+On the public listener of ``feedsvc serve`` (:data:`PUBLIC_ONLY` set in the
+app's extensions) ``/healthz`` says only ``{"status": ...}`` (no paths, no
+reasons, no counts) and ``/metrics`` is 404: both are served in full by the
+private admin listener (:mod:`feedsvc.web.admin`). An app built without the
+flag (tests, embedding) keeps the full views.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response, abort, current_app
 from werkzeug.sansio.response import Response as BaseResponse
 
 from feedsvc.feeds import urls
@@ -14,6 +21,16 @@ from feedsvc.web.metrics import CONTENT_TYPE, collect
 from feedsvc.web.respond import feed_endpoint, pages_counter, service
 
 blueprint = Blueprint("health", __name__)
+
+# app.extensions key: this app is a public listener; private detail stays off it.
+PUBLIC_ONLY = "feedsvc.public_only"
+# app.extensions key: a callable giving the audience gauges' estimates (admin only).
+AUDIENCE_ESTIMATES = "feedsvc.audience.estimates"
+
+
+def public_only() -> bool:
+    """Whether this app answers on the public listener (detail kept to the admin one)."""
+    return bool(current_app.extensions.get(PUBLIC_ONLY))
 
 
 def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
@@ -49,14 +66,20 @@ def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
 
 @blueprint.get(urls.HEALTHZ)
 def healthz() -> BaseResponse:
-    """The health report, never cached."""
-    response = current_app.json.response(health_report(service(), feed_endpoint().stats()))
+    """The health report (only its status on the public listener), never cached."""
+    report = health_report(service(), feed_endpoint().stats())
+    if public_only():
+        report = {"status": report["status"]}
+    response = current_app.json.response(report)
     response.headers.update(policy.UNCACHED)
     return response
 
 
 @blueprint.get(urls.METRICS)
 def metrics() -> BaseResponse:
-    """Request, cache, reload and content metrics in the Prometheus text format."""
-    body = collect(service(), feed_endpoint().counter, pages_counter())
+    """Request, cache, reload, content and audience metrics (Prometheus text format)."""
+    if public_only():
+        abort(404)
+    estimates = current_app.extensions.get(AUDIENCE_ESTIMATES)
+    body = collect(service(), feed_endpoint().counter, pages_counter(), estimates)
     return Response(body, content_type=CONTENT_TYPE, headers=policy.UNCACHED)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from feedsvc.audience.estimate import Estimate
     from feedsvc.service.core import FeedService
+
+AudienceSource = Callable[[], "list[Estimate]"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -87,13 +90,39 @@ def _number(value: float) -> str:
     return repr(float(value))
 
 
-def collect(service: FeedService, feeds: RequestCounter, pages: RequestCounter) -> str:
-    """The full ``/metrics`` body for one service."""
+def collect(
+    service: FeedService,
+    feeds: RequestCounter,
+    pages: RequestCounter,
+    audience: AudienceSource | None = None,
+) -> str:
+    """The full ``/metrics`` body for one service (audience gauges when a source is given)."""
     out = Exposition()
     _requests(out, feeds, pages)
     _cache(out, service)
     _content(out, service)
+    if audience is not None:
+        _audience(out, audience())
     return out.text()
+
+
+def _audience(out: Exposition, estimates: list[Estimate]) -> None:
+    """Each feed's subscriber estimate on the last day it was counted."""
+    out.family(
+        "feedsvc_audience_subscribers", "gauge",
+        "Estimated subscribers per feed (aggregator reports + direct readers), last day counted.",
+        [((e.feed,), e.total) for e in estimates], ("feed",),
+    )  # fmt: skip
+    out.family(
+        "feedsvc_audience_aggregator_subscribers", "gauge",
+        "Subscribers reported by aggregators in their User-Agent, last day counted.",
+        [((e.feed,), e.aggregated) for e in estimates], ("feed",),
+    )  # fmt: skip
+    out.family(
+        "feedsvc_audience_direct_readers", "gauge",
+        "Distinct direct feed readers (address and client), last day counted.",
+        [((e.feed,), e.readers) for e in estimates], ("feed",),
+    )  # fmt: skip
 
 
 def _requests(out: Exposition, feeds: RequestCounter, pages: RequestCounter) -> None:

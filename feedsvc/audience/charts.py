@@ -1,0 +1,128 @@
+"""Server-rendered SVG charts of the audience: no JavaScript, nothing fetched.
+
+The charts are inline ``<svg>`` in the ``/stats`` page. The page's CSP
+allows one stylesheet and no inline ``style`` attributes, so every colour
+and size is an SVG presentation attribute (``fill``, ``stroke``), text uses
+``currentColor`` (it follows the page's light or dark scheme), and every
+label (feed names and User-Agent products come from requests) is escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+# Colour-blind-safe palette (Okabe-Ito), readable on light and dark backgrounds.
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2", "#F0E442", "#999999")
+AGGREGATOR_COLOUR, READER_COLOUR = "#0072B2", "#E69F00"
+WIDTH = 720
+FONT = 'font-family="system-ui, sans-serif" font-size="12"'
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One line: a name and a value per day (days shared by every series)."""
+
+    name: str
+    values: Sequence[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One bar: a label and its parts (drawn stacked, in the order of ``colours``)."""
+
+    label: str
+    parts: Sequence[int]
+
+
+def _svg(height: int, title: str, body: list[str]) -> Markup:
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'width="100%" role="img" aria-label="{escape(title)}" {FONT} fill="currentColor">'
+        f"<title>{escape(title)}</title>"
+    )
+    return Markup(head + "".join(body) + "</svg>")
+
+
+def nice_max(value: int) -> int:
+    """A round axis maximum at or above ``value`` (1, 2, 5 times a power of ten)."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= value:
+                return max(step * factor, 1)
+        step *= 10
+
+
+def _number(value: int) -> str:
+    return f"{value:,}"
+
+
+def line_chart(title: str, days: Sequence[str], series: Sequence[Series]) -> Markup:
+    """Lines over days, a y axis with four gridlines, a legend under the plot."""
+    left, top, plot_w, plot_h = 56, 12, WIDTH - 72, 220
+    top_value = nice_max(max((max(s.values, default=0) for s in series), default=0))
+    body: list[str] = []
+    for i in range(5):
+        y = top + plot_h - plot_h * i / 4
+        body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" '
+                    f'stroke="currentColor" stroke-opacity="0.15"/>')  # fmt: skip
+        label = _number(round(top_value * i / 4))
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+    step = plot_w / max(len(days) - 1, 1)
+    for i, day in enumerate(days):
+        if len(days) <= 8 or i % -(-len(days) // 8) == 0 or i == len(days) - 1:
+            x = left + step * i
+            body.append(f'<text x="{x:.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
+                        f'fill-opacity="0.7">{escape(day[5:])}</text>')  # fmt: skip
+    for n, line in enumerate(series):
+        colour = PALETTE[n % len(PALETTE)]
+        points = " ".join(
+            f"{left + step * i:.1f},{top + plot_h - plot_h * v / top_value:.1f}"
+            for i, v in enumerate(line.values)
+        )
+        body.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
+                    f'stroke-width="2.5" stroke-linejoin="round"/>')  # fmt: skip
+        if len(line.values) == 1:
+            body.append(f'<circle cx="{left}" cy="{points.split(",")[1]}" r="4" fill="{colour}"/>')
+    body += _legend([s.name for s in series], top + plot_h + 40)
+    rows = -(-len(series) // 4)
+    return _svg(top + plot_h + 40 + 20 * rows, title, body)
+
+
+def _legend(names: Sequence[str], y: int) -> list[str]:
+    out = []
+    for n, name in enumerate(names):
+        x, row = 56 + (n % 4) * 165, y + (n // 4) * 20
+        colour = PALETTE[n % len(PALETTE)]
+        out.append(f'<rect x="{x}" y="{row - 9}" width="12" height="12" rx="2" fill="{colour}"/>')
+        out.append(f'<text x="{x + 18}" y="{row + 1}">{escape(_cut(name, 22))}</text>')
+    return out
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def bar_chart(title: str, bars: Sequence[Bar], colours: Sequence[str]) -> Markup:
+    """Horizontal bars, biggest first as given, each part stacked, the total at its end."""
+    label_w, row_h, top = 170, 26, 6
+    plot_w = WIDTH - label_w - 80
+    top_value = max((sum(b.parts) for b in bars), default=0) or 1
+    body: list[str] = []
+    for i, bar in enumerate(bars):
+        y = top + i * row_h
+        body.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end">'
+                    f"{escape(_cut(bar.label, 26))}</text>")  # fmt: skip
+        x = float(label_w)
+        for part, colour in zip(bar.parts, colours, strict=False):
+            width = plot_w * part / top_value
+            if width > 0:
+                body.append(f'<rect x="{x:.1f}" y="{y + 3}" width="{max(width, 1.5):.1f}" '
+                            f'height="{row_h - 8}" rx="3" fill="{colour}"/>')  # fmt: skip
+            x += width
+        body.append(f'<text x="{x + 6:.1f}" y="{y + 16}" font-weight="600">'
+                    f"{_number(sum(bar.parts))}</text>")  # fmt: skip
+    return _svg(top + max(len(bars), 1) * row_h + 4, title, body)

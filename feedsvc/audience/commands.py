@@ -1,0 +1,107 @@
+"""The work behind ``feedsvc audience ingest|report`` and ``feedsvc popularity``.
+
+The CLI parses arguments and calls these; each prints what it did and
+returns an exit code (0 done, 1 nothing usable read, 2 cannot run).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from feedsvc.audience import report
+from feedsvc.audience.accesslog import LogFormat
+from feedsvc.audience.db import connect_state
+from feedsvc.audience.ingest import ingest_log
+from feedsvc.audience.popularity import (
+    POPULARITY_FILE,
+    count_views,
+    parse_window,
+    popularity_yaml,
+    read_hits,
+    write_atomically,
+)
+from feedsvc.audience.store import SchemaError
+from feedsvc.content.loader import ContentLoader
+from feedsvc.problems import ContentError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
+
+
+def _fail(message: str) -> int:
+    print(f"feedsvc: {message}", file=sys.stderr)
+    return EXIT_UNUSABLE
+
+
+def ingest(state_dir: str, log: Path, fmt: LogFormat, prefix: str | None) -> int:
+    """Count the new lines of ``log`` into the state; print a one-line summary."""
+    if not log.is_file():
+        return _fail(f"{log}: no such access log")
+    try:
+        conn = connect_state(state_dir)
+    except (sqlite3.Error, OSError, SchemaError) as exc:
+        return _fail(f"cannot open the state in {state_dir}: {exc}")
+    try:
+        result = ingest_log(conn, log, fmt, today=datetime.now(UTC).date(), prefix=prefix)
+    finally:
+        conn.close()
+    counts = result.counts
+    print(
+        f"{log}: {result.lines:,} new lines, {counts.feed_hits:,} feed requests: "
+        f"{counts.reports:,} aggregator reports, {counts.readers:,} from direct readers, "
+        f"{counts.excluded:,} left out; {result.junk:,} lines not in {fmt} format",
+        flush=True,
+    )
+    if result.lost:
+        print(f"feedsvc: {log} was rotated and the rotated file is gone: "
+              "its unread lines were not counted", file=sys.stderr)  # fmt: skip
+    return EXIT_PROBLEMS if result.lines and result.junk == result.lines else EXIT_OK
+
+
+def show_report(state_dir: str) -> int:
+    """Print the estimates as tables."""
+    try:
+        conn = connect_state(state_dir)
+    except (sqlite3.Error, OSError, SchemaError) as exc:
+        return _fail(f"cannot open the state in {state_dir}: {exc}")
+    try:
+        print(report.render(conn, datetime.now(UTC).date()), end="", flush=True)
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+def popularity(
+    content_dir: str, logs: Sequence[Path], fmt: LogFormat, window: str, write: bool
+) -> int:
+    """Count article views in ``logs``; print them, and write ``popularity.yaml`` if asked."""
+    try:
+        span = parse_window(window)
+    except ValueError as exc:
+        return _fail(str(exc))
+    missing = [str(p) for p in logs if not p.is_file()]
+    if missing:
+        return _fail(f"no such access log: {', '.join(missing)}")
+    try:
+        loader = ContentLoader(Path(content_dir), display_prefix=content_dir)
+        snapshot = loader.load()
+    except ContentError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return _fail("popularity needs a usable site.yaml (article_path)")
+    slugs = {article.slug for article in loader.all_articles()}
+    views, newest = count_views(read_hits(logs, fmt), snapshot.site, slugs, span)
+    for slug, count in sorted(views.items(), key=lambda item: (-item[1], item[0])):
+        print(f"{count:>9,}  {slug}")
+    if newest is None:
+        return _fail("no request found in the access log")
+    print(f"{sum(views.values()):,} views of {len(views)} articles over {window} "
+          f"up to {newest.isoformat()}", file=sys.stderr)  # fmt: skip
+    if write:
+        target = Path(content_dir) / POPULARITY_FILE
+        write_atomically(target, popularity_yaml(views, window, newest))
+        print(f"wrote {target}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,155 @@
+"""The private admin listener: ``/stats``, ``/metrics`` and the detailed ``/healthz``.
+
+A second, small Flask app on its own waitress server (``FEEDSVC_ADMIN_ADDR``,
+loopback by default), so that nothing private depends on a proxy rule to
+stay private: the public listener answers only a minimal ``/healthz`` and
+404 for the rest (:mod:`feedsvc.web.health`). It shares the public app's
+service and counters, and reads the audience from the state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app
+from flask.json.provider import DefaultJSONProvider
+from waitress import create_server, wasyncore
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
+
+from feedsvc.audience import dashboard, estimate
+from feedsvc.audience.db import connect_state
+from feedsvc.feeds import urls
+from feedsvc.settings import AdminSettings
+from feedsvc.web import health, policy
+from feedsvc.web.html import render
+from feedsvc.web.respond import ENDPOINT, PAGES_COUNTER, SERVICE, service
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = "feedsvc.admin.state_dir"  # app.extensions key: the state folder
+ADMIN_THREADS = 2  # a person and a scraper; never the public load
+stats_blueprint = Blueprint("stats", __name__)
+
+
+def create_admin_app(
+    public: Flask, state_dir: str | Path, clock: Callable[[], datetime] | None = None
+) -> Flask:
+    """The admin app over ``public``'s service and counters, with the state in ``state_dir``."""
+    app = Flask(__name__, static_folder=None)
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False
+    for key in (SERVICE, ENDPOINT, PAGES_COUNTER):
+        app.extensions[key] = public.extensions[key]
+    app.extensions[STATE_DIR] = Path(state_dir)
+    app.extensions["feedsvc.admin.clock"] = clock or (lambda: datetime.now(UTC))
+    app.extensions[health.AUDIENCE_ESTIMATES] = lambda: _read(Path(state_dir), estimate.latest)
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(stats_blueprint)
+    app.after_request(_policy)
+    app.register_error_handler(HTTPException, _error)
+    return app
+
+
+def _read(state_dir: Path, query: Callable[[Any], Any]) -> Any:
+    conn = connect_state(state_dir)
+    try:
+        return query(conn)
+    finally:
+        conn.close()
+
+
+@stats_blueprint.get(urls.STATS)
+def stats() -> BaseResponse:
+    """The audience page: numbers, SVG charts and tables, never cached."""
+    today = current_app.extensions["feedsvc.admin.clock"]().date()
+    board = _read(current_app.extensions[STATE_DIR], lambda c: dashboard.build(c, today))
+    site = service().catalog.snapshot.site
+    html = render("stats.html", site=site, board=board, paths={"metrics": urls.METRICS,
+                  "health": urls.HEALTHZ, "stats": urls.STATS})  # fmt: skip
+    return Response(html, mimetype="text/html", headers=policy.UNCACHED)
+
+
+def _policy(response: BaseResponse) -> BaseResponse:
+    headers = policy.NOSNIFF + policy.UNCACHED
+    if response.mimetype == "text/html":
+        headers = headers + policy.html_page(framable=False)
+    for name, value in headers:
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _error(error: HTTPException) -> BaseResponse:
+    return Response(f"{error.code} {error.name}\n", status=error.code, mimetype="text/plain")
+
+
+class AdminListener:
+    """The admin app on its own waitress server, in a daemon thread."""
+
+    def __init__(self, app: Flask, settings: AdminSettings) -> None:
+        assert settings.host is not None
+        self.server: Any = create_server(
+            app,
+            host=settings.host,
+            port=settings.port,
+            threads=ADMIN_THREADS,
+            ident="feedsvc-admin",
+        )
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="admin", daemon=True)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` as bound (the port is known after binding port 0)."""
+        host = str(self.server.effective_host)
+        return (
+            f"[{host}]:{self.server.effective_port}"
+            if ":" in host
+            else f"{host}:{self.server.effective_port}"
+        )
+
+    def start(self) -> AdminListener:
+        """Serve until :meth:`stop`."""
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        """waitress's loop one poll at a time, closed by this thread (see tests/servers.py)."""
+        socket_map = self.server._map
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(timeout=0.2, map=socket_map, count=1)
+        finally:
+            self.server.task_dispatcher.shutdown()
+            wasyncore.close_all(socket_map)
+
+    def stop(self) -> None:
+        """Stop serving and close every connection."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+
+def start_admin(
+    public: Flask, settings: AdminSettings, state_dir: str | Path
+) -> AdminListener | None:
+    """The admin listener started, or ``None`` when off or (default address only) busy.
+
+    An address set in ``$FEEDSVC_ADMIN_ADDR`` that cannot be bound raises
+    :class:`OSError`; the default one being taken (another feedsvc on this
+    machine) only logs, so a second instance still serves its readers.
+    """
+    if settings.host is None:
+        return None
+    try:
+        listener = AdminListener(create_admin_app(public, state_dir), settings)
+    except OSError as exc:
+        if settings.explicit:
+            raise
+        log.warning("admin listener not started on %s:%s: %s", settings.host, settings.port, exc)
+        return None
+    return listener.start()
