@@ -47,12 +47,12 @@ def _svg(height: int, title: str, body: list[str]) -> Markup:
 
 
 def nice_max(value: int) -> int:
-    """A round axis maximum at or above ``value`` (1, 2, 5 times a power of ten)."""
+    """A round axis maximum at or above ``value`` (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8 x 10^n)."""
     step = 1
     while True:
-        for factor in (1, 2, 5):
-            if step * factor >= value:
-                return max(step * factor, 1)
+        for factor in (1, 1.2, 1.6, 2, 2.4, 3, 4, 5, 6, 8):
+            if step * factor >= value and float(step * factor * 4 / 4).is_integer():
+                return max(int(step * factor), 1)
         step *= 10
 
 
@@ -62,7 +62,7 @@ def _number(value: int) -> str:
 
 def line_chart(title: str, days: Sequence[str], series: Sequence[Series]) -> Markup:
     """Lines over days, a y axis with four gridlines, a legend under the plot."""
-    left, top, plot_w, plot_h = 56, 12, WIDTH - 72, 220
+    left, top, plot_w, plot_h = 56, 12, WIDTH - 120, 220
     top_value = nice_max(max((max(s.values, default=0) for s in series), default=0))
     body: list[str] = []
     for i in range(5):
@@ -85,8 +85,13 @@ def line_chart(title: str, days: Sequence[str], series: Sequence[Series]) -> Mar
         )
         body.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
                     f'stroke-width="2.5" stroke-linejoin="round"/>')  # fmt: skip
-        if len(line.values) == 1:
-            body.append(f'<circle cx="{left}" cy="{points.split(",")[1]}" r="4" fill="{colour}"/>')
+        end_x, end_y = points.rsplit(" ", 1)[-1].split(",")
+        body.append(f'<circle cx="{end_x}" cy="{end_y}" r="3.5" fill="{colour}"/>')
+        if n < 4 and line.values:  # the biggest lines say their last value
+            body.append(
+                f'<text x="{float(end_x) + 8:.1f}" y="{float(end_y) + 4:.1f}" '
+                f'font-weight="600" fill="{colour}">{_number(line.values[-1])}</text>'
+            )
     body += _legend([s.name for s in series], top + plot_h + 40)
     rows = -(-len(series) // 4)
     return _svg(top + plot_h + 40 + 20 * rows, title, body)
@@ -126,3 +131,18 @@ def bar_chart(title: str, bars: Sequence[Bar], colours: Sequence[str]) -> Markup
         body.append(f'<text x="{x + 6:.1f}" y="{y + 16}" font-weight="600">'
                     f"{_number(sum(bar.parts))}</text>")  # fmt: skip
     return _svg(top + max(len(bars), 1) * row_h + 4, title, body)
+
+
+def tiles(numbers: Sequence[tuple[int, str]]) -> Markup:
+    """Big numbers with a caption each, side by side (the page's summary)."""
+    width = WIDTH / max(len(numbers), 1)
+    body: list[str] = []
+    for i, (value, caption) in enumerate(numbers):
+        x = i * width
+        body.append(f'<rect x="{x + 4:.1f}" y="2" width="{width - 8:.1f}" height="76" rx="10" '
+                    f'fill="currentColor" fill-opacity="0.07"/>')  # fmt: skip
+        body.append(f'<text x="{x + 18:.1f}" y="44" font-size="30" font-weight="700" '
+                    f'fill="{PALETTE[5 if i else 3]}">{_number(value)}</text>')  # fmt: skip
+        body.append(f'<text x="{x + 18:.1f}" y="66" fill-opacity="0.75">'
+                    f"{escape(_cut(caption, 28))}</text>")  # fmt: skip
+    return _svg(80, "Summary", body)

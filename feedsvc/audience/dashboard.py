@@ -20,6 +20,7 @@ from feedsvc.audience.charts import (
     Series,
     bar_chart,
     line_chart,
+    tiles,
 )
 from feedsvc.audience.estimate import ClientShare, Estimate
 
@@ -39,16 +40,12 @@ class Dashboard:
     over_time: Markup | None = None
     by_client: Markup | None = None
     feeds: Markup | None = None
+    summary: Markup | None = None
 
     @property
     def subscriptions(self) -> int:
         """Subscriptions on the latest day, all feeds (a person following two feeds is two)."""
         return sum(e.total for e in self.ranked)
-
-    @property
-    def aggregated(self) -> int:
-        """Of which reported by aggregators."""
-        return sum(e.aggregated for e in self.ranked)
 
     @property
     def left_out(self) -> int:
@@ -74,6 +71,13 @@ def build(conn: sqlite3.Connection, today: date) -> Dashboard:
                    for s in clients[:BARS]]  # fmt: skip
     feed_bars = [Bar(e.label, [e.aggregated, e.readers]) for e in ranked[:BARS]]
     colours = (AGGREGATOR_COLOUR, READER_COLOUR)
+    aggregated = sum(e.aggregated for e in ranked)
+    summary = tiles([
+        (sum(e.total for e in ranked), "subscriptions, all feeds"),
+        (aggregated, "reported by aggregators"),
+        (sum(e.readers for e in ranked), "direct readers"),
+        (len(ranked), "feeds with readers"),
+    ])  # fmt: skip
     return Dashboard(
         day,
         ranked,
@@ -82,4 +86,5 @@ def build(conn: sqlite3.Connection, today: date) -> Dashboard:
         line_chart("Subscribers per feed, by day", days, series),
         bar_chart(f"Subscribers by client on {day}", client_bars, colours),
         bar_chart(f"Feeds ranked by subscribers on {day}", feed_bars, colours),
+        summary,
     )

@@ -53,8 +53,8 @@ def feed_of(target: str, prefix: str | None = "") -> FeedHit | None:
     if not parts:
         return None
     fmt = urls.FORMAT_BY_FILENAME.get(parts[-1].lower())
-    if fmt is None:
-        return None
+    if fmt is None or (len(parts) >= 3 and parts[-3].lower() == urls.PAGE_SEGMENT):
+        return None  # not a feed, or an older page of one
     skips = range(min(AUTO_PREFIX_SEGMENTS, len(parts) - 1) + 1) if prefix is None else (0,)
     for skip in skips:
         feed = _feed_path(parts[skip:-1])
