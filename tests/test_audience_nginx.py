@@ -36,9 +36,9 @@ pytestmark = [
 ]
 PREFIX = "/feeds"
 JSON_FORMAT = (
-    "log_format feedjson escape=json '{\"time_iso8601\":\"$time_iso8601\","
-    "\"remote_addr\":\"$remote_addr\",\"request\":\"$request\",\"status\":$status,"
-    "\"http_user_agent\":\"$http_user_agent\"}';"
+    'log_format feedjson escape=json \'{"time_iso8601":"$time_iso8601",'
+    '"remote_addr":"$remote_addr","request":"$request","status":$status,'
+    '"http_user_agent":"$http_user_agent"}\';'
 )
 
 

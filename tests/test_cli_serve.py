@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from feedcheck import parse_feed
 
-from bench.servers import feedsvc_server
+from bench.servers import feedsvc_server, free_port
 
 
 def test_serve_subprocess_serves_feeds_and_stops_on_sigterm(bundled_content: Path):
@@ -94,15 +94,18 @@ def test_serve_exits_2_naming_site_yaml_when_it_is_an_alias_bomb(bundled_content
 
 
 @pytest.mark.slow
-def test_serve_starts_with_an_article_holding_a_huge_integer(bundled_content: Path):
+def test_serve_starts_with_an_article_holding_a_huge_integer(bundled_content: Path, tmp_path: Path):
     (bundled_content / "articles" / "huge.yaml").write_text(
         "title: Huge\npublished: 2025-01-01T00:00:00Z\nviews: " + "9" * 5000 + "\n"
     )
-    with feedsvc_server(bundled_content) as server:
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    admin = free_port()  # the detailed /healthz is on the private admin listener
+    env = {"FEEDSVC_ADMIN_ADDR": f"127.0.0.1:{admin}", "FEEDSVC_STATE_DIR": str(tmp_path)}
+    with feedsvc_server(bundled_content, env=env) as server:
+        conn = http.client.HTTPConnection("127.0.0.1", admin, timeout=5)
         conn.request("GET", "/healthz")
         health = json.loads(conn.getresponse().read())
         conn.close()
+        assert json.loads(server.get("/healthz")[2]) == {"status": "degraded"}
     assert health["status"] == "degraded" and health["articles"] == 7
     (error,) = health["errors"]
     assert error["path"] == "content/articles/huge.yaml" and error["field"] == "views"

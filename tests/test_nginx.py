@@ -110,7 +110,10 @@ http {{
 class Edge:
     """nginx in front of ``feedsvc serve``: ports, processes and request helpers."""
 
-    def __init__(self, root: Path, nginx: ServerProcess, app: ServerProcess) -> None:
+    def __init__(
+        self, root: Path, nginx: ServerProcess, app: ServerProcess, admin_port: int
+    ) -> None:
+        self.admin_port = admin_port
         self.root = root
         self.nginx = nginx
         self.app = app
@@ -122,8 +125,8 @@ class Edge:
         return http_request(self.nginx.port, PREFIX + path, method=method, headers=headers)
 
     def app_counters(self) -> dict[str, int]:
-        """The app's own feed response counters, asked directly (not through nginx)."""
-        status, _, body = http_request(self.app.port, "/healthz")
+        """The app's own feed response counters, from its private admin listener."""
+        status, _, body = http_request(self.admin_port, "/healthz")
         assert status == 200
         return json.loads(body)["http"]
 
@@ -142,7 +145,7 @@ def running_edge(root: Path, reload_interval: str) -> Iterator[Edge]:
     site["cache_max_age"] = 1  # expire quickly so revalidation shows within the test
     (content / "site.yaml").write_text(yaml.safe_dump(site, allow_unicode=True), "utf-8")
 
-    app_port, port = free_port(), free_port()
+    app_port, port, admin_port = free_port(), free_port(), free_port()
     # The app runs as deploy/feedsvc.service runs it: `feedsvc serve` with the
     # unit's environment (port and content directory swapped for the test's).
     env = {
@@ -150,6 +153,8 @@ def running_edge(root: Path, reload_interval: str) -> Iterator[Edge]:
         "FEEDSVC_PORT": str(app_port),
         "FEEDSVC_CONTENT_DIR": str(content),
         "FEEDSVC_RELOAD": reload_interval,
+        "FEEDSVC_ADMIN_ADDR": f"{HOST}:{admin_port}",
+        "FEEDSVC_STATE_DIR": str(root / "state"),
     }
     assert env["FEEDSVC_PROXY_HOPS"] == "1" and env["FEEDSVC_HOST"] == HOST
     app = ServerProcess(
@@ -170,7 +175,7 @@ def running_edge(root: Path, reload_interval: str) -> Iterator[Edge]:
         port=port, log_path=root / "nginx.out", ready=None,
     )  # fmt: skip
     with app, nginx:
-        edge = Edge(root, nginx, app)
+        edge = Edge(root, nginx, app, admin_port)
         yield edge
         assert "[emerg]" not in edge.error_log() and "[crit]" not in edge.error_log()
     assert app.returncode == 0, app.log()
@@ -426,13 +431,14 @@ MONITORING = ["/healthz", "/metrics", "//healthz", "/HEALTHZ", "/%68ealthz", "/M
 def test_healthz_and_metrics_answer_loopback_only(edge):
     """The README promises the nginx example keeps /healthz and /metrics off the
     public internet: from 127.0.0.2 (not an allowed address) every spelling is a
-    403, the feeds are not; from 127.0.0.1 both answer, live (never cached)."""
+    403, the feeds are not; from 127.0.0.1 both answer, live (never cached). The app
+    itself says only its status on this port and keeps /metrics to the admin one."""
     port = edge.nginx.port
     for path in MONITORING:
         assert _from("127.0.0.2", port, PREFIX + path) == 403, path
     assert _from("127.0.0.2", port, PREFIX + "/rss.xml") == 200
-    for path in ("/healthz", "/metrics"):
+    for path, expected in (("/healthz", 200), ("/metrics", 404)):
         status, headers, _ = edge.get(path)
-        assert status == 200 and headers.get("X-Cache-Status") is None, path
-    assert json.loads(edge.get("/healthz")[2])["status"] in ("ok", "degraded")
-    assert b"feedsvc_feed_requests_total" in edge.get("/metrics")[2]
+        assert status == expected and headers.get("X-Cache-Status") is None, path
+    assert json.loads(edge.get("/healthz")[2]) == {"status": "ok"}
+    assert b"feedsvc_feed_requests_total" in http_request(edge.admin_port, "/metrics")[2]

@@ -102,6 +102,6 @@ def popularity(
           f"up to {newest.isoformat()}", file=sys.stderr)  # fmt: skip
     if write:
         target = Path(content_dir) / POPULARITY_FILE
-        write_atomically(target, popularity_yaml(views, window, newest))
+        write_atomically(target, popularity_yaml(views, slugs, window, newest))
         print(f"wrote {target}", file=sys.stderr)
     return EXIT_OK

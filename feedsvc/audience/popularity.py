@@ -88,13 +88,19 @@ def count_views(
     return Counter(slug for when, slug in seen if when > start), newest
 
 
-def popularity_yaml(views: Counter[str], window: str, until: datetime) -> str:
-    """The file's text: ``slug: views``, most viewed first, with a header saying whence."""
+def popularity_yaml(views: Counter[str], slugs: set[str], window: str, until: datetime) -> str:
+    """The file's text: ``slug: views`` for every article, most viewed first.
+
+    Articles nobody read in the window are written with 0, so their
+    ``views`` typed in the article no longer count: the popular feed means
+    "most read in the window", not a mix of logs and guesses.
+    """
     lines = [
         "# Written by `feedsvc popularity`: article page views in the site's access log",
         f"# over {window} up to {until.isoformat()}. Rewritten on each run.",
     ]
-    ranked = dict(sorted(views.items(), key=lambda item: (-item[1], item[0])))
+    every = {slug: views.get(slug, 0) for slug in slugs}
+    ranked = dict(sorted(every.items(), key=lambda item: (-item[1], item[0])))
     body = yaml.safe_dump(ranked, sort_keys=False, allow_unicode=True, width=1000)
     return "\n".join(lines) + "\n" + body
 
