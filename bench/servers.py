@@ -270,6 +270,9 @@ def feedsvc_server(
     argv = python_command("-m", "feedsvc.cli", "serve", "--host", HOST, "--port", str(port),
                           "--content-dir", str(content), *extra)  # fmt: skip
     variables = dict(env or {})
+    # The benchmarks read /healthz and /metrics from the port they load: keep the
+    # private pages there (no admin listener) unless a caller says otherwise.
+    variables.setdefault("FEEDSVC_ADMIN_ADDR", "public")
     if reload is not None:
         variables.setdefault("FEEDSVC_RELOAD", str(reload))
     return ServerProcess(argv, port=port, env=variables, **options)

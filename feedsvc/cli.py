@@ -166,14 +166,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def start_private(app: Any, admin: AdminSettings, state_dir: str) -> list[Any]:
     """Live audience counting and the admin listener; what to stop at exit.
 
-    The public app then answers only a minimal ``/healthz`` (no ``/metrics``).
+    The public app then answers only a minimal ``/healthz`` (no ``/metrics``),
+    unless ``FEEDSVC_ADMIN_ADDR=public`` shares the private pages with it.
     """
     from feedsvc.audience.db import connect_state
     from feedsvc.audience.live import EXTENSION, LiveRecorder, RecordingMiddleware
-    from feedsvc.web.admin import start_admin
+    from feedsvc.web.admin import share_with_public, start_admin
     from feedsvc.web.health import PUBLIC_ONLY
 
-    app.extensions[PUBLIC_ONLY] = True
+    if admin.shared:
+        share_with_public(app, state_dir)
+    else:
+        app.extensions[PUBLIC_ONLY] = True
     recorder = LiveRecorder(lambda: connect_state(state_dir))
     app.extensions[EXTENSION] = recorder
     app.wsgi_app = RecordingMiddleware(app.wsgi_app, recorder)  # the fast path's answers too

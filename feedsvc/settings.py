@@ -279,16 +279,19 @@ def state_dir_from_env(env: Mapping[str, str] | None = None) -> str:
 class AdminSettings:
     """Where the private admin listener (``/stats``, ``/metrics``, detailed ``/healthz``) binds.
 
-    ``$FEEDSVC_ADMIN_ADDR``: ``host:port`` (``[::1]:port`` for IPv6), or ``off``.
+    ``$FEEDSVC_ADMIN_ADDR``: ``host:port`` (``[::1]:port`` for IPv6), ``off``, or
+    ``public`` (no second listener: the public one serves the private pages too,
+    for benchmarks and setups whose proxy alone keeps them private).
     Unset means loopback port 8081 (``explicit`` false: if that port is taken,
     serve goes on without it). A non-loopback host is refused unless
     ``$FEEDSVC_ADMIN_ALLOW_REMOTE=1``: the admin pages name every feed's
     audience and every content problem, and have no login.
     """
 
-    host: str | None = "127.0.0.1"  # None: off
+    host: str | None = "127.0.0.1"  # None: off (or shared with the public listener)
     port: int = 8081
     explicit: bool = False
+    shared: bool = False  # "public": the public listener serves the private pages
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AdminSettings:
@@ -297,8 +300,8 @@ class AdminSettings:
         raw = env.get(ENV_PREFIX + "ADMIN_ADDR", "").strip()
         if not raw:
             return cls()
-        if raw.lower() == "off":
-            return cls(host=None, explicit=True)
+        if raw.lower() in ("off", "public"):
+            return cls(host=None, explicit=True, shared=raw.lower() == "public")
         host, sep, port_text = raw.rpartition(":")
         host = host.strip("[]")
         if not sep or not host or not port_text.isascii() or not port_text.isdigit():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -68,10 +70,30 @@ def test_no_address_or_user_agent_is_stored_and_old_keys_are_deleted(tmp_path: P
     assert "203.0.113.77" not in dump and "Newsboat/2.36" not in dump
     day = DAY.date().isoformat()
     assert conn.execute("SELECT count(*) FROM audience_keys WHERE day = ?", (day,)).fetchone()[0]
-    # Once the day (and its grace day) is over, its key goes: the hashes are unlinkable.
-    store.forget_old_keys(conn, DAY.date() + timedelta(days=2))
-    assert conn.execute("SELECT count(*) FROM audience_keys").fetchone()[0] == 0
-    assert estimate.latest(conn)[0].readers == 1
+    # Once counting is a grace day past it, the day's key goes: the hashes are unlinkable.
+    later = DAY + timedelta(days=2)
+    with log.open("a") as out:
+        out.write(combined("203.0.113.77", "/rss.xml", NEWSBOAT, when=later))
+    ingest(conn, log)
+    store.forget_old_keys(conn, later.date())
+    kept = conn.execute("SELECT day FROM audience_keys").fetchall()
+    assert kept == [(later.date().isoformat(),)]
+    assert [e.readers for e in estimate.daily(conn)] == [1, 1]
+
+
+def test_an_old_log_ingested_in_two_runs_counts_each_reader_once(tmp_path: Path):
+    """Through the CLI (today is the real today): the old day's key outlives the first run."""
+    log = write(tmp_path / "access.log", [combined("10.0.0.1", "/rss.xml", NEWSBOAT)])
+    run = [sys.executable, "-m", "feedsvc.cli", "audience", "ingest", "--access-log", str(log),
+           "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    assert subprocess.run(run, capture_output=True, timeout=60, check=False).returncode == 0
+    with log.open("a") as out:
+        out.write(combined("10.0.0.1", "/rss.xml", NEWSBOAT, when=DAY + timedelta(hours=5)))
+        out.write(combined("10.0.0.2", "/rss.xml", NEWSBOAT, when=DAY + timedelta(hours=5)))
+    log.rename(tmp_path / "access.log.1")
+    log.write_text(combined("10.0.0.1", "/atom.xml", NEWSBOAT, when=DAY + timedelta(hours=9)))
+    assert subprocess.run(run, capture_output=True, timeout=60, check=False).returncode == 0
+    assert totals(state(tmp_path / "state")) == {"main": (0, 2)}
 
 
 def test_days_are_counted_separately_and_the_report_prints_them(tmp_path: Path):

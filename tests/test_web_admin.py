@@ -22,7 +22,7 @@ from bench.servers import feedsvc_server, free_port
 from feedsvc.feeds import urls
 from feedsvc.settings import AdminSettings
 from feedsvc.web import policy
-from feedsvc.web.admin import create_admin_app
+from feedsvc.web.admin import create_admin_app, share_with_public
 from feedsvc.web.health import PUBLIC_ONLY
 
 READERS = {
@@ -84,6 +84,8 @@ def test_a_non_loopback_admin_address_is_refused_without_opt_in(bundled_content:
 def test_admin_address_setting():
     assert AdminSettings.from_env({}) == AdminSettings("127.0.0.1", 8081, explicit=False)
     assert AdminSettings.from_env({"FEEDSVC_ADMIN_ADDR": "off"}).host is None
+    shared = AdminSettings.from_env({"FEEDSVC_ADMIN_ADDR": "public"})
+    assert shared.host is None and shared.shared
     assert AdminSettings.from_env({"FEEDSVC_ADMIN_ADDR": "[::1]:9000"}).host == "::1"
     remote = {"FEEDSVC_ADMIN_ADDR": "10.0.0.5:9000", "FEEDSVC_ADMIN_ALLOW_REMOTE": "1"}
     assert AdminSettings.from_env(remote).host == "10.0.0.5"
@@ -142,3 +144,15 @@ def test_audience_report_command_on_an_empty_state(tmp_path: Path):
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0 and "No audience counted yet" in done.stdout
+
+
+def test_admin_addr_public_shares_the_private_pages_with_the_public_app(
+    bundled_content: Path, tmp_path: Path
+):
+    """``FEEDSVC_ADMIN_ADDR=public`` (benchmarks, a proxy that keeps them private)."""
+    with feedsvc_app(bundled_content) as app:
+        share_with_public(app, tmp_path / "state")
+        client = app.test_client()
+        assert client.get(urls.STATS).status_code == 200
+        assert "articles" in client.get(urls.HEALTHZ).get_json()
+        assert b"feedsvc_audience_subscribers" in client.get(urls.METRICS).data

@@ -73,9 +73,19 @@ def day_key(conn: sqlite3.Connection, day: str) -> bytes:
 
 
 def forget_old_keys(conn: sqlite3.Connection, today: date) -> int:
-    """Delete the keys of days that are over (beyond the grace day); how many went."""
-    oldest_kept = (today - timedelta(days=KEY_GRACE_DAYS)).isoformat()
-    return conn.execute("DELETE FROM audience_keys WHERE day < ?", (oldest_kept,)).rowcount
+    """Delete the keys of days that are over; how many went.
+
+    A day is over once counting has moved a grace day past it: past today
+    for live traffic and current logs; past the newest day counted for an
+    older log, so a log ingested in several runs (rotated between them)
+    still sees each reader once a day. Current traffic (the live recorder
+    flushes every few seconds) then deletes those too.
+    """
+    newest = conn.execute("SELECT max(day) FROM audience_keys").fetchone()[0]
+    if newest is None:
+        return 0
+    horizon = min(today, date.fromisoformat(str(newest))) - timedelta(days=KEY_GRACE_DAYS)
+    return conn.execute("DELETE FROM audience_keys WHERE day < ?", (horizon.isoformat(),)).rowcount
 
 
 def add_report(

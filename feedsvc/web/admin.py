@@ -33,8 +33,17 @@ from feedsvc.web.respond import ENDPOINT, PAGES_COUNTER, SERVICE, service
 log = logging.getLogger(__name__)
 
 STATE_DIR = "feedsvc.admin.state_dir"  # app.extensions key: the state folder
+CLOCK = "feedsvc.admin.clock"  # app.extensions key: today's date for /stats
 ADMIN_THREADS = 2  # a person and a scraper; never the public load
 stats_blueprint = Blueprint("stats", __name__)
+
+
+def share_with_public(public: Flask, state_dir: str | Path) -> None:
+    """``FEEDSVC_ADMIN_ADDR=public``: the public app serves ``/stats`` and full ``/metrics``."""
+    public.extensions[STATE_DIR] = Path(state_dir)
+    public.extensions[CLOCK] = lambda: datetime.now(UTC)
+    public.extensions[health.AUDIENCE_ESTIMATES] = lambda: _read(Path(state_dir), estimate.latest)
+    public.register_blueprint(stats_blueprint)
 
 
 def create_admin_app(
@@ -47,7 +56,7 @@ def create_admin_app(
     for key in (SERVICE, ENDPOINT, PAGES_COUNTER):
         app.extensions[key] = public.extensions[key]
     app.extensions[STATE_DIR] = Path(state_dir)
-    app.extensions["feedsvc.admin.clock"] = clock or (lambda: datetime.now(UTC))
+    app.extensions[CLOCK] = clock or (lambda: datetime.now(UTC))
     app.extensions[health.AUDIENCE_ESTIMATES] = lambda: _read(Path(state_dir), estimate.latest)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(stats_blueprint)
@@ -67,7 +76,7 @@ def _read(state_dir: Path, query: Callable[[Any], Any]) -> Any:
 @stats_blueprint.get(urls.STATS)
 def stats() -> BaseResponse:
     """The audience page: numbers, SVG charts and tables, never cached."""
-    today = current_app.extensions["feedsvc.admin.clock"]().date()
+    today = current_app.extensions[CLOCK]().date()
     board = _read(current_app.extensions[STATE_DIR], lambda c: dashboard.build(c, today))
     site = service().catalog.snapshot.site
     html = render("stats.html", site=site, board=board, paths={"metrics": urls.METRICS,
