@@ -122,3 +122,16 @@ def test_positions_name_the_file_by_inode_and_first_line(tmp_path: Path):
     [(lines, position)] = list(LogTail(log, None).batches())
     assert position == Position(log.stat().st_ino, log.stat().st_size, tail.head_hash(log))
     assert len(lines) == 1
+
+
+def test_an_overlong_line_is_skipped_without_being_held_whole(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(tail, "CHUNK_BYTES", 4096)
+    log, conn = tmp_path / "access.log", state(tmp_path / "state")
+    log.write_bytes(b"\x00" * 300_000 + b"\n" + reader_lines(2).encode() + b"x" * 200_000)
+    result = ingest(conn, log)
+    assert direct_readers(conn) == 2
+    assert result.junk == 0  # the overlong line never became a line
+    with log.open("a") as out:
+        out.write("\n" + reader_lines(1, start=2))
+    ingest(conn, log)
+    assert direct_readers(conn) == 3

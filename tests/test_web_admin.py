@@ -58,6 +58,7 @@ def test_nothing_private_on_the_public_port_everything_on_the_admin_one(
         status, headers, body = http_request(admin_port, urls.HEALTHZ)
         detail = json.loads(body)
         assert status == 200 and detail["articles"] == 7 and "errors" in detail
+        assert detail["audience"]["state"] == "ok" and detail["audience"]["live"]["dropped"] == 0
         status, _, body = http_request(admin_port, urls.METRICS)
         assert status == 200 and b"feedsvc_feed_requests_total" in body
         status, headers, body = http_request(admin_port, urls.STATS)
@@ -156,3 +157,17 @@ def test_admin_addr_public_shares_the_private_pages_with_the_public_app(
         assert client.get(urls.STATS).status_code == 200
         assert "articles" in client.get(urls.HEALTHZ).get_json()
         assert b"feedsvc_audience_subscribers" in client.get(urls.METRICS).data
+
+
+def test_a_corrupt_state_is_reported_not_a_500(bundled_content: Path, tmp_path: Path):
+    folder = tmp_path / "state"
+    folder.mkdir()
+    (folder / "state.db").write_bytes(b"this is not a database" * 100)
+    with feedsvc_app(bundled_content) as public:
+        admin = create_admin_app(public, folder).test_client()
+        page = admin.get(urls.STATS)
+        assert page.status_code == 200 and "cannot be read" in page.get_data(as_text=True)
+        metrics = admin.get(urls.METRICS)
+        assert metrics.status_code == 200 and b"feedsvc_renders_total" in metrics.data
+        health = admin.get(urls.HEALTHZ).get_json()
+        assert health["audience"]["state"] == "unreadable" and health["articles"] == 7

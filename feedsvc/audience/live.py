@@ -108,6 +108,12 @@ class LiveRecorder:
             str(environ.get("REQUEST_METHOD", "GET")),
         )
 
+    def stats(self) -> dict[str, int]:
+        """Hits waiting for a flush, counted so far, and dropped (buffer full, state down)."""
+        with self._lock:
+            buffered = len(self._buffer)
+        return {"buffered": buffered, "counted": self.flushed, "dropped": self.dropped}
+
     def start(self) -> None:
         """Start the flushing thread (a daemon: it never holds the process up)."""
         self._thread = threading.Thread(target=self._run, name="audience-live", daemon=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 CHUNK_BYTES = 1024 * 1024
 HEAD_BYTES = 4096  # the first line is hashed up to this many bytes
+MAX_LINE_BYTES = 64 * 1024  # longer lines are skipped unread (nginx writes far shorter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +98,25 @@ class LogTail:
 
 
 def _read(path: Path, start: Position) -> Iterator[tuple[list[bytes], Position]]:
-    """Whole lines of ``path`` from ``start.offset``, with the position after each batch."""
+    """Whole lines of ``path`` from ``start.offset``, with the position after each batch.
+
+    A "line" longer than :data:`MAX_LINE_BYTES` (binary junk, a file that is
+    not a log) is skipped as it streams by, never held in memory whole.
+    """
     offset = start.offset
     with path.open("rb") as handle:
         handle.seek(offset)
-        rest = b""
+        rest, skipping = b"", False
         while chunk := handle.read(CHUNK_BYTES):
             data = rest + chunk
             end = data.rfind(b"\n") + 1
             lines, rest = data[: end - 1].split(b"\n") if end else [], data[end:]
             offset += end
-            if lines:
+            if skipping and end:
+                lines, skipping = lines[1:], False  # the tail of the overlong line
+            if len(rest) > MAX_LINE_BYTES:
+                offset, rest, skipping = offset + len(rest), b"", True
+            if lines or skipping:
                 yield lines, Position(start.inode, offset, start.head or head_hash(path))
 
 

@@ -10,11 +10,12 @@ service and counters, and reads the audience from the state.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app
 from flask.json.provider import DefaultJSONProvider
@@ -24,6 +25,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from feedsvc.audience import dashboard, estimate
 from feedsvc.audience.db import connect_state
+from feedsvc.audience.estimate import Estimate
+from feedsvc.audience.live import EXTENSION
+from feedsvc.audience.store import SchemaError
 from feedsvc.feeds import urls
 from feedsvc.settings import AdminSettings
 from feedsvc.web import health, policy
@@ -42,7 +46,8 @@ def share_with_public(public: Flask, state_dir: str | Path) -> None:
     """``FEEDSVC_ADMIN_ADDR=public``: the public app serves ``/stats`` and full ``/metrics``."""
     public.extensions[STATE_DIR] = Path(state_dir)
     public.extensions[CLOCK] = lambda: datetime.now(UTC)
-    public.extensions[health.AUDIENCE_ESTIMATES] = lambda: _read(Path(state_dir), estimate.latest)
+    public.extensions[health.AUDIENCE_ESTIMATES] = _estimates(Path(state_dir))
+    public.extensions[health.AUDIENCE_HEALTH] = _audience_health(public, Path(state_dir))
     public.register_blueprint(stats_blueprint)
 
 
@@ -57,7 +62,8 @@ def create_admin_app(
         app.extensions[key] = public.extensions[key]
     app.extensions[STATE_DIR] = Path(state_dir)
     app.extensions[CLOCK] = clock or (lambda: datetime.now(UTC))
-    app.extensions[health.AUDIENCE_ESTIMATES] = lambda: _read(Path(state_dir), estimate.latest)
+    app.extensions[health.AUDIENCE_ESTIMATES] = _estimates(Path(state_dir))
+    app.extensions[health.AUDIENCE_HEALTH] = _audience_health(public, Path(state_dir))
     app.register_blueprint(health.blueprint)
     app.register_blueprint(stats_blueprint)
     app.after_request(_policy)
@@ -65,21 +71,50 @@ def create_admin_app(
     return app
 
 
-def _read(state_dir: Path, query: Callable[[Any], Any]) -> Any:
-    conn = connect_state(state_dir)
+def _read(state_dir: Path, query: Callable[[Any], Any], fallback: Any = None) -> Any:
+    """``query`` over the state; ``fallback`` (logged) when the state cannot be read.
+
+    A missing, locked or corrupt state file makes the audience pages say so;
+    it never takes ``/metrics`` or the detailed ``/healthz`` down with it.
+    """
     try:
-        return query(conn)
-    finally:
-        conn.close()
+        conn = connect_state(state_dir)
+        try:
+            return query(conn)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError, SchemaError) as exc:
+        log.warning("audience state in %s unreadable: %s", state_dir, exc)
+        return fallback
+
+
+def _estimates(state_dir: Path) -> Callable[[], list[Estimate]]:
+    return lambda: cast("list[Estimate]", _read(state_dir, estimate.latest, []))
+
+
+def _audience_health(public: Flask, state_dir: Path) -> Callable[[], dict[str, Any]]:
+    """The audience part of the detailed ``/healthz``: the state, the live recorder."""
+
+    def report() -> dict[str, Any]:
+        day = _read(state_dir, estimate.last_day, "unreadable")
+        recorder = public.extensions.get(EXTENSION)
+        live = None if recorder is None else recorder.stats()
+        return {"state": "unreadable" if day == "unreadable" else "ok",
+                "last_day_counted": None if day == "unreadable" else day, "live": live}  # fmt: skip
+
+    return report
 
 
 @stats_blueprint.get(urls.STATS)
 def stats() -> BaseResponse:
     """The audience page: numbers, SVG charts and tables, never cached."""
     today = current_app.extensions[CLOCK]().date()
-    board = _read(current_app.extensions[STATE_DIR], lambda c: dashboard.build(c, today))
+    state_dir = current_app.extensions[STATE_DIR]
+    board = _read(state_dir, lambda c: dashboard.build(c, today))
     site = service().catalog.snapshot.site
-    html = render("stats.html", site=site, board=board, paths={"metrics": urls.METRICS,
+    error = None if board is not None else f"The audience state in {state_dir} cannot be read."
+    board = board or dashboard.Dashboard(None)
+    html = render("stats.html", site=site, board=board, error=error, paths={"metrics": urls.METRICS,
                   "health": urls.HEALTHZ, "stats": urls.STATS})  # fmt: skip
     return Response(html, mimetype="text/html", headers=policy.UNCACHED)
 

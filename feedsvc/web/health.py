@@ -24,8 +24,10 @@ blueprint = Blueprint("health", __name__)
 
 # app.extensions key: this app is a public listener; private detail stays off it.
 PUBLIC_ONLY = "feedsvc.public_only"
-# app.extensions key: a callable giving the audience gauges' estimates (admin only).
+# app.extensions keys (admin only): callables giving the audience gauges' estimates,
+# and the audience part of the detailed health report.
 AUDIENCE_ESTIMATES = "feedsvc.audience.estimates"
+AUDIENCE_HEALTH = "feedsvc.audience.health"
 
 
 def public_only() -> bool:
@@ -70,6 +72,8 @@ def healthz() -> BaseResponse:
     report = health_report(service(), feed_endpoint().stats())
     if public_only():
         report = {"status": report["status"]}
+    elif (audience := current_app.extensions.get(AUDIENCE_HEALTH)) is not None:
+        report["audience"] = audience()
     response = current_app.json.response(report)
     response.headers.update(policy.UNCACHED)
     return response
