@@ -68,3 +68,26 @@ JUNK = [
 def test_junk_lines_are_skipped_in_either_format(line: bytes):
     assert parse_line(line, "combined") is None
     assert parse_line(line, "json") is None
+
+
+def test_vhost_prefix_and_absolute_form_requests():
+    line = (
+        b"news.example.com:443 203.0.113.9 - - [04/Dec/2026:07:00:01 +0100] "
+        b'"GET https://news.example.com/feeds/atom.xml HTTP/1.1" 200 5 "-" "Newsboat/2.36"'
+    )
+    hit = parse_line(line, "combined")
+    assert hit is not None
+    assert (hit.address, hit.target, hit.agent) == (
+        "203.0.113.9",
+        "/feeds/atom.xml",
+        "Newsboat/2.36",
+    )
+
+
+def test_hostile_lines_parse_quickly():
+    import time
+
+    for line in (b'"' * 16000, b"a " * 8000, b'1 - - [x] "' + b"\\" * 7000 + b'"'):
+        started = time.perf_counter()
+        assert parse_line(line, "combined") is None
+        assert time.perf_counter() - started < 0.5

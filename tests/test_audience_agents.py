@@ -88,6 +88,10 @@ LEFT_OUT = [
     ("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; "
      "+https://openai.com/gptbot)", "bot"),
     ("Feedly/1.0 (+http://www.feedly.com/fetcher.html; like FeedFetcher-Google)", "aggregator"),
+    ("Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0)", "browser"),
+    ("Mozilla/5.0", "bot"),
+    ("WhatsApp/2.23.20.0", "bot"),
+    ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "bot"),
     ("curl/8.5.0", "tool"),
     ("Wget/1.21.4", "tool"),
     ("python-requests/2.32.3", "tool"),

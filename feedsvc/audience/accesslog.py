@@ -38,8 +38,8 @@ class Hit:
     agent: str
 
 
-_COMBINED = re.compile(
-    r'(?P<addr>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+_COMBINED = re.compile(  # an Apache vhost_combined "host:port " prefix is allowed
+    r'(?:\S+ )?(?P<addr>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
     r'(?P<status>\d{3}) \S+ "(?:[^"\\]|\\.)*" "(?P<agent>(?:[^"\\]|\\.)*)"'
 )
 _LOCAL_TIME = "%d/%b/%Y:%H:%M:%S %z"
@@ -81,9 +81,12 @@ def _unescape(text: str) -> str:
 def _request(request: str) -> tuple[str, str]:
     """``GET /rss.xml HTTP/1.1`` as (method, target); ("", "") when it is not a request."""
     parts = request.split(" ")
-    if len(parts) < 2 or not parts[1].startswith("/"):
+    if len(parts) < 2:
         return "", ""
-    return parts[0].upper(), parts[1]
+    target = parts[1]
+    if target.lower().startswith(("http://", "https://")):  # absolute-form (a proxy request)
+        target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
+    return (parts[0].upper(), target) if target.startswith("/") else ("", "")
 
 
 def _json(line: str) -> Hit | None:

@@ -114,7 +114,8 @@ _CRAWLER = re.compile(
 # Generic robots (monitors, validators, fetchers without a count): nobody's subscription.
 _BOT = re.compile(
     r"bot\b|bot/|spider|crawl|fetcher|archive\.org|feedvalidator|w3c_validator|"
-    r"validator\.w3\.org|monitor|uptime|pingdom|scrapy|preview",
+    r"validator\.w3\.org|monitor|uptime|pingdom|scrapy|preview|whatsapp|slack|discord|"
+    r"^Mozilla/\d\.\d$",  # a bare "Mozilla/5.0" is a scraper hiding, not a browser
     re.IGNORECASE,
 )
 _TOOL = re.compile(
@@ -125,7 +126,7 @@ _TOOL = re.compile(
 )
 _BROWSER = re.compile(
     r"^Mozilla/5\.0 \((?!compatible;)[^)]*\).*(?:Gecko|AppleWebKit|Trident|Presto)|"
-    r"^Opera/|^Mozilla/4\.0 \(compatible; MSIE",
+    r"^Opera/|\(compatible; MSIE \d",
 )
 _PRODUCT = re.compile(r"[A-Za-z][\w.\-]*")
 
