@@ -202,7 +202,7 @@ def cmd_audience_report(args: argparse.Namespace) -> int:
     """Print the subscriber estimates as tables."""
     from feedsvc.audience import commands
 
-    return commands.show_report(args.state_dir)
+    return commands.show_report(args.state_dir, args.format)
 
 
 def cmd_popularity(args: argparse.Namespace) -> int:
@@ -225,6 +225,7 @@ def add_audience_commands(sub: Any) -> None:
     ingest.set_defaults(func=cmd_audience_ingest)
     report = verbs.add_parser("report", help="print subscriber estimates")
     report.add_argument("--state-dir", default=state_dir_from_env())
+    report.add_argument("--format", choices=("text", "json"), default="text")
     report.set_defaults(func=cmd_audience_report)
 
     popular = sub.add_parser("popularity", help="article views from the site's access log")

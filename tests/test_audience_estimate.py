@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -110,6 +111,9 @@ def test_days_are_counted_separately_and_the_report_prints_them(tmp_path: Path):
     assert days == [(DAY.date().isoformat(), 1), (tomorrow.date().isoformat(), 1236)]
     text = report.render(conn, tomorrow.date())
     assert "main" in text and "1,236" in text and "Feedbin" in text and "newsboat" in text
+    document = json.loads(report.as_json(conn, tomorrow.date()))
+    assert document["latest"][0]["subscribers"] == 1236
+    assert {c["client"] for c in document["clients"]} == {"Feedbin", "newsboat"}
 
 
 def test_json_logs_count_like_combined_ones(tmp_path: Path):

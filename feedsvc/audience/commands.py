@@ -61,14 +61,15 @@ def ingest(state_dir: str, log: Path, fmt: LogFormat, prefix: str | None) -> int
     return EXIT_PROBLEMS if result.lines and result.junk == result.lines else EXIT_OK
 
 
-def show_report(state_dir: str) -> int:
-    """Print the estimates as tables."""
+def show_report(state_dir: str, fmt: str = "text") -> int:
+    """Print the estimates as tables (or JSON)."""
     try:
         conn = connect_state(state_dir)
     except (sqlite3.Error, OSError, SchemaError) as exc:
         return _fail(f"cannot open the state in {state_dir}: {exc}")
     try:
-        print(report.render(conn, datetime.now(UTC).date()), end="", flush=True)
+        write = report.as_json if fmt == "json" else report.render
+        print(write(conn, datetime.now(UTC).date()), end="", flush=True)
     finally:
         conn.close()
     return EXIT_OK

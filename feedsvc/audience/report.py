@@ -6,6 +6,7 @@ feed over the last days), so a publisher over SSH sees what the page shows.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import date, timedelta
@@ -61,3 +62,30 @@ def render(conn: sqlite3.Connection, today: date) -> str:
         out += ["", f"Left out on {day} (not subscribers)", ""]
         out += table(("kind", "client", "requests"), left_out)
     return "\n".join(out) + "\n"
+
+
+def as_json(conn: sqlite3.Connection, today: date) -> str:
+    """The same figures for scripts and spreadsheets: every day, the latest, the clients."""
+    day = estimate.last_day(conn)
+    since = (today - timedelta(days=DAYS_SHOWN - 1)).isoformat()
+
+    def row(e: estimate.Estimate) -> dict[str, object]:
+        return {
+            "day": e.day, "feed": e.feed, "label": e.label, "subscribers": e.total,
+            "aggregators": e.aggregated, "direct_readers": e.readers, "capped": e.capped,
+        }  # fmt: skip
+
+    document = {
+        "last_day": day,
+        "latest": [row(e) for e in estimate.latest(conn)],
+        "daily": [row(e) for e in estimate.daily(conn, since)],
+        "clients": [
+            {"client": s.client, "kind": s.kind, "subscribers": s.subscribers}
+            for s in (estimate.by_client(conn, day) if day else [])
+        ],
+        "not_counted": [
+            {"kind": k, "client": c, "requests": n}
+            for k, c, n in (estimate.excluded(conn, day) if day else [])
+        ],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
