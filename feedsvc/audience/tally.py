@@ -18,14 +18,23 @@ from dataclasses import dataclass
 
 from feedsvc.audience import store
 from feedsvc.audience.accesslog import Hit
-from feedsvc.audience.agents import Client, classify
+from feedsvc.audience.agents import MAX_AGENT_CHARS, Client, classify
 from feedsvc.audience.feedpaths import feed_of
 
 COUNTED_STATUSES = frozenset({200, 304})  # answers a reader keeps; redirects are followed
 COUNTED_METHODS = frozenset({"GET", "HEAD"})
 READER_HASH_CHARS = 32  # 128 bits of the HMAC: no collisions among a day's readers
 
-classify_cached = functools.lru_cache(maxsize=4096)(classify)
+_classify = functools.lru_cache(maxsize=4096)(classify)
+
+
+def classify_cached(agent: str) -> Client:
+    """:func:`~feedsvc.audience.agents.classify`, memoised on the part it reads.
+
+    Keyed on at most :data:`MAX_AGENT_CHARS` characters, so a client sending
+    huge User-Agents cannot make the cache hold megabytes.
+    """
+    return _classify(agent.strip()[:MAX_AGENT_CHARS])
 
 
 @dataclass(slots=True)
