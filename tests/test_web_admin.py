@@ -7,6 +7,7 @@ app's pages through Flask's test client for what they show.
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 import subprocess
@@ -36,6 +37,12 @@ READERS = {
 }
 
 
+PRIVATE_SPELLINGS = [
+    urls.METRICS, urls.STATS, "/METRICS", "/stats/", "//metrics", "/%73tats",
+    "/metrics?format=prometheus", "/Stats", "/admin/stats", "/healthz/",
+]  # fmt: skip
+
+
 def serve(content: Path, state_dir: Path, admin: str):
     """``feedsvc serve`` with its state in ``state_dir`` and the admin listener at ``admin``."""
     env = {"FEEDSVC_STATE_DIR": str(state_dir), "FEEDSVC_ADMIN_ADDR": admin}
@@ -50,8 +57,16 @@ def test_nothing_private_on_the_public_port_everything_on_the_admin_one(
     with serve(bundled_content, tmp_path / "state", f"{HOST}:{admin_port}") as server:
         status, _, body = server.get(urls.HEALTHZ)
         assert (status, json.loads(body)) == (200, {"status": "ok"})
-        for path in (urls.METRICS, urls.STATS, "/METRICS", "/stats/"):
-            assert server.get(path)[0] == 404, path
+        for path in PRIVATE_SPELLINGS:
+            status, _, body = server.get(path)
+            assert status in (404, 308), path  # 308: another spelling of /healthz
+            assert b"feedsvc_" not in body and b"articles" not in body, path
+        for method in ("HEAD", "OPTIONS"):
+            conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
+            conn.request(method, urls.METRICS)
+            answer = conn.getresponse()
+            assert answer.status in (404, 204) and b"feedsvc_" not in answer.read(), method
+            conn.close()
         for agent, path in READERS.items():
             assert server.get(path, {"User-Agent": agent})[0] == 200
 
