@@ -10,7 +10,7 @@ from pathlib import Path
 
 from audiencekit import DAY, combined, ingest, state, totals
 
-from feedsvc.audience import estimate, report, store
+from feedsvc.audience import dashboard, estimate, report, store
 from feedsvc.audience.feedpaths import FeedHit, feed_of
 
 FEEDBIN = "Feedbin feed-id:{id} - {n} subscribers"
@@ -140,3 +140,14 @@ def test_feed_paths_with_and_without_a_mount_prefix():
     assert feed_of("/articles/x") is None
     assert feed_of("/tags/x/page/2/rss.xml") is None
     assert feed_of("/" + "a/" * 3000 + "rss.xml", None) is None
+
+
+def test_an_older_log_is_shown_at_its_own_days_not_todays(tmp_path: Path):
+    log = write(tmp_path / "access.log", [combined("10.0.0.1", "/rss.xml", NEWSBOAT)])
+    conn = state(tmp_path / "state")
+    ingest(conn, log)
+    much_later = DAY.date() + timedelta(days=300)
+    assert DAY.date().isoformat() in report.render(conn, much_later).split("per day since")[1]
+    assert json.loads(report.as_json(conn, much_later))["daily"][0]["subscribers"] == 1
+    board = dashboard.build(conn, much_later)
+    assert board.over_time is not None and DAY.date().isoformat()[5:] in board.over_time

@@ -60,7 +60,7 @@ def build(conn: sqlite3.Connection, today: date) -> Dashboard:
         return Dashboard(None)
     ranked = estimate.latest(conn)
     clients = estimate.by_client(conn, day)
-    last = max(date.fromisoformat(day), today)
+    last = min(date.fromisoformat(day), today)  # the last day counted (an older log's too)
     days = [(last - timedelta(days=n)).isoformat() for n in range(DAYS - 1, -1, -1)]
     history = estimate.daily(conn, days[0])
     first = min((e.day for e in history), default=day)

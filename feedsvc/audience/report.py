@@ -52,7 +52,8 @@ def render(conn: sqlite3.Connection, today: date) -> str:
         ("client", "kind", "subscribers"),
         [(s.client, s.kind, s.subscribers) for s in estimate.by_client(conn, day)],
     )
-    since = (today - timedelta(days=DAYS_SHOWN - 1)).isoformat()
+    last = min(date.fromisoformat(day), today)  # the last day counted (an older log's too)
+    since = (last - timedelta(days=DAYS_SHOWN - 1)).isoformat()
     history = estimate.daily(conn, since)
     if history:
         out += ["", f"Subscribers per day since {since}", ""]
@@ -67,7 +68,6 @@ def render(conn: sqlite3.Connection, today: date) -> str:
 def as_json(conn: sqlite3.Connection, today: date) -> str:
     """The same figures for scripts and spreadsheets: every day, the latest, the clients."""
     day = estimate.last_day(conn)
-    since = (today - timedelta(days=DAYS_SHOWN - 1)).isoformat()
 
     def row(e: estimate.Estimate) -> dict[str, object]:
         return {
@@ -78,7 +78,7 @@ def as_json(conn: sqlite3.Connection, today: date) -> str:
     document = {
         "last_day": day,
         "latest": [row(e) for e in estimate.latest(conn)],
-        "daily": [row(e) for e in estimate.daily(conn, since)],
+        "daily": [row(e) for e in estimate.daily(conn)],  # every day counted
         "clients": [
             {"client": s.client, "kind": s.kind, "subscribers": s.subscribers}
             for s in (estimate.by_client(conn, day) if day else [])
