@@ -54,7 +54,7 @@ def test_the_buffer_is_bounded_and_a_broken_state_loses_counts_not_requests(tmp_
 
 def test_stop_counts_what_is_buffered(tmp_path: Path):
     when = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
-    recorder = recorder_for(tmp_path / "state", interval=60, clock=lambda: when)
+    recorder = recorder_for(tmp_path / "state", interval=60, clock=when.timestamp)
     recorder.start()
     recorder.record("/popular/rss.xml", "NetNewsWire (RSS Reader)", "10.0.0.9", 304, "HEAD")
     recorder.stop()

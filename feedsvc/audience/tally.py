@@ -57,15 +57,15 @@ class Tally:
         self.counts = TallyCounts()
         self._keys: dict[str, bytes] = {}
 
-    def add(self, hit: Hit) -> None:
-        """Count ``hit`` if it is a feed answer a reader keeps."""
-        self.counts.hits += 1
+    def add(self, hit: Hit, times: int = 1) -> None:
+        """Count ``hit`` (seen ``times`` times) if it is a feed answer a reader keeps."""
+        self.counts.hits += times
         if hit.status not in COUNTED_STATUSES or hit.method not in COUNTED_METHODS:
             return
         feed = feed_of(hit.target, self.prefix)
         if feed is None:
             return
-        self.counts.feed_hits += 1
+        self.counts.feed_hits += times
         day = hit.time.date().isoformat()
         client: Client = classify_cached(hit.agent)
         if client.report is not None:
@@ -79,8 +79,8 @@ class Tally:
             self.counts.readers += 1
         else:
             kind = "no count" if client.kind == "aggregator" else client.kind
-            store.add_excluded(self.conn, (day, feed.feed, kind, client.name or "-"), 1)
-            self.counts.excluded += 1
+            store.add_excluded(self.conn, (day, feed.feed, kind, client.name or "-"), times)
+            self.counts.excluded += times
 
     def reader_hash(self, day: str, address: str, agent: str) -> str:
         """The keyed hash naming one reader on one day."""
