@@ -135,3 +135,17 @@ def test_an_overlong_line_is_skipped_without_being_held_whole(tmp_path: Path, mo
         out.write("\n" + reader_lines(1, start=2))
     ingest(conn, log)
     assert direct_readers(conn) == 3
+
+
+def test_a_second_ingest_while_one_runs_reads_nothing(tmp_path: Path):
+    """Overlapping cron runs: the second one refuses (it would count the same lines)."""
+    from feedsvc.audience.commands import ingest as ingest_command
+    from feedsvc.audience.commands import ingest_lock
+
+    log = tmp_path / "access.log"
+    log.write_text(reader_lines(3))
+    with ingest_lock(str(tmp_path / "state")) as mine:
+        assert mine
+        assert ingest_command(str(tmp_path / "state"), log, "combined", None) == 2
+    assert ingest_command(str(tmp_path / "state"), log, "combined", None) == 0
+    assert direct_readers(state(tmp_path / "state")) == 3

@@ -6,9 +6,11 @@ returns an exit code (0 done, 1 nothing usable read, 2 cannot run).
 
 from __future__ import annotations
 
+import fcntl
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,11 +31,32 @@ from feedsvc.content.loader import ContentLoader
 from feedsvc.problems import ContentError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
+LOCK_FILE = "audience-ingest.lock"
 
 
 def _fail(message: str) -> int:
     print(f"feedsvc: {message}", file=sys.stderr)
     return EXIT_UNUSABLE
+
+
+@contextmanager
+def ingest_lock(state_dir: str) -> Iterator[bool]:
+    """Whether this run may ingest: one at a time per state (cron runs can overlap).
+
+    Two runs reading from the same saved position would count the same lines
+    twice; the second one waits for nothing and says so instead.
+    """
+    Path(state_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(state_dir) / LOCK_FILE, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ingest(state_dir: str, log: Path, fmt: LogFormat, prefix: str | None) -> int:
@@ -45,7 +68,10 @@ def ingest(state_dir: str, log: Path, fmt: LogFormat, prefix: str | None) -> int
     except (sqlite3.Error, OSError, SchemaError) as exc:
         return _fail(f"cannot open the state in {state_dir}: {exc}")
     try:
-        result = ingest_log(conn, log, fmt, today=datetime.now(UTC).date(), prefix=prefix)
+        with ingest_lock(state_dir) as mine:
+            if not mine:
+                return _fail(f"another ingest into {state_dir} is running; nothing read")
+            result = ingest_log(conn, log, fmt, today=datetime.now(UTC).date(), prefix=prefix)
     finally:
         conn.close()
     counts = result.counts
