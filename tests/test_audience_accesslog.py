@@ -91,3 +91,17 @@ def test_hostile_lines_parse_quickly():
         started = time.perf_counter()
         assert parse_line(line, "combined") is None
         assert time.perf_counter() - started < 0.5
+
+
+def test_json_time_as_nginx_msec_string():
+    line = json.dumps(
+        {
+            "msec": f"{WHEN.timestamp():.3f}",
+            "remote_addr": "10.1.1.1",
+            "request": "GET /rss.xml HTTP/1.1",
+            "status": 200,
+            "http_user_agent": "x",
+        }
+    )
+    hit = parse_line(line.encode(), "json")
+    assert hit is not None and hit.time == WHEN

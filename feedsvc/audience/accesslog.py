@@ -43,7 +43,8 @@ _COMBINED = re.compile(  # an Apache vhost_combined "host:port " prefix is allow
     r'(?P<status>\d{3}) \S+ "(?:[^"\\]|\\.)*" "(?P<agent>(?:[^"\\]|\\.)*)"'
 )
 _LOCAL_TIME = "%d/%b/%Y:%H:%M:%S %z"
-_TIME_KEYS = ("time_iso8601", "time", "timestamp", "@timestamp", "time_local", "ts")
+_UNIX_TIME = re.compile(r"\d{9,11}(?:\.\d{1,6})?")
+_TIME_KEYS = ("time_iso8601", "time", "timestamp", "@timestamp", "time_local", "ts", "msec")
 _ADDRESS_KEYS = ("remote_addr", "client", "client_ip", "remote_ip", "ip", "addr")
 _AGENT_KEYS = ("http_user_agent", "user_agent", "agent", "ua")
 
@@ -115,6 +116,8 @@ def _json_time(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, UTC)
     if not isinstance(value, str):
         return None
+    if _UNIX_TIME.fullmatch(value):  # nginx $msec, as a string
+        return datetime.fromtimestamp(float(value), UTC)
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
