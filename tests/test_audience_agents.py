@@ -36,7 +36,8 @@ REPORTS = [
      Report("BazQux", "", 3)),
     # Aggregators the issue does not name: counted by their product name.
     ("Bloglovin/1.0 (rss crawler; 2,034 readers)", Report("Bloglovin", "", 2034)),
-    ("Netvibes (http://www.netvibes.com/; 12 subscribers; feedID: 1)", Report("Netvibes", "", 12)),
+    ("Netvibes (http://www.netvibes.com/; 12 subscribers; feedID: 1)", Report("Netvibes", "1", 12)),
+    ("Feed Wrangler/1.0 (12 subscribers; feed-id=9)", Report("Feed Wrangler", "9", 12)),
 ]  # fmt: skip
 
 
@@ -121,6 +122,9 @@ SPOOFERS = [
     "Googlebot/2.1 (+http://www.google.com/bot.html; 800 subscribers)",
     "curl/8.5.0 (300 subscribers)",
     "NetNewsWire (RSS Reader; 40 subscribers)",
+    # A count from a client that does not name itself.
+    "1234 subscribers",
+    "Mozilla/5.0 (compatible; 5 subscribers)",
 ]
 
 

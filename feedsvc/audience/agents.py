@@ -129,6 +129,7 @@ _BROWSER = re.compile(
     r"^Opera/|\(compatible; MSIE \d",
 )
 _PRODUCT = re.compile(r"[A-Za-z][\w.\-]*")
+_FEED_ID = re.compile(r"feed-?id[=:]\s*([\w-]{1,64})", re.IGNORECASE)
 
 
 def classify(agent: str) -> Client:
@@ -147,7 +148,10 @@ def classify(agent: str) -> Client:
         if reader is not None or _CRAWLER.search(agent) or (excluded and excluded.kind != "bot"):
             return Client("spoofer", reader or (excluded or Client("none", "")).name or "unknown")
         name = _product_name(agent)
-        return Client("aggregator", name, _report(name, "", claim.group("n")))
+        if name == "unknown":  # a count from a client that does not say who it is
+            return Client("spoofer", name)
+        feed_id = _FEED_ID.search(agent)
+        return Client("aggregator", name, _report(name, feed_id[1] if feed_id else "", claim["n"]))
     if reader is not None:
         return Client("reader", reader)
     return excluded or Client("reader", _product_name(agent))
@@ -194,9 +198,20 @@ def _product_name(agent: str) -> str:
     if tokens and tokens[0].lower() == "mozilla":
         inner = re.search(r"\(compatible; ?([^;/)]+)", agent)
         if inner:
-            return inner.group(1).strip()[:40]
+            return _words(inner.group(1)) or "unknown"
         tokens = tokens[2:] if len(tokens) > 2 else tokens
-    return (tokens[0] if tokens else "unknown")[:40]
+        return (tokens[0] if tokens else "unknown")[:40]
+    return _words(re.split(r"[/(;]", agent, maxsplit=1)[0]) or "unknown"
+
+
+def _words(text: str) -> str:
+    """The leading words of a product name, up to one holding a digit ("Feed Wrangler")."""
+    kept: list[str] = []
+    for word in text.split()[:3]:
+        if any(c.isdigit() for c in word) or not word[0].isalpha():
+            break
+        kept.append(word)
+    return " ".join(kept)[:40]
 
 
 def _browser_name(agent: str) -> str:
