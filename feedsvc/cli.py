@@ -102,6 +102,7 @@ def exposure_warning(host: str, settings: ServiceSettings) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the app on waitress until SIGINT/SIGTERM."""
     from feedsvc.web.app import create_app
+    from feedsvc.web.respond import ENDPOINT
     from feedsvc.web.server import create_server, serve_until_terminated
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -128,8 +129,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"feedsvc: cannot start without a usable site.yaml ({site_file})", file=sys.stderr)
         return EXIT_UNUSABLE
     server = create_server(
-        app, connections, settings.proxy_hops, host=args.host, port=args.port,
-        threads=args.threads, ident="feedsvc", clear_untrusted_proxy_headers=False,
+        app, connections, settings.proxy_hops, app.extensions[ENDPOINT].answers_from_memory,
+        host=args.host, port=args.port, threads=args.threads, ident="feedsvc",
+        clear_untrusted_proxy_headers=False,
     )  # fmt: skip
     host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host

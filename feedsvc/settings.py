@@ -224,6 +224,10 @@ class ConnectionSettings:
     # Worker threads one client address may use at once (nginx: limit_conn per address);
     # 0: a quarter of the threads, at least 1. Off with trusted proxy hops.
     per_client_threads: int = 0
+    # Sustained CPU one client address may use, in percent of one core (nginx:
+    # limit_req per address, counted in CPU time instead of requests); 0: no limit.
+    # Off with trusted proxy hops.
+    client_cpu_percent: int = 25
 
     def per_client_cap(self, threads: int, proxy_hops: int = 0) -> int | None:
         """Tasks one peer address may run at once; ``None`` (no cap) behind trusted proxies.
@@ -235,22 +239,33 @@ class ConnectionSettings:
             return None
         return self.per_client_threads or max(1, threads // 4)
 
+    def client_cpu_share(self, proxy_hops: int = 0) -> float | None:
+        """The fraction of a core one peer address may use; ``None``: no limit.
+
+        As for :meth:`per_client_cap`, behind trusted proxies every request
+        comes from the proxy, so the proxy limits instead.
+        """
+        if proxy_hops > 0 or self.client_cpu_percent == 0:
+            return None
+        return self.client_cpu_percent / 100
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ConnectionSettings:
         """Read ``$FEEDSVC_`` + the field name upper-cased (``CONNECTION_LIMIT``...).
 
         Keyword overrides (CLI flags) win; each value must be a whole number >= 1
-        (``per_client_threads`` >= 0, 0 meaning a quarter of the threads).
+        (``per_client_threads`` >= 0, 0 meaning a quarter of the threads;
+        ``client_cpu_percent`` >= 0, 0 meaning no limit).
         """
         env = environment(env)
         values = {
             name: _env_number(env, name.upper(), getattr(cls(), name))
             for name in ("connection_limit", "idle_timeout", "max_header_bytes", "max_body_bytes",
-                         "per_client_threads")
+                         "per_client_threads", "client_cpu_percent")
         }  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name, value in values.items():
-            least = 0 if name == "per_client_threads" else 1
+            least = 0 if name in ("per_client_threads", "client_cpu_percent") else 1
             if value < least:
                 variable = ENV_PREFIX + name.upper()
                 raise ValueError(f"${variable} must be at least {least}, got {value}")

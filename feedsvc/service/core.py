@@ -23,7 +23,7 @@ from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FeedFormat
 from feedsvc.service.base_urls import BaseURLs
-from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale
+from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale, variant_key
 from feedsvc.service.swap import CatalogSwap
 from feedsvc.service.watcher import Watcher, settle_seconds
 from feedsvc.settings import ServiceSettings
@@ -74,6 +74,10 @@ class FeedService:
         would need a render slot and every one is taken.
         """
         return feed_variant(self.cache, catalog, base_url, spec, fmt, gated=True)
+
+    def has_variant(self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> bool:
+        """Whether :meth:`variant` would answer from memory, without a render."""
+        return self.cache.has_variant(variant_key(base_url, catalog, spec, fmt))
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""

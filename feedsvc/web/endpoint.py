@@ -88,12 +88,35 @@ class FeedEndpoint:
         self.pages = pages
         self.public_url = service.settings.public_url
         self.allowed_hosts = service.settings.allowed_hosts
+        # Behind trusted proxies the base URL comes from forwarded headers, which
+        # ProxyFix applies only inside the WSGI call: no guessing before it.
+        self.guess_bases = service.settings.proxy_hops == 0 or self.public_url is not None
         self.counter = RequestCounter()  # (feed kind, format, status): /healthz and /metrics
 
     def stats(self) -> dict[str, int]:
         """Feed responses (200 and 304, pages for browsers excluded) and how many were 304."""
         answered, not_modified = feed_answers(self.counter)
         return {"feed_responses": answered, "not_modified": not_modified}
+
+    def answers_from_memory(self, environ: dict[str, Any]) -> bool:
+        """Whether :meth:`__call__` would answer ``environ`` without rendering anything.
+
+        The server answers such requests on its event loop instead of handing
+        them to a worker thread (:mod:`feedsvc.web.server`): a cached feed
+        then costs one pass of the loop, not a hand-over to another thread
+        that must win the GIL back from whatever the workers are rendering.
+        A wrong guess only costs time, never a different answer.
+        """
+        if not self.guess_bases or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return False
+        if wants_html(environ):
+            return False
+        catalog = self.service.catalog
+        route = lookup(catalog, environ.get("PATH_INFO", ""))
+        if route is None:
+            return False
+        base = self.public_url or request_base_url(environ, self.allowed_hosts)
+        return base is None or self.service.has_variant(catalog, base, *route)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """A GET/HEAD of a canonical feed URL: page for browsers, else 304 or the bytes."""
