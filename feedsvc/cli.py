@@ -103,9 +103,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the app on waitress until SIGINT/SIGTERM."""
     from feedsvc.web.app import create_app
     from feedsvc.web.respond import ENDPOINT
-    from feedsvc.web.server import create_server, serve_until_terminated
+    from feedsvc.web.server import create_server, serve_until_terminated, tune_interpreter
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    tune_interpreter()
     settings = ServiceSettings.from_env(
         content_dir=args.content_dir,
         public_url=args.public_url,

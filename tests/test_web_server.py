@@ -10,6 +10,7 @@ import http.client
 import logging
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from servers import WaitressThread, exchange
 from bench.servers import HOST, REPO, ServerProcess, feedsvc_server, fetch
 from feedsvc.settings import ConnectionSettings
 from feedsvc.web.fairqueue import FairDispatcher
-from feedsvc.web.server import RateLimit, create_server, waitress_adjustments
+from feedsvc.web.server import RateLimit, create_server, tune_interpreter, waitress_adjustments
 
 
 def test_304_keeps_the_connection_open_and_the_next_request_is_framed_right(
@@ -356,3 +357,13 @@ def test_the_loop_never_queues_bytes_behind_a_client_that_is_not_reading(
         bodies = read_responses(sock, 2)
     assert [len(bodies[0]), bodies[1]] == [8 << 20, b"</fast>"]
     assert app.threads["/big"] == "waitress" and app.threads["/fast"] != "waitress"
+
+
+def test_serving_hands_the_gil_over_every_half_millisecond():
+    """feedsvc serve shortens Python's 5 ms switch interval (web/server.py says why)."""
+    before = sys.getswitchinterval()
+    try:
+        tune_interpreter()
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
