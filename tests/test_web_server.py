@@ -367,3 +367,20 @@ def test_serving_hands_the_gil_over_every_half_millisecond():
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     finally:
         sys.setswitchinterval(before)
+
+
+def test_a_request_that_came_with_the_connection_is_answered_on_accept():
+    """No loop turn at all: accepting the connection reads and answers it."""
+    server: Any = create_server(
+        Echo(), ConnectionSettings(), 0, in_memory, host=HOST, port=0, threads=1
+    )
+    try:
+        with socket.create_connection((HOST, server.effective_port), timeout=5) as sock:
+            sock.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.05)  # the request reaches the server's socket buffer
+            server.handle_accept()  # what the loop does when the listener is ready
+            sock.settimeout(5)
+            assert read_responses(sock, 1) == [b"</fast>"]
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -121,10 +122,30 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
     will_close: bool
     close_when_flushed: bool
     server: Any
+    socket: socket.socket
     _timed: object = None  # the incomplete request being timed
     _started = 0.0  # when its first byte arrived
     _on_loop = False  # inside received(): on the event loop's thread
     _answer_here = False  # a request claimed by claim_for_loop(), not yet serviced
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_if_ready()
+
+    def read_if_ready(self) -> None:
+        """Read (and maybe answer) a request that came with the connection, right now.
+
+        A feed reader sends its request as soon as it is connected, so by the
+        time the loop accepts, it has usually arrived: reading it here saves
+        the loop a whole turn (a poll over every open connection, and the GIL
+        to win back) before the reader gets its answer.
+        """
+        try:
+            ready = self.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except OSError:  # nothing yet (or an error the loop's next turn will see)
+            return
+        if ready and self.readable():
+            self.handle_read()
 
     def add_channel(self, map: Any = None) -> None:
         """Register this connection; at the connection limit, close the longest-idle one.
