@@ -23,6 +23,7 @@ from lxml import etree
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds.document import FeedDocument, FeedItem, Link, feed_document
 from feedsvc.feeds.jsonfeed import json_feed
+from feedsvc.feeds.mediarss import MediaEntry, MediaFeed
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.version import __version__
@@ -80,6 +81,9 @@ def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: 
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("atomlinks", AtomLinks, atom=False, rss=True)
+    fg.register_extension("media", MediaFeed, MediaEntry, atom=True, rss=True)
+    fg.media.icon, fg.media.logo = doc.icon, doc.logo
+    fg.media.title, fg.media.link = doc.title, doc.home_url  # RSS <image> repeats the channel's
     fg.id(doc.id)
     fg.title(doc.title)
     fg.description(doc.description)
@@ -111,6 +115,7 @@ def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
     entry.updated(item.modified)
     for tag in item.tags:
         entry.category(term=tag, label=tag)
+    entry.media.image, entry.media.attachments = item.image, item.attachments
 
 
 def _set_links(fg: FeedGenerator, doc: FeedDocument, fmt: str) -> None:
