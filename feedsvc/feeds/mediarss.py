@@ -13,7 +13,8 @@ module writes those elements itself, in the order decided here:
   advises and validators accept); a type is taken from the URL's extension
   when not given, and without one no RSS enclosure is sent (Media RSS still
   carries the image).
-* Atom carries every attachment, then the image, as ``link rel="enclosure"``.
+* Atom carries every attachment, then the image, as ``link rel="enclosure"``
+  (the image, too, only with a type: readers take an untyped link for HTML).
 * The channel's marks: RSS ``<image>`` is the icon (else the logo), with its
   size only when both sides are known and within RSS's 144x400; Atom has
   ``<icon>`` and ``<logo>``.
@@ -60,12 +61,9 @@ def atom_enclosures(
         if attachment.title:
             link["title"] = attachment.title
         links.append(link)
-    if image is not None:
-        link = {"rel": "enclosure", "href": image.url}
-        media_type = _media_type(image.url, image.type)
-        if media_type:
-            link["type"] = media_type
-        links.append(link)
+    media_type = _media_type(image.url, image.type) if image else None
+    if image is not None and media_type:  # readers take an untyped link for HTML
+        links.append({"rel": "enclosure", "href": image.url, "type": media_type})
     return links
 
 
