@@ -156,3 +156,25 @@ def test_without_marks_or_media_the_feeds_say_nothing_of_them(make_app: Any, sma
     assert b"<image>" not in rss and b"<enclosure" not in rss and b"<media:" not in rss
     assert b"<icon>" not in atom and b"<logo>" not in atom and b'rel="enclosure"' not in atom
     assert "icon" not in json.loads(client.get("/feed.json").data)
+
+
+@pytest.mark.parametrize(
+    ("site", "url"),
+    [
+        ({"icon": "/i.svg", "logo": "/l.png"}, "https://news.test/l.png"),
+        ({"icon": "/favicon.ico", "logo": "/l.webp"}, None),
+        ({"icon": "/i?size=64"}, "https://news.test/i?size=64"),  # no telling extension
+    ],
+)
+def test_rss_image_is_only_ever_gif_jpeg_or_png(
+    tmp_path: Path, make_app: Any, site: dict[str, Any], url: str | None
+):
+    root = tmp_path / "content"
+    write_yaml(root / "site.yaml", {**SITE, **site})
+    write_yaml(root / "articles" / "a.yaml", article("A", "2025-10-01"))
+    client = make_app(root).test_client()
+    body = client.get("/rss.xml").data
+    parse_feed(body, "rss")
+    assert feedparser.parse(body).feed.get("image", {}).get("href") == url
+    atom = feedparser.parse(client.get("/atom.xml").data).feed
+    assert atom.icon == "https://news.test" + site["icon"]  # Atom takes any format

@@ -15,9 +15,9 @@ module writes those elements itself, in the order decided here:
   carries the image).
 * Atom carries every attachment, then the image, as ``link rel="enclosure"``
   (the image, too, only with a type: readers take an untyped link for HTML).
-* The channel's marks: RSS ``<image>`` is the icon (else the logo), with its
-  size only when both sides are known and within RSS's 144x400; Atom has
-  ``<icon>`` and ``<logo>``.
+* The channel's marks: RSS ``<image>`` is the icon (else the logo) if it is a
+  GIF, JPEG or PNG (all RSS allows), with its size only when both sides are
+  known and within RSS's 144x400; Atom has ``<icon>`` and ``<logo>``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from feedsvc.content.model import Attachment, Image
 
 MEDIA_NS = "http://search.yahoo.com/mrss/"
 RSS_IMAGE_MAX = (144, 400)  # RSS 2.0: <image> width and height at most
+RSS_IMAGE_TYPES = ("image/gif", "image/jpeg", "image/png")  # RSS 2.0: <image> formats
 
 
 def _media_type(url: str, given: str | None) -> str | None:
@@ -100,6 +101,15 @@ def _media_elements(parent: Any, image: Image | None, attachments: tuple[Attachm
         etree.SubElement(parent, f"{{{MEDIA_NS}}}content", content)
 
 
+def _rss_image_format(url: str) -> bool:
+    """Whether RSS's ``<image>`` may name ``url``: GIF, JPEG or PNG only (RSS 2.0).
+
+    A URL without a telling extension is given the benefit of the doubt.
+    """
+    media_type = guess_type(url)
+    return media_type is None or media_type in RSS_IMAGE_TYPES
+
+
 def _head_element(parent: Any, tag: str, before: str) -> Any:
     """A new child of ``parent`` placed before its first ``before`` child (items
     and entries come last, where readers and validators expect them)."""
@@ -150,7 +160,7 @@ class MediaFeed:
         return {"media": MEDIA_NS}
 
     def extend_rss(self, rss_feed: Any) -> Any:
-        mark = self.icon or self.logo
+        mark = next((m for m in (self.icon, self.logo) if m and _rss_image_format(m.url)), None)
         if mark is None:
             return rss_feed
         image = _head_element(rss_feed[0], "image", before="item")
