@@ -178,3 +178,30 @@ def test_rss_image_is_only_ever_gif_jpeg_or_png(
     assert feedparser.parse(body).feed.get("image", {}).get("href") == url
     atom = feedparser.parse(client.get("/atom.xml").data).feed
     assert atom.icon == "https://news.test" + site["icon"]  # Atom takes any format
+
+
+def test_hostile_media_values_never_break_a_feed(tmp_path: Path, make_app: Any):
+    """Quotes, markup, CDATA ends, controls (YAML escapes) and odd schemes in every field."""
+    root = tmp_path / "content"
+    write_yaml(root / "site.yaml", {**SITE, "icon": 'https://img.test/i "x" <y>.png'})
+    nasty = 'a "quoted" <b>bold</b> ]]> \x01\x7f end \u202e 한국'
+    image = {"url": "https://img.test/a b\"<c>\x02.jpg", "alt": nasty, "caption": nasty,
+             "width": 640, "height": 480}  # fmt: skip
+    files = [{"url": "javascript:alert(1)", "type": "audio/mpeg"},
+             {"url": "https://cdn.test/ä ö.mp3", "type": "audio/mpeg", "title": nasty}]  # fmt: skip
+    write_yaml(
+        root / "articles" / "x.yaml", article("X", "2025-10-01", image=image, attachments=files)
+    )
+    client = make_app(root).test_client()
+    for path, fmt in (("/rss.xml", "rss"), ("/atom.xml", "atom"), ("/feed.json", "json")):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        parse_feed(response.data, fmt)
+        assert b"javascript:" not in response.data and b"\x01" not in response.data
+    item = json.loads(client.get("/feed.json").data)["items"][0]
+    assert item["image"] == "https://img.test/a%20b%22%3Cc%3E.jpg"
+    assert item["attachments"] == [
+        {"url": "https://cdn.test/%C3%A4%20%C3%B6.mp3", "mime_type": "audio/mpeg",
+         "title": 'a "quoted" bold ]]> end \u202e 한국'}
+    ]  # fmt: skip
+    assert client.get("/", headers={"Sec-Fetch-Dest": "document"}).status_code == 200

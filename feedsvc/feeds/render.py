@@ -8,6 +8,9 @@ way of feedgen) and nothing of requests or caching; its output is a
 
 feedgen pitfalls handled here: ``add_entry()`` prepends by default, and RSS
 keeps only one ``atom:link`` (the :class:`AtomLinks` extension adds the rest).
+Enclosures, Media RSS and the channel's icon and logo are written by the
+:mod:`.mediarss` extension (feedgen keeps the last RSS enclosure, and ties
+Atom's logo to RSS's image).
 """
 
 from __future__ import annotations
