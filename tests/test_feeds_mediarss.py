@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import feedparser
+import jsonfeed
 import pytest
 from feedcheck import parse_feed
 from support import SITE, article, write_yaml
@@ -114,6 +115,15 @@ def test_json_feed_items_carry_image_banner_and_attachments(served: dict[str, by
         {"url": "https://news.test/media/ep1.mp4", "mime_type": "video/mp4"},
     ]  # fmt: skip
     assert "attachments" not in items["Pic"] and "image" not in items["Plain"]
+    # And as a JSON Feed reader library reads them:
+    read = {item.title: item for item in jsonfeed.Feed.parse(json.loads(served["json"])).items}
+    assert (read["Pic"].image, read["Pic"].banner_image) == (PIC["url"], PIC["url"])
+    assert [
+        (a.url, a.mime_type, a.duration_in_seconds, a.title) for a in read["Pod"].attachments
+    ] == [
+        ("https://cdn.test/ep1.mp3", "audio/mpeg", 125, "Episode 1"),
+        ("https://news.test/media/ep1.mp4", "video/mp4", None, None),
+    ]
 
 
 def test_the_site_marks_are_rss_image_atom_icon_and_logo_and_json_icons(served: dict[str, bytes]):
