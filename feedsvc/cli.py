@@ -16,6 +16,7 @@ from pathlib import Path
 from feedsvc.content.loader import ContentLoader
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds import urls
+from feedsvc.feeds.profiles import PROFILES, profile_problems, site_file
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import (
@@ -29,11 +30,15 @@ from feedsvc.settings import (
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 
 
-def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem]]:
+def check_report(
+    content_dir: str, profiles: Sequence[str] = ()
+) -> tuple[int, dict[str, object], list[Problem]]:
     """Lint a content directory: (exit code, JSON-ready report, problems in file order).
 
     The problems are exactly those the server logs and lists in ``/healthz``
-    (the same loader builds them), paths named as the user named the folder.
+    (the same loader builds them), paths named as the user named the folder;
+    ``profiles`` (names in :data:`~feedsvc.feeds.profiles.PROFILES`) add
+    warnings where a platform's published rules are not met.
     """
     loader = ContentLoader(Path(content_dir), display_prefix=content_dir)
     snapshot: Snapshot | None
@@ -43,6 +48,8 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
         problems, snapshot = list(exc.problems), None
     else:
         problems = list(snapshot.problems)
+        for name in dict.fromkeys(profiles):
+            problems += profile_problems(snapshot, PROFILES[name], site_file(content_dir))
     problems.sort(key=lambda p: (p.path, p.line or 0, p.field, p.severity, p.message))
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
@@ -62,7 +69,7 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a content directory; exit 1 on errors (warnings alone pass), 2 if unusable."""
-    code, report, problems = check_report(args.content_dir)
+    code, report, problems = check_report(args.content_dir, args.profile or ())
     if args.format == "json":
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return code
@@ -202,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate content; exit 1 on errors")
     check.add_argument("content_dir", nargs="?", default=content_dir_from_env())
     check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--profile", action="append", choices=sorted(PROFILES),
+                       help="also warn where a platform's published feed rules are not met "
+                       "(repeatable; warnings do not change the exit code)")  # fmt: skip
     check.set_defaults(func=cmd_check)
 
     build = sub.add_parser("build", help="write every feed, page and OPML as static files")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from feedsvc.content.branding import BRAND_KEYS, Brand, brands
 from feedsvc.content.yamlfile import shown, shown_key
 from feedsvc.problems import Problem
 from feedsvc.settings import Override, site_overrides
@@ -37,6 +38,8 @@ class SiteSettings:
     tag_combine_limit: int = 4
     websub_hub: str = ""
     notes: str = ""
+    icon: Brand | None = None  # square (feed readers' avatar), see content/branding.py
+    logo: Brand | None = None  # wide
 
     @property
     def tag_authority(self) -> str:
@@ -101,6 +104,7 @@ def parse_site_settings(
     if any(p.severity == "error" for p in problems):
         return None, problems
     values["site_url"] = values.get("site_url", "").rstrip("/")
+    values.update(brands(data, values["site_url"], path, problems))
     return SiteSettings(**values), problems
 
 
@@ -117,6 +121,8 @@ def _file_values(data: Mapping[Any, Any], path: str, problems: list[Problem]) ->
     for key, raw in data.items():
         if key == "popular":
             _popular_values(raw, path, values, problems)
+            continue
+        if key in BRAND_KEYS:  # icon, logo: need site_url, read by parse_site_settings
             continue
         if key not in SITE_FIELDS:
             problems.append(Problem(path, shown_key(key), "unknown setting", severity="warning"))
