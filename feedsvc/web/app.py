@@ -57,13 +57,13 @@ def create_app(
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.extensions[SERVICE] = service
-    app.extensions[PAGES_COUNTER] = RequestCounter()
+    pages_counter = app.extensions[PAGES_COUNTER] = RequestCounter()
     notifier = WebSubNotifier(service)
     service.listeners.append(notifier)
     app.extensions[WEBSUB] = notifier
 
     page_cache = app.extensions[PAGE_CACHE] = PageCache(settings.page_cache_bytes)
-    endpoint = FeedEndpoint(app.wsgi_app, service, page_cache)
+    endpoint = FeedEndpoint(app.wsgi_app, service, page_cache, pages_counter)
     app.extensions[ENDPOINT] = endpoint
     app.wsgi_app = endpoint  # type: ignore[method-assign]  # Flask's documented middleware idiom
     hops = settings.proxy_hops
