@@ -27,6 +27,7 @@ from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale
 from feedsvc.service.swap import CatalogSwap
 from feedsvc.service.watcher import Watcher, settle_seconds
 from feedsvc.settings import ServiceSettings
+from feedsvc.state.store import StateStore, open_state
 
 
 class FeedService:
@@ -39,8 +40,11 @@ class FeedService:
         clock: Callable[[], datetime] | None = None,
         env: dict[str, str] | None = None,
         prewarm: bool = True,
+        state: StateStore | None = None,
     ) -> None:
         self.settings = settings
+        # Opened first: what it remembers shapes the first catalog. Never raises.
+        self.state = state if state is not None else open_state(settings.state_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.loader = ContentLoader(
             settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
@@ -141,3 +145,8 @@ class FeedService:
         """Stop the watcher and the start-up prewarm (waiting for each briefly)."""
         self.watcher.stop()
         self.prewarmer.stop()
+
+    def close(self) -> None:
+        """Stop, then close the state (after every other user of it has stopped)."""
+        self.stop()
+        self.state.close()
