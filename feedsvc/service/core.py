@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from feedsvc.content.loader import ContentLoader
 from feedsvc.feeds.cache import FeedCache, Variant
 from feedsvc.feeds.catalog import Catalog
+from feedsvc.feeds.lastmodified import LastModifiedLedger
+from feedsvc.feeds.served_tags import ServedTags
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FeedFormat
 from feedsvc.service.base_urls import BaseURLs
@@ -50,10 +52,15 @@ class FeedService:
             settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
         )
         self.cache = FeedCache(settings.feed_cache_bytes, settings.render_slots)
+        self.cache.ledger = LastModifiedLedger(self.state)  # dates never go back, across restarts
+        self.served_tags = ServedTags(self.state)
         self.bases = BaseURLs(settings.max_base_urls)
         self.prewarmer = Prewarmer(self.cache, self.bases, lambda: self.content.current)
         self.content = CatalogSwap(
-            self.loader, self.clock, lambda new, old: self.prewarmer.prewarm(new, previous=old)
+            self.loader,
+            self.clock,
+            lambda new, old: self.prewarmer.prewarm(new, previous=old),
+            self.served_tags,
         )
         # Called as listener(old_view, new_view) after each swap, in the reloading thread.
         self.listeners = self.content.listeners

@@ -1,0 +1,85 @@
+"""The tags ever served, remembered in the state, so a tag's feeds never break.
+
+"Ever served" means: the tag was in the content (on at least one visible
+article) at some published snapshot, on this instance or on one whose state
+this one copied. That reading does not depend on which URL a reader happened
+to request, so every instance with the same content and state publishes the
+same feeds. A tag that loses its last article keeps its feeds (valid, with
+no items), its page and its OPML line, across restarts, until ``site.yaml``
+redirects (``tag_redirects``) or retires (``retired_tags``) it.
+
+Table ``feeds_served_tags``: slug, the last display name served, and when
+it was first and last seen with articles (ISO 8601, for ``feedsvc check``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+
+from feedsvc.content.model import TagEntry
+from feedsvc.state.store import StateStore
+
+OWNER = "feeds"
+SCHEMA_VERSION = 1
+TABLE = (
+    "CREATE TABLE IF NOT EXISTS feeds_served_tags ("
+    " slug TEXT PRIMARY KEY, name TEXT NOT NULL, first_served TEXT NOT NULL,"
+    " last_served TEXT NOT NULL)"
+)
+
+
+class ServedTags:
+    """Slug -> display name of every tag ever served, kept in the state store."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        store.schema(OWNER, SCHEMA_VERSION, [TABLE])
+        with store.lock:
+            rows = store.connection.execute(
+                "SELECT slug, name, last_served FROM feeds_served_tags ORDER BY slug"
+            ).fetchall()
+        self._names: dict[str, str] = {str(slug): str(name) for slug, name, _ in rows}
+        self.last_served: dict[str, str] = {str(slug): str(last) for slug, _, last in rows}
+
+    @property
+    def names(self) -> Mapping[str, str]:
+        """Every tag ever served: slug -> the display name it was last served under."""
+        return self._names
+
+    def remember(self, tags: Mapping[str, TagEntry], now: datetime) -> dict[str, str]:
+        """Record the tags served at ``now``; returns every tag ever served (a copy).
+
+        Writes only what changed (a new tag, a new spelling); ``last_served``
+        is written with them, so a reload that adds no tag costs no write.
+        """
+        stamp = now.isoformat()
+        with self._lock:
+            new = [
+                (slug, entry.name, stamp, stamp)
+                for slug, entry in tags.items()
+                if self._names.get(slug) != entry.name
+            ]
+            if new:
+                self.store.attempt("remembering served tags", lambda db: db.executemany(
+                    "INSERT INTO feeds_served_tags (slug, name, first_served, last_served)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE SET"
+                    " name = excluded.name, last_served = excluded.last_served", new,
+                ))  # fmt: skip
+                for slug, name, _, _ in new:
+                    self._names[slug] = name
+                    self.last_served[slug] = stamp
+            return dict(self._names)
+
+    def mark_seen(self, slugs: list[str], now: datetime) -> None:
+        """Note that these tags still had articles at ``now`` (``feedsvc check`` does)."""
+        stamp = now.isoformat()
+        self.store.attempt("noting tags seen", lambda db: db.executemany(
+            "UPDATE feeds_served_tags SET last_served = ? WHERE slug = ?",
+            [(stamp, slug) for slug in slugs],
+        ))  # fmt: skip
+        for slug in slugs:
+            if slug in self.last_served:
+                self.last_served[slug] = stamp
