@@ -124,8 +124,7 @@ def test_tag_rules_are_checked_with_the_file_and_line(make_app, small_content: P
     where = f"content/site.yaml:{line}"
     assert (
         f"{where}: tag_redirects.a: points to b, which is itself redirected: "
-        "a chain; point it at c directly"
-        in problems
+        "a chain; point it at c directly" in problems
     )
     assert f"{where}: tag_redirects.x: points to y, which is itself redirected: a cycle" in problems
     assert f"{where}: tag_redirects.same: redirects the tag to itself (same)" in problems
