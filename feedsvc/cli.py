@@ -16,6 +16,7 @@ from pathlib import Path
 from feedsvc.content.loader import ContentLoader
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds import urls
+from feedsvc.feeds.served_tags import ServedTags, vanished_tags
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import (
@@ -24,7 +25,9 @@ from feedsvc.settings import (
     ServiceSettings,
     content_dir_from_env,
     public_url_from_env,
+    state_dir_from_env,
 )
+from feedsvc.state.store import open_state
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -33,7 +36,9 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
     """Lint a content directory: (exit code, JSON-ready report, problems in file order).
 
     The problems are exactly those the server logs and lists in ``/healthz``
-    (the same loader builds them), paths named as the user named the folder.
+    (the same loader builds them), paths named as the user named the folder,
+    plus a warning per tag served before that has vanished (the state in
+    ``$FEEDSVC_STATE_DIR`` knows them; this run's tags are added to it).
     """
     loader = ContentLoader(Path(content_dir), display_prefix=content_dir)
     snapshot: Snapshot | None
@@ -42,7 +47,9 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
     except ContentError as exc:
         problems, snapshot = list(exc.problems), None
     else:
-        problems = list(snapshot.problems)
+        problems = list(snapshot.problems) + _vanished(
+            snapshot, str(Path(content_dir) / "site.yaml")
+        )
     problems.sort(key=lambda p: (p.path, p.line or 0, p.field, p.severity, p.message))
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
@@ -58,6 +65,18 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
         "warnings": [p.to_dict() for p in warnings],
     }
     return code, report, problems
+
+
+def _vanished(snapshot: Snapshot, site_path: str) -> list[Problem]:
+    """Tags the state remembers that the content no longer has (recording today's)."""
+    state = open_state(state_dir_from_env())
+    try:
+        served = ServedTags(state)
+        before = dict(served.names)
+        served.remember(snapshot.tags, snapshot.built_at)
+        return vanished_tags(before, snapshot, site_path)
+    finally:
+        state.close()
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -145,8 +164,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         serve_until_terminated(server)
     finally:
-        app.extensions["feedsvc"].stop()
-        app.extensions["feedsvc.service.websub"].stop()
+        app.extensions["feedsvc.service.websub"].stop()  # unsent pings stay in the state
+        app.extensions["feedsvc"].close()  # then the state itself
         print("feedsvc stopped", flush=True)
     return EXIT_OK
 
@@ -161,7 +180,9 @@ def cmd_build(args: argparse.Namespace) -> int:
               "every link in the files is absolute", file=sys.stderr)  # fmt: skip
         return EXIT_UNUSABLE
     try:
-        result = build_site(Path(args.content_dir), Path(args.out), public_url)
+        result = build_site(
+            Path(args.content_dir), Path(args.out), public_url, state_dir_from_env()
+        )
     except ContentError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

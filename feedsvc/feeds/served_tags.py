@@ -14,11 +14,13 @@ it was first and last seen with articles (ISO 8601, for ``feedsvc check``).
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections.abc import Mapping
 from datetime import datetime
 
-from feedsvc.content.model import TagEntry
+from feedsvc.content.model import Snapshot, TagEntry
+from feedsvc.problems import Problem
 from feedsvc.state.store import StateStore
 
 OWNER = "feeds"
@@ -83,3 +85,28 @@ class ServedTags:
         for slug in slugs:
             if slug in self.last_served:
                 self.last_served[slug] = stamp
+
+
+def vanished_tags(served: Mapping[str, str], snapshot: Snapshot, site_path: str) -> list[Problem]:
+    """A warning per tag served before that has no article now and no rule in ``site.yaml``.
+
+    Its feeds keep answering, empty; the warning suggests moving its readers
+    to the most similar tag that has articles (``difflib``), or retiring it.
+    """
+    site = snapshot.site
+    handled = {*site.redirects, *site.retired_tags}
+    problems = []
+    for slug, name in sorted(served.items()):
+        if slug in snapshot.tags or slug in handled:
+            continue
+        close = difflib.get_close_matches(slug, list(snapshot.tags), n=1, cutoff=0.5)
+        if close:
+            advice = f"to move its readers add to site.yaml: tag_redirects: {{{slug}: {close[0]}}}"
+        else:
+            advice = f"redirect it (tag_redirects) or retire it (retired_tags: [{slug}])"
+        message = (
+            f"tag {name!r} was served before and has no article now (its feeds answer empty); "
+            + advice
+        )
+        problems.append(Problem(site_path, f"tags.{slug}", message, severity="warning"))
+    return problems
