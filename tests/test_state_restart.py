@@ -47,6 +47,7 @@ def test_restart_after_deleting_the_newest_article_and_a_tags_only_article(
     state = tmp_path / "state"
     with serve(small_content, state) as server:
         before = get(server.port, "/atom.xml")
+        page_before = get(server.port, "/")
         assert get(server.port, "/tags/health/rss.xml").status == 200
     last_modified = parsedate_to_datetime(before.getheader("Last-Modified"))
     # gamma is the newest article and the only one tagged Health.
@@ -54,6 +55,11 @@ def test_restart_after_deleting_the_newest_article_and_a_tags_only_article(
     with serve(small_content, state) as server:
         after = get(server.port, "/atom.xml")
         assert parsedate_to_datetime(after.getheader("Last-Modified")) > last_modified
+        page_after = get(server.port, "/")
+        assert page_after.body != page_before.body
+        assert parsedate_to_datetime(page_after.getheader("Last-Modified")) > parsedate_to_datetime(
+            page_before.getheader("Last-Modified")
+        )
         stale = get(
             server.port, "/atom.xml", {"If-Modified-Since": before.getheader("Last-Modified")}
         )

@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from feedsvc.state.store import StateStore
 
 ONE_SECOND = timedelta(seconds=1)
-OWNER = "feeds_ledger"
 SCHEMA_VERSION = 1
+FEEDS_TABLE = "feeds_last_modified"
 TABLE = (
-    "CREATE TABLE IF NOT EXISTS feeds_last_modified ("
+    "CREATE TABLE IF NOT EXISTS {table} ("
     " feed_key TEXT NOT NULL, fmt TEXT NOT NULL, body_hash TEXT NOT NULL, date TEXT NOT NULL,"
     " PRIMARY KEY (feed_key, fmt))"
 )
@@ -40,7 +40,11 @@ class LastModifiedLedger:
     HISTORY = 8  # dates remembered per feed for requests still holding an older catalog
     MAX_FEEDS = 200_000  # (feed, format) pairs remembered
 
-    def __init__(self, state: StateStore | None = None) -> None:
+    def __init__(self, state: StateStore | None = None, table: str = FEEDS_TABLE) -> None:
+        """``table``: this ledger's own table in ``state`` (the page cache keeps another)."""
+        if not table.isidentifier():
+            raise ValueError(f"not a table name: {table!r}")
+        self._table = table
         self._entries: OrderedDict[tuple[str, str], tuple[int, str, datetime]] = OrderedDict()
         self._history: dict[tuple[str, str], OrderedDict[str, datetime]] = {}
         self._lock = threading.Lock()
@@ -50,10 +54,10 @@ class LastModifiedLedger:
 
     def _load(self, state: StateStore) -> None:
         """Read the ledger kept in the state, oldest change first (evicted first)."""
-        state.schema(OWNER, SCHEMA_VERSION, [TABLE])
+        state.schema(self._table, SCHEMA_VERSION, [TABLE.format(table=self._table)])
         with state.lock:
             rows = state.connection.execute(
-                "SELECT feed_key, fmt, body_hash, date FROM feeds_last_modified ORDER BY date"
+                f"SELECT feed_key, fmt, body_hash, date FROM {self._table} ORDER BY date"
             ).fetchall()
         for feed_key, fmt, body_hash, date in rows:
             try:
@@ -116,8 +120,8 @@ class LastModifiedLedger:
         if self._state is not None:
             self._persist(self._state, key, body_hash, date, evicted)
 
-    @staticmethod
     def _persist(
+        self,
         state: StateStore,
         key: tuple[str, str],
         body_hash: str,
@@ -128,11 +132,9 @@ class LastModifiedLedger:
 
         def write(db: sqlite3.Connection) -> None:
             db.execute(
-                "INSERT OR REPLACE INTO feeds_last_modified VALUES (?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO {self._table} VALUES (?, ?, ?, ?)",
                 (*key, body_hash, date.isoformat()),
             )
-            db.executemany(
-                "DELETE FROM feeds_last_modified WHERE feed_key = ? AND fmt = ?", evicted
-            )
+            db.executemany(f"DELETE FROM {self._table} WHERE feed_key = ? AND fmt = ?", evicted)
 
         state.attempt("keeping Last-Modified dates", write)
