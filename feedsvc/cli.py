@@ -16,7 +16,7 @@ from pathlib import Path
 from feedsvc.content.loader import ContentLoader
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds import urls
-from feedsvc.feeds.served_tags import ServedTags, vanished_tags
+from feedsvc.feeds.served_tags import ServedTags, tag_rule_warnings, vanished_tags
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import (
@@ -47,7 +47,7 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
     except ContentError as exc:
         problems, snapshot = list(exc.problems), None
     else:
-        problems = list(snapshot.problems) + _vanished(
+        problems = list(snapshot.problems) + _tag_warnings(
             snapshot, str(Path(content_dir) / "site.yaml")
         )
     problems.sort(key=lambda p: (p.path, p.line or 0, p.field, p.severity, p.message))
@@ -67,16 +67,35 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
     return code, report, problems
 
 
-def _vanished(snapshot: Snapshot, site_path: str) -> list[Problem]:
-    """Tags the state remembers that the content no longer has (recording today's)."""
+def _tag_warnings(snapshot: Snapshot, site_path: str) -> list[Problem]:
+    """Tags the state remembers that the content no longer has (recording today's),
+    and tag rules that may not do what the editor means."""
+    lines = _top_level_lines(Path(site_path))
+    line = lines.get("tag_redirects")
     state = open_state(state_dir_from_env())
     try:
         served = ServedTags(state)
         before = dict(served.names)
         served.remember(snapshot.tags, snapshot.built_at)
-        return vanished_tags(before, snapshot, site_path)
     finally:
         state.close()
+    return vanished_tags(before, snapshot, site_path, line) + tag_rule_warnings(
+        before, snapshot, site_path, lines
+    )
+
+
+def _top_level_lines(path: Path) -> dict[str, int]:
+    """The line of each top-level key of a YAML file (the first one), for messages."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        key, colon, _ = line.partition(":")
+        if colon and key and key[0] not in " \t#-" and key.strip() == key:
+            lines.setdefault(key, number)
+    return lines
 
 
 def cmd_check(args: argparse.Namespace) -> int:

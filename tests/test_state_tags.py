@@ -153,3 +153,31 @@ def test_the_popular_feed_lists_only_articles_with_enough_views(make_app, small_
     client = make_app(small_content).test_client()
     titles = [e.title for e in parse_feed(client.get("/popular/atom.xml").data, "atom").entries]
     assert titles == ["Beta", "Alpha"]
+
+
+def test_check_warns_about_tag_rules_an_editor_may_not_mean(
+    small_content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from feedsvc.cli import check_report
+
+    monkeypatch.setenv("FEEDSVC_STATE_DIR", str(tmp_path / "state"))
+    _site_with(small_content, tag_redirects={"Health": "Nowhere"}, retired_tags=["China"])
+    code, _, problems = check_report(str(small_content))
+    assert code == 0  # warnings alone pass
+    shown = [str(p) for p in problems]
+    lines = (small_content / "site.yaml").read_text().splitlines()
+    redirects = 1 + next(i for i, text in enumerate(lines) if text.startswith("tag_redirects:"))
+    retired = 1 + next(i for i, text in enumerate(lines) if text.startswith("retired_tags:"))
+    site = f"{small_content}/site.yaml"
+    assert (
+        f"{site}:{redirects}: tag_redirects.health: warning: points to 'nowhere', which no "
+        "article has: its URLs answer 404 until one does" in shown
+    )
+    assert (
+        f"{site}:{redirects}: tag_redirects.health: warning: 1 article(s) still carry this tag; "
+        "its URLs redirect to 'nowhere'" in shown
+    )
+    assert (
+        f"{site}:{retired}: retired_tags.china: warning: 1 article(s) still carry this tag; "
+        "its URLs answer 410 Gone" in shown
+    )

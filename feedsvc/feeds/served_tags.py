@@ -87,11 +87,14 @@ class ServedTags:
                 self.last_served[slug] = stamp
 
 
-def vanished_tags(served: Mapping[str, str], snapshot: Snapshot, site_path: str) -> list[Problem]:
+def vanished_tags(
+    served: Mapping[str, str], snapshot: Snapshot, site_path: str, line: int | None = None
+) -> list[Problem]:
     """A warning per tag served before that has no article now and no rule in ``site.yaml``.
 
     Its feeds keep answering, empty; the warning suggests moving its readers
     to the most similar tag that has articles (``difflib``), or retiring it.
+    ``line``: where ``tag_redirects`` is (or would go) in ``site.yaml``.
     """
     site = snapshot.site
     handled = {*site.redirects, *site.retired_tags}
@@ -108,5 +111,36 @@ def vanished_tags(served: Mapping[str, str], snapshot: Snapshot, site_path: str)
             f"tag {name!r} was served before and has no article now (its feeds answer empty); "
             + advice
         )
-        problems.append(Problem(site_path, f"tags.{slug}", message, severity="warning"))
+        problems.append(Problem(site_path, f"tags.{slug}", message, line, "warning"))
+    return problems
+
+
+def tag_rule_warnings(
+    served: Mapping[str, str], snapshot: Snapshot, site_path: str, lines: Mapping[str, int]
+) -> list[Problem]:
+    """What ``tag_redirects`` and ``retired_tags`` do that an editor may not mean.
+
+    A redirect to a tag no article has (and never served) sends readers to a
+    404; a redirected or retired tag that articles still carry hides them
+    from its readers. ``lines``: the line of each top-level key of ``site.yaml``.
+    """
+    site = snapshot.site
+    problems = []
+    for old, new in site.tag_redirects:
+        field, line = f"tag_redirects.{old}", lines.get("tag_redirects")
+        if new not in snapshot.tags and new not in served:
+            message = f"points to {new!r}, which no article has: its URLs answer 404 until one does"
+            problems.append(Problem(site_path, field, message, line, "warning"))
+        if old in snapshot.tags:
+            count = len(snapshot.tags[old].articles)
+            message = f"{count} article(s) still carry this tag; its URLs redirect to {new!r}"
+            problems.append(Problem(site_path, field, message, line, "warning"))
+    for slug in site.retired_tags:
+        if slug in snapshot.tags:
+            count = len(snapshot.tags[slug].articles)
+            message = f"{count} article(s) still carry this tag; its URLs answer 410 Gone"
+            problems.append(
+                Problem(site_path, f"retired_tags.{slug}", message, lines.get("retired_tags"),
+                        "warning")
+            )  # fmt: skip
     return problems

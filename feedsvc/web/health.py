@@ -38,7 +38,7 @@ def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
         "state": service.state.status,
         "version": snapshot.version,
         "articles": len(snapshot.articles),
-        "tags": len(snapshot.tags),
+        "tags": len((catalog.loaded or snapshot).tags),  # with articles (not kept empty ones)
         "feeds": len(catalog.feeds),
         "loaded_at": catalog.loaded_at.isoformat(),
         "last_reload_at": last_reload.isoformat() if last_reload else None,
