@@ -8,8 +8,9 @@ same feeds. A tag that loses its last article keeps its feeds (valid, with
 no items), its page and its OPML line, across restarts, until ``site.yaml``
 redirects (``tag_redirects``) or retires (``retired_tags``) it.
 
-Table ``feeds_served_tags``: slug, the last display name served, and when
-it was first and last seen with articles (ISO 8601, for ``feedsvc check``).
+Table ``feeds_served_tags``: slug, the last display name served, when it
+was first served and when that name was recorded (ISO 8601; for operators
+reading the file).
 """
 
 from __future__ import annotations
@@ -41,21 +42,22 @@ class ServedTags:
         store.schema(OWNER, SCHEMA_VERSION, [TABLE])
         with store.lock:
             rows = store.connection.execute(
-                "SELECT slug, name, last_served FROM feeds_served_tags ORDER BY slug"
+                "SELECT slug, name FROM feeds_served_tags ORDER BY slug"
             ).fetchall()
-        self._names: dict[str, str] = {str(slug): str(name) for slug, name, _ in rows}
-        self.last_served: dict[str, str] = {str(slug): str(last) for slug, _, last in rows}
+        self._names: dict[str, str] = {str(slug): str(name) for slug, name in rows}
 
     @property
     def names(self) -> Mapping[str, str]:
         """Every tag ever served: slug -> the display name it was last served under."""
         return self._names
 
-    def remember(self, tags: Mapping[str, TagEntry], now: datetime) -> dict[str, str]:
-        """Record the tags served at ``now``; returns every tag ever served (a copy).
+    def remember(self, tags: Mapping[str, TagEntry], now: datetime) -> Mapping[str, str]:
+        """Record the tags served at ``now``; returns every tag ever served.
 
-        Writes only what changed (a new tag, a new spelling); ``last_served``
-        is written with them, so a reload that adds no tag costs no write.
+        The mapping returned changes only in later calls (reloads are serialised).
+
+        Writes only what changed (a new tag, a new spelling), so a reload
+        that adds no tag costs no write.
         """
         stamp = now.isoformat()
         with self._lock:
@@ -72,19 +74,7 @@ class ServedTags:
                 ))  # fmt: skip
                 for slug, name, _, _ in new:
                     self._names[slug] = name
-                    self.last_served[slug] = stamp
-            return dict(self._names)
-
-    def mark_seen(self, slugs: list[str], now: datetime) -> None:
-        """Note that these tags still had articles at ``now`` (``feedsvc check`` does)."""
-        stamp = now.isoformat()
-        self.store.attempt("noting tags seen", lambda db: db.executemany(
-            "UPDATE feeds_served_tags SET last_served = ? WHERE slug = ?",
-            [(stamp, slug) for slug in slugs],
-        ))  # fmt: skip
-        for slug in slugs:
-            if slug in self.last_served:
-                self.last_served[slug] = stamp
+            return self._names
 
 
 def vanished_tags(
