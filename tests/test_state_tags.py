@@ -42,6 +42,7 @@ def test_a_tag_whose_last_article_is_deleted_keeps_a_valid_empty_feed(
     assert b"/tags/health/rss.xml" in client.get("/feeds.opml").data
     page = client.get("/tags/health/")
     assert page.status_code == 200 and b"Health" in page.data
+    assert b"No article has this tag now" in page.data
     listing = client.get("/tags/").data.decode()
     assert "Health" in listing and "no articles now" in listing
 

@@ -55,8 +55,8 @@ class LastModifiedLedger:
     def _load(self, state: StateStore) -> None:
         """Read the ledger kept in the state, oldest change first (evicted first)."""
         state.schema(self._table, SCHEMA_VERSION, [TABLE.format(table=self._table)])
-        with state.lock:
-            rows = state.connection.execute(
+        with state.reading() as db:
+            rows = db.execute(
                 f"SELECT feed_key, fmt, body_hash, date FROM {self._table} ORDER BY date"
             ).fetchall()
         for feed_key, fmt, body_hash, date in rows:

@@ -40,10 +40,8 @@ class ServedTags:
         self.store = store
         self._lock = threading.Lock()
         store.schema(OWNER, SCHEMA_VERSION, [TABLE])
-        with store.lock:
-            rows = store.connection.execute(
-                "SELECT slug, name FROM feeds_served_tags ORDER BY slug"
-            ).fetchall()
+        with store.reading() as db:
+            rows = db.execute("SELECT slug, name FROM feeds_served_tags ORDER BY slug").fetchall()
         self._names: dict[str, str] = {str(slug): str(name) for slug, name in rows}
 
     @property

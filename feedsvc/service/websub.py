@@ -86,9 +86,9 @@ class PendingPings:
 def has_pending(state: StateStore, hub_url: str) -> bool:
     """Whether an earlier run left pings for ``hub_url`` (so a publisher starts at once)."""
     state.schema(OWNER, SCHEMA_VERSION, [TABLE])
-    with state.lock:
+    with state.reading() as db:
         try:
-            row = state.connection.execute(
+            row = db.execute(
                 "SELECT 1 FROM websub_pending WHERE hub = ? LIMIT 1", (hub_url,)
             ).fetchone()
         except sqlite3.Error:

@@ -16,6 +16,9 @@ locked, means state in memory for this run. Each case is logged once and
 Tables are owned by the module that uses them, named ``<owner>_<name>``,
 created with ``CREATE TABLE IF NOT EXISTS`` through :meth:`StateStore.schema`,
 which also records a version per owner so a later change can migrate.
+Owners write with :meth:`StateStore.attempt` (a failure is logged, never
+raised: the service goes on without durability) or, when they must know,
+:meth:`StateStore.transaction`; they read with :meth:`StateStore.reading`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ class StateStore:
                 connection.rollback()
                 raise
             connection.commit()
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection with the lock held, for reads (``SELECT``) outside a transaction."""
+        with self.lock:
+            yield self.connection
 
     def attempt(self, what: str, work: Callable[[sqlite3.Connection], T]) -> T | None:
         """``work`` in a transaction; a failure is logged once per ``what`` and gives ``None``.
