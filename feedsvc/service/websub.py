@@ -130,7 +130,11 @@ class WebSubPublisher:
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1000)
         self._pending = PendingPings(state, hub_url) if state is not None else None
         if self._pending is not None:
-            for batch in self._pending.load()[-self._queue.maxsize :]:
+            left = self._pending.load()
+            cut = len(left) - self._queue.maxsize
+            for row, _ in left[: max(0, cut)]:  # more than the queue holds: the oldest go
+                self._pending.done(row)
+            for batch in left[max(0, cut) :]:
                 self._queue.put_nowait(batch)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="feedsvc-websub", daemon=True)
