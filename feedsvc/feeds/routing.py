@@ -103,9 +103,17 @@ def _feed(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
         spec = _tags(catalog, parts[1:])
     if spec is None or isinstance(spec, Refusal):
         return spec
-    if not page_exists(catalog.snapshot, spec, page):
+    if not page_exists(catalog.snapshot, spec, page) and not _moved(catalog, parts):
         return Refusal(404, "no such page of this feed")
-    return spec.at_page(page)
+    return spec.at_page(page)  # a moved tag's page redirects even if the new tag lacks it
+
+
+def _moved(catalog: Catalog, parts: list[str]) -> bool:
+    """Whether the tag segments name a tag ``site.yaml`` redirects (``tag_redirects``)."""
+    moves = catalog.snapshot.site.redirects
+    if not moves or len(parts) < 2 or parts[0].lower() != urls.TAGS_SEGMENT:
+        return False
+    return any(tag_slug(name) in moves for name in urls.join(parts[1:]).split(urls.TAG_JOIN))
 
 
 def _tags(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
