@@ -80,7 +80,7 @@ def _site_with(content: Path, **rules: Any) -> None:
         ("/tags/health", "/tags/china/"),
         ("/tags/health+north-korea/rss.xml", "/tags/china+north-korea/rss.xml"),
         ("/embed/tags/health/", "/embed/tags/china/"),
-        ("/tags/health/page/3/atom.xml", "/tags/china/page/3/atom.xml"),  # the same URL, even
+        ("/tags/health/page/3/atom.xml", "/tags/china/page/3/atom.xml"),  # new tag: no page 3
     ],
 )
 def test_a_redirected_tag_answers_308_to_the_same_url_of_the_new_tag(
