@@ -183,3 +183,14 @@ def test_check_warns_about_tag_rules_an_editor_may_not_mean(
         f"{site}:{retired}: retired_tags.china: warning: 1 article(s) still carry this tag; "
         "its URLs answer 410 Gone" in shown
     )
+
+
+def test_healthz_reports_the_state(make_app, small_content: Path, tmp_path: Path):
+    """A folder that cannot hold the state: served from memory, and /healthz is degraded."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    health = make_app(small_content, state_dir=str(blocker / "state")).test_client().get("/healthz")
+    report = health.get_json()
+    assert report["status"] == "degraded" and report["state"].startswith("memory: cannot use")
+    fine = make_app(small_content, state_dir=str(tmp_path / "state")).test_client().get("/healthz")
+    assert fine.get_json()["state"] == "ok" and fine.get_json()["status"] == "ok"
