@@ -17,6 +17,7 @@ from feedsvc.content.loader import ContentLoader
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds import urls
 from feedsvc.feeds.profiles import PROFILES, profile_problems, site_file
+from feedsvc.feeds.served_tags import ServedTags, tag_rule_warnings, vanished_tags
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import (
@@ -25,7 +26,9 @@ from feedsvc.settings import (
     ServiceSettings,
     content_dir_from_env,
     public_url_from_env,
+    state_dir_from_env,
 )
+from feedsvc.state.store import open_state
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -36,7 +39,9 @@ def check_report(
     """Lint a content directory: (exit code, JSON-ready report, problems in file order).
 
     The problems are exactly those the server logs and lists in ``/healthz``
-    (the same loader builds them), paths named as the user named the folder;
+    (the same loader builds them), paths named as the user named the folder,
+    plus a warning per tag served before that has vanished (the state in
+    ``$FEEDSVC_STATE_DIR`` knows them; this run's tags are added to it);
     ``profiles`` (names in :data:`~feedsvc.feeds.profiles.PROFILES`) add
     warnings where a platform's published rules are not met.
     """
@@ -47,7 +52,9 @@ def check_report(
     except ContentError as exc:
         problems, snapshot = list(exc.problems), None
     else:
-        problems = list(snapshot.problems)
+        problems = list(snapshot.problems) + _tag_warnings(
+            snapshot, str(Path(content_dir) / "site.yaml")
+        )
         for name in dict.fromkeys(profiles):
             problems += profile_problems(snapshot, PROFILES[name], site_file(content_dir))
     problems.sort(key=lambda p: (p.path, p.line or 0, p.field, p.severity, p.message))
@@ -65,6 +72,37 @@ def check_report(
         "warnings": [p.to_dict() for p in warnings],
     }
     return code, report, problems
+
+
+def _tag_warnings(snapshot: Snapshot, site_path: str) -> list[Problem]:
+    """Tags the state remembers that the content no longer has (recording today's),
+    and tag rules that may not do what the editor means."""
+    lines = _top_level_lines(Path(site_path))
+    line = lines.get("tag_redirects")
+    state = open_state(state_dir_from_env())
+    try:
+        served = ServedTags(state)
+        before = dict(served.names)
+        served.remember(snapshot.tags, snapshot.built_at)
+    finally:
+        state.close()
+    return vanished_tags(before, snapshot, site_path, line) + tag_rule_warnings(
+        before, snapshot, site_path, lines
+    )
+
+
+def _top_level_lines(path: Path) -> dict[str, int]:
+    """The line of each top-level key of a YAML file (the first one), for messages."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        key, colon, _ = line.partition(":")
+        if colon and key and key[0] not in " \t#-" and key.strip() == key:
+            lines.setdefault(key, number)
+    return lines
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -155,8 +193,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         serve_until_terminated(server)
     finally:
-        app.extensions["feedsvc"].stop()
-        app.extensions["feedsvc.service.websub"].stop()
+        app.extensions["feedsvc.service.websub"].stop()  # unsent pings stay in the state
+        app.extensions["feedsvc"].close()  # then the state itself
         print("feedsvc stopped", flush=True)
     return EXIT_OK
 
@@ -171,7 +209,9 @@ def cmd_build(args: argparse.Namespace) -> int:
               "every link in the files is absolute", file=sys.stderr)  # fmt: skip
         return EXIT_UNUSABLE
     try:
-        result = build_site(Path(args.content_dir), Path(args.out), public_url)
+        result = build_site(
+            Path(args.content_dir), Path(args.out), public_url, state_dir_from_env()
+        )
     except ContentError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

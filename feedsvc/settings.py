@@ -12,7 +12,8 @@ file to read:
   one deployment (the site settings themselves are content:
   :mod:`feedsvc.content.site`);
 * :func:`content_dir_from_env`, :func:`public_url_from_env`,
-  :func:`text_dir_from_env` and :func:`max_article_kb_from_env` are single
+  :func:`text_dir_from_env`, :func:`state_dir_from_env` and
+  :func:`max_article_kb_from_env` are single
   values other modules need.
 
 Each function takes an optional ``env`` mapping (tests pass their own) and
@@ -91,6 +92,23 @@ def allowed_hosts_from_env(env: Mapping[str, str] | None = None) -> tuple[str, .
     return tuple(dict.fromkeys(h.strip().lower() for h in raw.replace(",", " ").split()))
 
 
+DEFAULT_STATE_DIR = ".feedsvc-state"  # in the working directory: what `make serve` uses
+NO_STATE = ("none", ":memory:")  # FEEDSVC_STATE_DIR values meaning "keep nothing on disk"
+
+
+def state_dir_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """``$FEEDSVC_STATE_DIR``: where ``state.db`` lives; ``None`` means in memory.
+
+    Unset or blank means :data:`DEFAULT_STATE_DIR` (relative to the working
+    directory, so ``make serve`` keeps state beside the checkout); ``none``
+    keeps state in memory only (nothing survives a restart).
+    """
+    raw = environment(env).get(ENV_PREFIX + "STATE_DIR", "").strip()
+    if raw.lower() in NO_STATE:
+        return None
+    return raw or DEFAULT_STATE_DIR
+
+
 def text_dir_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """``$FEEDSVC_TEXT_DIR``: where article text is spilled; unset or blank means ``None``."""
     return environment(env).get(ENV_PREFIX + "TEXT_DIR") or None
@@ -145,6 +163,9 @@ class ServiceSettings:
     allowed_hosts: tuple[str, ...] = ()  # empty: any valid host
     render_slots: int = 0  # feed requests building bytes at once; 0: no bound
     watch: str = "auto"  # "auto": inotify where available, else polling; "poll": always poll
+    # Where state.db is kept (feedsvc.state); None: in memory. from_env defaults
+    # it to DEFAULT_STATE_DIR; built directly (tests, embedding) it keeps nothing.
+    state_dir: str | None = None
 
     # FEEDSVC_CACHE_MB bounds both caches together: rendered pages get an
     # eighth of it (they are few and small), feeds the rest.
@@ -174,6 +195,7 @@ class ServiceSettings:
             max_base_urls=_env_number(env, "MAX_BASE_URLS", 8),
             allowed_hosts=allowed_hosts_from_env(env),
             watch=_env_choice(env, "WATCH", ("auto", "poll")),
+            state_dir=state_dir_from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "content_dir" in clean:
