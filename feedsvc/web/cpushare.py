@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-BURST_SECONDS = 0.5  # CPU a client may use at once before its share applies
+BURST_SECONDS = 0.25  # CPU a client may use at once before its share applies
 MAX_CLIENTS = 65_536  # addresses remembered; the oldest debts (long drained) go first
 
 
