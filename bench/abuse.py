@@ -28,8 +28,10 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import random
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -103,17 +105,22 @@ def flood(
     return counts
 
 
-def read_feed(port: int, seconds: float) -> dict[str, float]:
-    """The reader: GET /rss.xml from 127.0.0.2, a fresh connection each time, for ``seconds``."""
-    latencies, errors, stop = [], 0, time.monotonic() + seconds
-    while time.monotonic() < stop:
-        started = time.perf_counter()
+def read_feed(port: int, seconds: float, interval: float) -> dict[str, float]:
+    """The reader: GET /rss.xml from 127.0.0.2, a fresh connection each time, for ``seconds``.
+
+    One request every ``interval`` seconds (at once if the last took longer):
+    a reader that waits between polls, as real ones do, rather than one more
+    process spinning on the CPU it is measured on.
+    """
+    latencies, errors, stop = [], 0, time.perf_counter() + seconds
+    while (started := time.perf_counter()) < stop:
         try:
             status = fetch(port, "/rss.xml", timeout=10, source=READER)[0]
         except (OSError, http.client.HTTPException):
             status = 0
         latencies.append(time.perf_counter() - started)
         errors += status != 200
+        time.sleep(max(0.0, started + interval - time.perf_counter()))
     latencies.sort()
 
     def pick(fraction: float) -> float:
@@ -160,14 +167,14 @@ def measure_row(name: str, server_pid: int, port: int, args: argparse.Namespace,
         idle = [socket.create_connection((HOST, port), timeout=10) for _ in range(args.idle)]
     elif name != "quiet":
         flooder = subprocess.Popen(
-            [sys.executable, __file__, "--flood", name, "--port", str(port),
+            [*args.client_prefix, sys.executable, __file__, "--flood", name, "--port", str(port),
              "--seconds", str(args.seconds + 1), "--flood-connections", str(args.flood_connections),
              "--tags", ",".join(tags)],
             stdout=subprocess.PIPE, text=True, cwd=REPO,
         )  # fmt: skip
         time.sleep(0.5)  # let the flood get going
     try:
-        reader = read_feed(port, args.seconds)
+        reader = read_feed(port, args.seconds, args.reader_interval / 1000)
         counts = {"requests": 0, "5xx": 0, "errors": 0}
         if flooder is not None:
             out, _ = flooder.communicate(timeout=args.seconds + 60)
@@ -207,7 +214,10 @@ def run(args: argparse.Namespace) -> list[dict[str, object]]:
     """Start the server, measure every row, stop the server."""
     with tempfile.TemporaryDirectory(prefix="feedsvc-abuse-") as tmp:
         content = args.content or write_content(Path(tmp) / "content", args.articles, args.tags)
-        with feedsvc_server(content, env={"FEEDSVC_RELOAD": "0"}) as server:
+        server_cpu = 0 if args.pin else None
+        with feedsvc_server(content, env={"FEEDSVC_RELOAD": "0"}, cpu=server_cpu) as server:
+            if args.pin:  # the reader (this process) and the flood share the other core
+                os.sched_setaffinity(0, {1})
             opml = fetch(server.port, "/feeds.opml")[2].decode()
             tags = sorted(set(re.findall(r"/tags/([^/\"+]+)/rss\.xml", opml)))[:200]
             settle(server.pid, server.port)  # the hot feeds are what must stay cached
@@ -230,8 +240,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--flood", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--reader-interval",
+        type=float,
+        default=5.0,
+        help="ms between the reader's polls (default 5)",
+    )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="do not pin the server to CPU 0 and the clients to CPU 1",
+    )
     args = parser.parse_args(argv)
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
+    args.pin = args.pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
+    args.client_prefix = ["taskset", "-c", "1"] if args.pin else []
     if args.flood:
         counts = flood(args.port, args.flood, args.seconds, args.flood_connections,
                        args.tags.split(","))  # fmt: skip

@@ -176,11 +176,13 @@ def start_servers(
     cpu: int | None,
 ) -> dict[str, int]:
     """Start every server (logs in ``work``); returns their ports. Waits until each answers."""
-    # One client (the load generator) is the whole load here: every thread is
-    # its to use, as with the bare baseline. Fairness between clients, which
-    # caps one address below the thread count, is what bench/abuse.py measures.
+    # One client (the load generator) is the whole load here: every thread and
+    # the whole CPU are its to use, as with the bare baseline. Fairness between
+    # clients (a thread cap and a CPU share per address) is what bench/abuse.py
+    # measures.
+    fair_off = {"FEEDSVC_PER_CLIENT_THREADS": str(threads), "FEEDSVC_CLIENT_CPU_PERCENT": "0"}
     feedsvc = feedsvc_server(content, "--threads", str(threads), "--public-url", PUBLIC_URL,
-                             env={"FEEDSVC_PER_CLIENT_THREADS": str(threads)},
+                             env=fair_off,
                              log_path=work / "feedsvc.log", cpu=cpu, timeout=60)  # fmt: skip
     group.start(feedsvc)
     ports = {"feedsvc": feedsvc.port}

@@ -137,6 +137,7 @@ class ServerProcess:
         self.stop_seconds = 0.0  # how long the last stop took
         self.killed = False  # whether it ignored the stop signal and was killed
         self._temporary_log = log_path is None
+        self.temporary_dirs: list[Path] = []  # removed by stop() (a server's private state)
         self._final_log: str | None = None
         self._signalled_at: float | None = None
 
@@ -218,6 +219,8 @@ class ServerProcess:
         if self._temporary_log and self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
             self.log_path = None
+        for folder in self.temporary_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
         return self.returncode
 
     def log(self) -> str:
@@ -264,7 +267,9 @@ def feedsvc_server(
 
     ``extra`` are more command-line arguments; ``reload`` sets
     ``FEEDSVC_RELOAD`` (``None``: leave it to the environment and the
-    default); ``options`` go to :class:`ServerProcess`.
+    default); ``options`` go to :class:`ServerProcess`. Unless ``env`` names
+    a ``FEEDSVC_STATE_DIR``, the server keeps its state in a temporary
+    folder of its own (removed when it stops), never in the repository.
     """
     port = free_port() if port is None else port
     argv = python_command("-m", "feedsvc.cli", "serve", "--host", HOST, "--port", str(port),
@@ -275,7 +280,14 @@ def feedsvc_server(
     variables.setdefault("FEEDSVC_ADMIN_ADDR", "public")
     if reload is not None:
         variables.setdefault("FEEDSVC_RELOAD", str(reload))
-    return ServerProcess(argv, port=port, env=variables, **options)
+    state = None
+    if "FEEDSVC_STATE_DIR" not in variables:
+        state = Path(tempfile.mkdtemp(prefix="feedsvc-state-"))
+        variables["FEEDSVC_STATE_DIR"] = str(state)
+    server = ServerProcess(argv, port=port, env=variables, **options)
+    if state is not None:
+        server.temporary_dirs.append(state)
+    return server
 
 
 class ProcessGroup:

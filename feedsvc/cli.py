@@ -14,9 +14,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from feedsvc.audience.commands import add_audience_commands
 from feedsvc.content.loader import ContentLoader
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds import urls
+from feedsvc.feeds.profiles import PROFILES, profile_problems, site_file
+from feedsvc.feeds.served_tags import ServedTags, tag_rule_warnings, vanished_tags
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.problems import ContentError, Problem
 from feedsvc.settings import (
@@ -28,15 +31,22 @@ from feedsvc.settings import (
     public_url_from_env,
     state_dir_from_env,
 )
+from feedsvc.state.store import open_state
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 
 
-def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem]]:
+def check_report(
+    content_dir: str, profiles: Sequence[str] = ()
+) -> tuple[int, dict[str, object], list[Problem]]:
     """Lint a content directory: (exit code, JSON-ready report, problems in file order).
 
     The problems are exactly those the server logs and lists in ``/healthz``
-    (the same loader builds them), paths named as the user named the folder.
+    (the same loader builds them), paths named as the user named the folder,
+    plus a warning per tag served before that has vanished (the state in
+    ``$FEEDSVC_STATE_DIR`` knows them; this run's tags are added to it);
+    ``profiles`` (names in :data:`~feedsvc.feeds.profiles.PROFILES`) add
+    warnings where a platform's published rules are not met.
     """
     loader = ContentLoader(Path(content_dir), display_prefix=content_dir)
     snapshot: Snapshot | None
@@ -45,7 +55,11 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
     except ContentError as exc:
         problems, snapshot = list(exc.problems), None
     else:
-        problems = list(snapshot.problems)
+        problems = list(snapshot.problems) + _tag_warnings(
+            snapshot, str(Path(content_dir) / "site.yaml")
+        )
+        for name in dict.fromkeys(profiles):
+            problems += profile_problems(snapshot, PROFILES[name], site_file(content_dir))
     problems.sort(key=lambda p: (p.path, p.line or 0, p.field, p.severity, p.message))
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
@@ -63,9 +77,40 @@ def check_report(content_dir: str) -> tuple[int, dict[str, object], list[Problem
     return code, report, problems
 
 
+def _tag_warnings(snapshot: Snapshot, site_path: str) -> list[Problem]:
+    """Tags the state remembers that the content no longer has (recording today's),
+    and tag rules that may not do what the editor means."""
+    lines = _top_level_lines(Path(site_path))
+    line = lines.get("tag_redirects")
+    state = open_state(state_dir_from_env())
+    try:
+        served = ServedTags(state)
+        before = dict(served.names)
+        served.remember(snapshot.tags, snapshot.built_at)
+    finally:
+        state.close()
+    return vanished_tags(before, snapshot, site_path, line) + tag_rule_warnings(
+        before, snapshot, site_path, lines
+    )
+
+
+def _top_level_lines(path: Path) -> dict[str, int]:
+    """The line of each top-level key of a YAML file (the first one), for messages."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    lines: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        key, colon, _ = line.partition(":")
+        if colon and key and key[0] not in " \t#-" and key.strip() == key:
+            lines.setdefault(key, number)
+    return lines
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a content directory; exit 1 on errors (warnings alone pass), 2 if unusable."""
-    code, report, problems = check_report(args.content_dir)
+    code, report, problems = check_report(args.content_dir, args.profile or ())
     if args.format == "json":
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return code
@@ -104,10 +149,13 @@ def exposure_warning(host: str, settings: ServiceSettings) -> str | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the app on waitress until SIGINT/SIGTERM (and the admin listener beside it)."""
+    from feedsvc.web.admin import start_private
     from feedsvc.web.app import create_app
-    from feedsvc.web.server import create_server, serve_until_terminated
+    from feedsvc.web.respond import ENDPOINT
+    from feedsvc.web.server import create_server, serve_until_terminated, tune_interpreter
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    tune_interpreter()
     settings = ServiceSettings.from_env(
         content_dir=args.content_dir,
         public_url=args.public_url,
@@ -132,8 +180,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"feedsvc: cannot start without a usable site.yaml ({site_file})", file=sys.stderr)
         return EXIT_UNUSABLE
     server = create_server(
-        app, connections, settings.proxy_hops, host=args.host, port=args.port,
-        threads=args.threads, ident="feedsvc", clear_untrusted_proxy_headers=False,
+        app, connections, settings.proxy_hops, app.extensions[ENDPOINT].answers_from_memory,
+        host=args.host, port=args.port, threads=args.threads, ident="feedsvc",
+        clear_untrusted_proxy_headers=False,
     )  # fmt: skip
     host, port = server.effective_host, server.effective_port
     shown = f"[{host}]" if ":" in str(host) else host
@@ -146,95 +195,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"  tags       {base}{urls.TAG_INDEX}", flush=True)
     print(f"  health     {base}{urls.HEALTHZ}", flush=True)
     try:
-        private = start_private(app, admin_settings, args.state_dir)
+        private = start_private(app, admin_settings, settings.state_dir)
     except OSError as exc:  # an explicit FEEDSVC_ADMIN_ADDR that cannot be bound
-        print(f"feedsvc: admin listener: {exc}", file=sys.stderr)
-        server.close()
-        app.extensions["feedsvc"].stop()
-        return EXIT_UNUSABLE
+        return _admin_unavailable(exc, server, app)
     try:
         serve_until_terminated(server)
     finally:
         for part in private:
             part.stop()
-        app.extensions["feedsvc"].stop()
-        app.extensions["feedsvc.service.websub"].stop()
+        app.extensions["feedsvc.service.websub"].stop()  # unsent pings stay in the state
+        app.extensions["feedsvc"].close()  # then the state itself
         print("feedsvc stopped", flush=True)
     return EXIT_OK
 
 
-def start_private(app: Any, admin: AdminSettings, state_dir: str) -> list[Any]:
-    """Live audience counting and the admin listener; what to stop at exit.
-
-    The public app then answers only a minimal ``/healthz`` (no ``/metrics``),
-    unless ``FEEDSVC_ADMIN_ADDR=public`` shares the private pages with it.
-    """
-    from feedsvc.audience.db import connect_state
-    from feedsvc.audience.live import EXTENSION, LiveRecorder, RecordingMiddleware
-    from feedsvc.web.admin import share_with_public, start_admin
-    from feedsvc.web.health import PUBLIC_ONLY
-
-    if admin.shared:
-        share_with_public(app, state_dir)
-    else:
-        app.extensions[PUBLIC_ONLY] = True
-    recorder = LiveRecorder(lambda: connect_state(state_dir))
-    app.extensions[EXTENSION] = recorder
-    app.wsgi_app = RecordingMiddleware(app.wsgi_app, recorder)  # the fast path's answers too
-    recorder.start()
-    listener = start_admin(app, admin, state_dir)
-    if listener is not None:
-        print(f"  admin      http://{listener.address}{urls.STATS} "
-              f"(and {urls.METRICS}, {urls.HEALTHZ}; private)", flush=True)  # fmt: skip
-        return [listener, recorder]
-    return [recorder]
-
-
-def cmd_audience_ingest(args: argparse.Namespace) -> int:
-    """Count the new lines of an access log into the audience state."""
-    from feedsvc.audience import commands
-
-    prefix = None if args.prefix == "auto" else args.prefix
-    return commands.ingest(args.state_dir, Path(args.access_log), args.format, prefix)
-
-
-def cmd_audience_report(args: argparse.Namespace) -> int:
-    """Print the subscriber estimates as tables."""
-    from feedsvc.audience import commands
-
-    return commands.show_report(args.state_dir, args.format)
-
-
-def cmd_popularity(args: argparse.Namespace) -> int:
-    """Article views from the site's access log; ``--write`` updates popularity.yaml."""
-    from feedsvc.audience import commands
-
-    logs = [Path(p) for p in args.access_log]
-    return commands.popularity(args.content_dir, logs, args.format, args.window, args.write)
-
-
-def add_audience_commands(sub: Any) -> None:
-    """``feedsvc audience ingest|report`` and ``feedsvc popularity``."""
-    audience = sub.add_parser("audience", help="subscriber estimates from logs and live requests")
-    verbs = audience.add_subparsers(dest="verb", required=True)
-    ingest = verbs.add_parser("ingest", help="count the new lines of an access log")
-    ingest.add_argument("--access-log", required=True, help="nginx access log (rotation-safe)")
-    ingest.add_argument("--format", choices=("combined", "json"), default="combined")
-    ingest.add_argument("--prefix", default="auto", help="feeds' mount path (/feeds) or auto")
-    ingest.add_argument("--state-dir", default=state_dir_from_env())
-    ingest.set_defaults(func=cmd_audience_ingest)
-    report = verbs.add_parser("report", help="print subscriber estimates")
-    report.add_argument("--state-dir", default=state_dir_from_env())
-    report.add_argument("--format", choices=("text", "json"), default="text")
-    report.set_defaults(func=cmd_audience_report)
-
-    popular = sub.add_parser("popularity", help="article views from the site's access log")
-    popular.add_argument("--access-log", required=True, action="append", help="repeatable; .gz ok")
-    popular.add_argument("--window", default="7d", help="24h, 7d, 30d (ends at the newest request)")
-    popular.add_argument("--format", choices=("combined", "json"), default="combined")
-    popular.add_argument("--content-dir", default=content_dir_from_env())
-    popular.add_argument("--write", action="store_true", help="write content/popularity.yaml")
-    popular.set_defaults(func=cmd_popularity)
+def _admin_unavailable(exc: OSError, server: Any, app: Any) -> int:
+    """Stop what ``serve`` started when the admin address it was given cannot be bound."""
+    print(f"feedsvc: admin listener ($FEEDSVC_ADMIN_ADDR): {exc}", file=sys.stderr)
+    server.close()
+    app.extensions["feedsvc"].close()
+    return EXIT_UNUSABLE
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -247,7 +227,9 @@ def cmd_build(args: argparse.Namespace) -> int:
               "every link in the files is absolute", file=sys.stderr)  # fmt: skip
         return EXIT_UNUSABLE
     try:
-        result = build_site(Path(args.content_dir), Path(args.out), public_url)
+        result = build_site(
+            Path(args.content_dir), Path(args.out), public_url, state_dir_from_env()
+        )
     except ContentError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -280,12 +262,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--idle-timeout", type=int, default=None, help="seconds idle or per request")
     serve.add_argument("--max-header-bytes", type=int, default=None)
     serve.add_argument("--max-body-bytes", type=int, default=None)
-    serve.add_argument("--state-dir", default=state_dir_from_env(), help="$FEEDSVC_STATE_DIR")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check", help="validate content; exit 1 on errors")
     check.add_argument("content_dir", nargs="?", default=content_dir_from_env())
     check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument("--profile", action="append", choices=sorted(PROFILES),
+                       help="also warn where a platform's published feed rules are not met "
+                       "(repeatable; warnings do not change the exit code)")  # fmt: skip
     check.set_defaults(func=cmd_check)
 
     build = sub.add_parser("build", help="write every feed, page and OPML as static files")
@@ -293,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--content-dir", default=content_dir_from_env())
     build.add_argument("--public-url", default=None, help="overrides $FEEDSVC_PUBLIC_URL")
     build.set_defaults(func=cmd_build)
-    add_audience_commands(sub)
+    add_audience_commands(sub, content_dir_from_env(), state_dir_from_env())
     return parser
 
 

@@ -106,10 +106,20 @@ def _read_manifest(out: Path) -> dict[str, Any]:
     return manifest if isinstance(manifest, dict) else {}
 
 
-def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
-    """Write the static export of ``content_dir`` for ``public_url`` into ``out``."""
+def build_site(
+    content_dir: Path, out: Path, public_url: str, state_dir: str | None = None
+) -> ExportResult:
+    """Write the static export of ``content_dir`` for ``public_url`` into ``out``.
+
+    ``state_dir``: the service's state folder (``None``: in memory). With it
+    the export has every tag ever served (vanished ones as empty feeds, so
+    a static copy never breaks a subscription) and their Last-Modified dates
+    never go back; the tags of this build are added to it.
+    """
     public_url = normalise_public_url(public_url)
-    settings = ServiceSettings(content_dir=content_dir, public_url=public_url, reload_interval=0)
+    settings = ServiceSettings(
+        content_dir=content_dir, public_url=public_url, reload_interval=0, state_dir=state_dir
+    )
     service = FeedService(settings, prewarm=False)
     base = settings.public_url
     assert base is not None
@@ -124,7 +134,7 @@ def build_site(content_dir: Path, out: Path, public_url: str) -> ExportResult:
     _remove_stale(previous, result)
     manifest = {"public_url": base, "files": sorted(set(result.files)), "feeds": feeds_manifest}
     _write(out, MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False).encode(), None)
-    service.stop()
+    service.close()
     return result
 
 

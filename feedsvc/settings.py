@@ -12,7 +12,8 @@ file to read:
   one deployment (the site settings themselves are content:
   :mod:`feedsvc.content.site`);
 * :func:`content_dir_from_env`, :func:`public_url_from_env`,
-  :func:`text_dir_from_env` and :func:`max_article_kb_from_env` are single
+  :func:`text_dir_from_env`, :func:`state_dir_from_env` and
+  :func:`max_article_kb_from_env` are single
   values other modules need.
 
 Each function takes an optional ``env`` mapping (tests pass their own) and
@@ -91,6 +92,23 @@ def allowed_hosts_from_env(env: Mapping[str, str] | None = None) -> tuple[str, .
     return tuple(dict.fromkeys(h.strip().lower() for h in raw.replace(",", " ").split()))
 
 
+DEFAULT_STATE_DIR = ".feedsvc-state"  # in the working directory: what `make serve` uses
+NO_STATE = ("none", ":memory:")  # FEEDSVC_STATE_DIR values meaning "keep nothing on disk"
+
+
+def state_dir_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """``$FEEDSVC_STATE_DIR``: where ``state.db`` lives; ``None`` means in memory.
+
+    Unset or blank means :data:`DEFAULT_STATE_DIR` (relative to the working
+    directory, so ``make serve`` keeps state beside the checkout); ``none``
+    keeps state in memory only (nothing survives a restart).
+    """
+    raw = environment(env).get(ENV_PREFIX + "STATE_DIR", "").strip()
+    if raw.lower() in NO_STATE:
+        return None
+    return raw or DEFAULT_STATE_DIR
+
+
 def text_dir_from_env(env: Mapping[str, str] | None = None) -> str | None:
     """``$FEEDSVC_TEXT_DIR``: where article text is spilled; unset or blank means ``None``."""
     return environment(env).get(ENV_PREFIX + "TEXT_DIR") or None
@@ -145,6 +163,9 @@ class ServiceSettings:
     allowed_hosts: tuple[str, ...] = ()  # empty: any valid host
     render_slots: int = 0  # feed requests building bytes at once; 0: no bound
     watch: str = "auto"  # "auto": inotify where available, else polling; "poll": always poll
+    # Where state.db is kept (feedsvc.state); None: in memory. from_env defaults
+    # it to DEFAULT_STATE_DIR; built directly (tests, embedding) it keeps nothing.
+    state_dir: str | None = None
 
     # FEEDSVC_CACHE_MB bounds both caches together: rendered pages get an
     # eighth of it (they are few and small), feeds the rest.
@@ -174,6 +195,7 @@ class ServiceSettings:
             max_base_urls=_env_number(env, "MAX_BASE_URLS", 8),
             allowed_hosts=allowed_hosts_from_env(env),
             watch=_env_choice(env, "WATCH", ("auto", "poll")),
+            state_dir=state_dir_from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "content_dir" in clean:
@@ -224,6 +246,10 @@ class ConnectionSettings:
     # Worker threads one client address may use at once (nginx: limit_conn per address);
     # 0: a quarter of the threads, at least 1. Off with trusted proxy hops.
     per_client_threads: int = 0
+    # Sustained CPU one client address may use, in percent of one core (nginx:
+    # limit_req per address, counted in CPU time instead of requests); 0: no limit.
+    # Off with trusted proxy hops.
+    client_cpu_percent: int = 25
 
     def per_client_cap(self, threads: int, proxy_hops: int = 0) -> int | None:
         """Tasks one peer address may run at once; ``None`` (no cap) behind trusted proxies.
@@ -235,22 +261,33 @@ class ConnectionSettings:
             return None
         return self.per_client_threads or max(1, threads // 4)
 
+    def client_cpu_share(self, proxy_hops: int = 0) -> float | None:
+        """The fraction of a core one peer address may use; ``None``: no limit.
+
+        As for :meth:`per_client_cap`, behind trusted proxies every request
+        comes from the proxy, so the proxy limits instead.
+        """
+        if proxy_hops > 0 or self.client_cpu_percent == 0:
+            return None
+        return self.client_cpu_percent / 100
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ConnectionSettings:
         """Read ``$FEEDSVC_`` + the field name upper-cased (``CONNECTION_LIMIT``...).
 
         Keyword overrides (CLI flags) win; each value must be a whole number >= 1
-        (``per_client_threads`` >= 0, 0 meaning a quarter of the threads).
+        (``per_client_threads`` >= 0, 0 meaning a quarter of the threads;
+        ``client_cpu_percent`` >= 0, 0 meaning no limit).
         """
         env = environment(env)
         values = {
             name: _env_number(env, name.upper(), getattr(cls(), name))
             for name in ("connection_limit", "idle_timeout", "max_header_bytes", "max_body_bytes",
-                         "per_client_threads")
+                         "per_client_threads", "client_cpu_percent")
         }  # fmt: skip
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name, value in values.items():
-            least = 0 if name == "per_client_threads" else 1
+            least = 0 if name in ("per_client_threads", "client_cpu_percent") else 1
             if value < least:
                 variable = ENV_PREFIX + name.upper()
                 raise ValueError(f"${variable} must be at least {least}, got {value}")
@@ -267,25 +304,14 @@ def normalise_public_url(url: str) -> str:
     return url.rstrip("/")
 
 
-# --- State and the private admin listener -------------------------------------
-
-
-def state_dir_from_env(env: Mapping[str, str] | None = None) -> str:
-    """``$FEEDSVC_STATE_DIR``: the state folder; unset or blank means ``.feedsvc-state``."""
-    return environment(env).get(ENV_PREFIX + "STATE_DIR") or ".feedsvc-state"
-
-
 @dataclass(frozen=True, slots=True)
 class AdminSettings:
     """Where the private admin listener (``/stats``, ``/metrics``, detailed ``/healthz``) binds.
 
-    ``$FEEDSVC_ADMIN_ADDR``: ``host:port`` (``[::1]:port`` for IPv6), ``off``, or
-    ``public`` (no second listener: the public one serves the private pages too,
-    for benchmarks and setups whose proxy alone keeps them private).
-    Unset means loopback port 8081 (``explicit`` false: if that port is taken,
-    serve goes on without it). A non-loopback host is refused unless
-    ``$FEEDSVC_ADMIN_ALLOW_REMOTE=1``: the admin pages name every feed's
-    audience and every content problem, and have no login.
+    ``$FEEDSVC_ADMIN_ADDR``: ``host:port`` (``[::1]:port``), ``off``, or ``public``
+    (the public listener serves the private pages: benchmarks, or a proxy that
+    keeps them private). Unset: loopback port 8081, skipped if taken. A
+    non-loopback host needs ``$FEEDSVC_ADMIN_ALLOW_REMOTE=1`` (no login).
     """
 
     host: str | None = "127.0.0.1"  # None: off (or shared with the public listener)

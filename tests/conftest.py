@@ -7,6 +7,7 @@ the helpers they use, and that test files import, are in ``support.py``.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,11 @@ from support import BUNDLED_CONTENT, SITE, Clock, WatchedApp, article, write_yam
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
 from feedsvc.web.app import create_app
+
+# No test writes state into the repository: a process started by a test
+# (``feedsvc check``, ``serve`` without the helpers) keeps it in memory
+# unless the test names a folder; servers.feedsvc_server gives each its own.
+os.environ["FEEDSVC_STATE_DIR"] = "none"
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ JSON_FEED_1_1_SCHEMA: dict[str, Any] = {
         "description": {"type": "string"},
         "language": {"type": "string"},
         "authors": {"type": "array", "items": {"$ref": "#/$defs/author"}},
+        "icon": {"type": "string", "pattern": "^https?://"},
+        "favicon": {"type": "string", "pattern": "^https?://"},
         "hubs": {
             "type": "array",
             "items": {"type": "object", "required": ["type", "url"]},
@@ -47,6 +49,8 @@ JSON_FEED_1_1_SCHEMA: dict[str, Any] = {
                     "content_html": {"type": "string"},
                     "summary": {"type": "string"},
                     "image": {"type": "string", "pattern": "^https?://"},
+                    "banner_image": {"type": "string", "pattern": "^https?://"},
+                    "attachments": {"type": "array", "items": {"$ref": "#/$defs/attachment"}},
                     "date_published": {"type": "string", "format": "date-time"},
                     "date_modified": {"type": "string", "format": "date-time"},
                     "authors": {"type": "array", "items": {"$ref": "#/$defs/author"}},
@@ -56,10 +60,21 @@ JSON_FEED_1_1_SCHEMA: dict[str, Any] = {
         },
     },
     "$defs": {
+        "attachment": {
+            "type": "object",
+            "required": ["url", "mime_type"],
+            "properties": {
+                "url": {"type": "string", "pattern": "^https?://"},
+                "mime_type": {"type": "string", "pattern": "^[a-z]+/[^\\s/]+$"},
+                "title": {"type": "string"},
+                "size_in_bytes": {"type": "integer", "minimum": 1},
+                "duration_in_seconds": {"type": "integer", "minimum": 1},
+            },
+        },
         "author": {
             "type": "object",
             "anyOf": [{"required": ["name"]}, {"required": ["url"]}, {"required": ["avatar"]}],
-        }
+        },
     },
 }
 

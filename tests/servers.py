@@ -18,7 +18,7 @@ import http.client
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Self
@@ -40,8 +40,12 @@ class WaitressThread:
     X-Forwarded headers count.
     """
 
-    def __init__(self, app: Any, *, threads: int = 4, **adjustments: Any) -> None:
+    def __init__(
+        self, app: Any, *, threads: int = 4, create: Callable[..., Any] = create_server,
+        **adjustments: Any,
+    ) -> None:  # fmt: skip
         self.app = app
+        self.create = create  # waitress's create_server, or feedsvc's (web/server.py)
         self.adjustments = {
             "threads": threads,
             "clear_untrusted_proxy_headers": False,
@@ -63,7 +67,7 @@ class WaitressThread:
 
     def start(self) -> Self:
         """Bind and start serving; returns once connections are accepted."""
-        self.server = create_server(self.app, host=HOST, port=0, **self.adjustments)
+        self.server = self.create(self.app, host=HOST, port=0, **self.adjustments)
         self._stopping = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="waitress", daemon=True)
         self.thread.start()

@@ -8,11 +8,14 @@ so ``support``, ``feedcheck`` and ``bench`` import the same way everywhere.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 import yaml
 
@@ -127,3 +130,48 @@ class WatchedApp:
 
     def close(self) -> None:
         self.service.stop()
+
+
+class Hub:
+    """A tiny WebSub hub on 127.0.0.1 that records publish pings.
+
+    It fails the first ``fail_first`` pings with a 503 so the publisher's
+    retries are exercised.
+    """
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.pings: list[dict[str, list[str]]] = []
+        self.failures_left = fail_first
+        self.attempts = 0
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                form = parse_qs(self.rfile.read(length).decode())
+                hub.attempts += 1
+                if hub.failures_left > 0:
+                    hub.failures_left -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                hub.pings.append(form)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hub"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for_pings(self, count: int, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.pings) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -288,7 +288,8 @@ def test_tag_entries_list_their_articles_newest_first_under_the_newest_spelling(
 
 def test_popularity_yaml_ranks_articles_and_the_articles_own_views_fill_in(tmp_path: Path):
     """popularity.yaml (an analytics export) wins over an article's ``views``; an
-    article it does not name keeps its own; equal views rank newest first."""
+    article it does not name keeps its own; equal views rank newest first; an
+    article without views (below ``popular.min_views``, 1 by default) is left out."""
     root = make_content(
         tmp_path / "content",
         {
@@ -299,7 +300,7 @@ def test_popularity_yaml_ranks_articles_and_the_articles_own_views_fill_in(tmp_p
             "draft": article("Draft", "2025-12-05", views=10**6, draft=True),
         },
     )
-    assert slugs(load(root).popular) == ["a", "c", "b", "d"]
+    assert slugs(load(root).popular) == ["a", "c", "b"]
     write_yaml(root / "popularity.yaml", {"D": 5000, "a": 1, "draft": 10**7, "gone": 10**8})
     assert slugs(load(root).popular) == ["d", "c", "b", "a"]  # keys are slugs, any case
 

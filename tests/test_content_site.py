@@ -64,7 +64,7 @@ def test_settings_that_must_hold_together():
     site, problems = parse_site_settings(data, "site.yaml", {"FEEDSVC_ITEMS_PER_FEED": "0"})
     assert site is None
     assert messages(problems) == [
-        "site.yaml: popular: must be a mapping (items, window_days)",
+        "site.yaml: popular: must be a mapping (items, window_days, min_views)",
         "site.yaml: title: is required",
         "site.yaml: site_url: is required",
         "site.yaml: websub_hub: must be an absolute http(s) URL: 'ftp://hub'",

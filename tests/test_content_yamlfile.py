@@ -125,6 +125,10 @@ def same_values(a: object, b: object) -> bool:
 @example('tags: [a, "b", 1, true, ~]\nviews: 007\n')
 @example("a: &x 1\nb: *x\n")
 @example("<<: {a: 1}\n")
+@example("image:\n  url: u\n  width: 5\nattachments:\n  - url: v\n    length: 007\n  - w\n")
+@example("image: {a: 1, a: 2}\n")
+@example("image: {a: [1]}\nattachments: [[1]]\n")
+@example("image: {<<: {a: 1}}\n")
 def test_fast_path_equals_full_loader(text: str):
     simple = _parse_simple(text)
     expected = full_result(text)

@@ -32,7 +32,8 @@ FORGED = {
 PAGES = ["/", "/tags/", "/tags/northkorea/", "/tags/%EB%B6%81%ED%95%9C/", "/feeds.opml"]
 REDIRECTS = {
     "/tags/NorthKorea/rss.xml": "/tags/northkorea/rss.xml",
-    "/tags/north%20korea": None,  # unknown: 404, no Location
+    "/tags/north%20korea": "/tags/northkorea/",  # the demo site.yaml's tag_redirects
+    "/tags/no%20such%20tag": None,  # unknown: 404, no Location
     "/tags/NORTHKOREA": "/tags/northkorea/",
     "/Atom.XML/": "/atom.xml",
 }
@@ -236,7 +237,7 @@ def test_deploy_unit_configures_what_feedsvc_reads(monkeypatch):
     assert {name for name, _ in settings} == {
         "FEEDSVC_HOST", "FEEDSVC_PORT", "FEEDSVC_CONTENT_DIR", "FEEDSVC_THREADS",
         "FEEDSVC_PROXY_HOPS", "FEEDSVC_PUBLIC_URL", "FEEDSVC_CONNECTION_LIMIT",
-        "FEEDSVC_IDLE_TIMEOUT",
+        "FEEDSVC_IDLE_TIMEOUT", "FEEDSVC_STATE_DIR",
     }  # fmt: skip
     for name in [n for n in os.environ if n.startswith("FEEDSVC_")]:
         monkeypatch.delenv(name)
@@ -247,6 +248,9 @@ def test_deploy_unit_configures_what_feedsvc_reads(monkeypatch):
     assert args.content_dir == "/srv/feedsvc/content"
     service = ServiceSettings.from_env()
     assert service.proxy_hops == 1 and service.public_url is None
+    # State in the folder systemd creates and keeps writable (StateDirectory=).
+    assert service.state_dir == "/var/lib/feedsvc"
+    assert re.findall(r"^StateDirectory=(\S+)$", unit, flags=re.M) == ["feedsvc"]
     assert "ExecStart=/srv/feedsvc/.venv/bin/feedsvc serve" in unit
     public = dict(settings)["FEEDSVC_PUBLIC_URL"]
     assert normalise_public_url(public) == "https://news.example.com/feeds"

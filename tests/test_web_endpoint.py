@@ -460,3 +460,36 @@ def test_a_cold_feed_past_the_render_slots_is_a_503_and_warm_feeds_still_answer(
         holder.join(timeout=30)
     assert client.get("/tags/china+diplomacy/atom.xml").status_code == 200
     assert service.cache.busy == 1
+
+
+def _environ(path: str, **extra: str) -> dict[str, Any]:
+    """What the server knows of a request before any WSGI call (web/server.py)."""
+    return {"REQUEST_METHOD": "GET", "PATH_INFO": path, "HTTP_HOST": "localhost",
+            "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http", **extra}  # fmt: skip
+
+
+def test_only_what_is_already_in_memory_is_offered_to_the_event_loop(client: Any, demo_app: Any):
+    """The server answers on its event loop only what needs no render; a wrong
+    "no" costs a thread hand-over, a wrong "yes" a render on the loop."""
+    answers = demo_app.extensions[ENDPOINT].answers_from_memory
+    assert not answers(_environ("/tags/china/atom.xml"))  # never requested: not rendered yet
+    assert client.get("/tags/china/atom.xml", headers={"Host": "localhost"}).status_code == 200
+    assert answers(_environ("/tags/china/atom.xml"))
+    assert answers(_environ("/tags/china/atom.xml", REQUEST_METHOD="HEAD"))
+    assert not answers(_environ("/tags/china/atom.xml", HTTP_HOST="other.example"))
+    assert not answers(_environ("/tags/china/atom.xml", REQUEST_METHOD="POST"))
+    assert not answers(_environ("/tags/china/atom.xml", HTTP_SEC_FETCH_DEST="document"))
+    assert not answers(_environ("/"))  # pages are Flask's
+    assert answers(_environ("/rss.xml", HTTP_HOST="a..b"))  # a bare 400: no render either
+
+
+def test_behind_trusted_proxies_without_a_public_url_nothing_is_guessed(
+    make_app: Callable[..., Any], bundled_content: Path
+):
+    """The base URL then comes from X-Forwarded-* inside the WSGI call (ProxyFix)."""
+    app = make_app(bundled_content, proxy_hops=1)
+    app.test_client().get("/rss.xml", headers={"Host": "localhost"})
+    assert not app.extensions[ENDPOINT].answers_from_memory(_environ("/rss.xml"))
+    pinned = make_app(bundled_content, proxy_hops=1, public_url="https://news.example")
+    pinned.test_client().get("/rss.xml")
+    assert pinned.extensions[ENDPOINT].answers_from_memory(_environ("/rss.xml"))

@@ -270,3 +270,98 @@ def test_pages_of_a_big_site_fit_the_window(big_site, tmp_path, path, width):
     _assert_fits(
         app.test_client(), tmp_path, f"/tags/{quote(tag)}/" if path == "<tag>" else path, width
     )
+
+
+ICON_PAGES = ("/", "/tags/", "/tags/china/", "/tags/china/rss.xml")
+
+
+@pytest.mark.parametrize("path", ICON_PAGES)
+def test_pages_link_the_site_icon(client, path: str):
+    html = client.get(path, headers=NAVIGATION).get_data(as_text=True)
+    assert html.count('<link rel="icon"') == 1
+    assert (
+        '<link rel="icon" href="https://news.example.com/images/sample-icon-512.png" '
+        'sizes="512x512">' in html
+    )
+
+
+def test_pages_of_a_site_without_an_icon_link_none(make_app, small_content: Path):
+    client = make_app(small_content).test_client()
+    for path in ICON_PAGES[:2]:
+        assert 'rel="icon"' not in client.get(path).get_data(as_text=True)
+
+
+class _IconSite:
+    """The news site's origin, serving only its icon, on 127.0.0.1 in a thread."""
+
+    def __init__(self, icon_path: str) -> None:
+        import http.server
+        import threading
+
+        self.requested: list[tuple[str, int]] = []
+        requested = self.requested
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                ok = self.path == icon_path
+                body = _png(16) if ok else b"not found"
+                requested.append((self.path, 200 if ok else 404))
+                self.send_response(200 if ok else 404)
+                self.send_header("Content-Type", "image/png" if ok else "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _IconSite:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+def _png(side: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = b"".join(b"\x00" + b"\xc0\x20\x20" * side for _ in range(side))
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b""))  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs it)")
+def test_real_chromium_loads_the_site_icon_the_csp_allows(bundled_content: Path, tmp_path):
+    """The directory page's icon is fetched from the news site, with no CSP violation."""
+    icon = "/images/sample-icon-512.png"
+    with _IconSite(icon) as site:
+        settings = bundled_content / "site.yaml"
+        text = settings.read_text(encoding="utf-8")
+        settings.write_text(
+            re.sub(r"(?m)^site_url: .*$", f"site_url: http://127.0.0.1:{site.port}", text),
+            encoding="utf-8",
+        )
+        server = feedsvc_server(bundled_content)
+        with server:  # started, and stopped by PID when the block ends
+            browser = subprocess.run(
+                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+                 "--enable-logging=stderr", "--v=0", f"--screenshot={tmp_path / 'dir.png'}",
+                 "--window-size=1100,900", f"http://127.0.0.1:{server.port}/"],
+                capture_output=True, text=True, timeout=90, check=True,
+            )  # fmt: skip
+    assert "Content Security Policy" not in browser.stderr
+    assert (icon, 200) in site.requested

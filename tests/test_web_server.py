@@ -10,18 +10,20 @@ import http.client
 import logging
 import shutil
 import socket
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from servers import exchange
+from servers import WaitressThread, exchange
 
 from bench.servers import HOST, REPO, ServerProcess, feedsvc_server, fetch
 from feedsvc.settings import ConnectionSettings
 from feedsvc.web.fairqueue import FairDispatcher
-from feedsvc.web.server import RateLimit, create_server, waitress_adjustments
+from feedsvc.web.server import RateLimit, create_server, tune_interpreter, waitress_adjustments
 
 
 def test_304_keeps_the_connection_open_and_the_next_request_is_framed_right(
@@ -242,3 +244,143 @@ def test_at_the_connection_limit_the_longest_idle_connection_makes_way(bundled_c
             for sock in idle:
                 sock.close()
     assert server.log().count("connection limit reached") == 1
+
+
+class Echo:
+    """A WSGI app naming the path and the thread that answered; ``/hold…`` waits,
+    ``/big…`` answers 8 MB (more than a socket's buffers hold)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.threads: dict[str, str] = {}
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        self.threads[path] = threading.current_thread().name
+        if path.startswith("/hold"):
+            self.release.wait(10)
+        body = b"x" * (8 << 20) if path.startswith("/big") else f"<{path}>".encode()
+        start_response(
+            "200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))]
+        )
+        return [body]
+
+
+def in_memory(environ: dict[str, Any]) -> bool:
+    """What the echo app "has cached": paths under /fast and /big."""
+    return str(environ["PATH_INFO"]).startswith(("/fast", "/big"))
+
+
+@pytest.fixture
+def echo() -> Iterator[tuple[Echo, WaitressThread]]:
+    """The echo app on feedsvc's server: one worker thread, no per-client cap."""
+    app = Echo()
+
+    def create(app: Any, **settings: Any) -> Any:
+        return create_server(
+            app, ConnectionSettings(per_client_threads=1), 1, in_memory, **settings
+        )
+
+    with WaitressThread(app, threads=1, create=create) as server:
+        try:
+            yield app, server
+        finally:
+            app.release.set()  # never leave the worker held
+
+
+def read_responses(sock: socket.socket, count: int) -> list[bytes]:
+    """``count`` HTTP responses from ``sock`` (Content-Length framed): their bodies."""
+    stream = sock.makefile("rb")
+    bodies = []
+    for _ in range(count):
+        length = 0
+        while (line := stream.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        bodies.append(stream.read(length))
+    return bodies
+
+
+def test_what_the_app_has_in_memory_is_answered_on_the_loop_while_every_worker_is_busy(
+    echo: tuple[Echo, WaitressThread],
+):
+    """The one worker is held; a cached answer still comes, from the loop's thread."""
+    app, server = echo
+    held = socket.create_connection((HOST, server.port), timeout=10)
+    held.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+    deadline = time.monotonic() + 10
+    while "/hold" not in app.threads and time.monotonic() < deadline:
+        time.sleep(0.005)
+    status, _, body = fetch(server.port, "/fast", timeout=5)
+    assert (status, body) == (200, b"</fast>")
+    assert app.threads["/fast"] == "waitress"  # WaitressThread's loop thread
+    app.release.set()
+    assert read_responses(held, 1) == [b"</hold>"]
+    held.close()
+    assert app.threads["/hold"] != "waitress"
+
+
+def test_pipelined_answers_keep_their_order_across_loop_and_workers(
+    echo: tuple[Echo, WaitressThread],
+):
+    app, server = echo
+    with socket.create_connection((HOST, server.port), timeout=10) as sock:
+        sock.sendall(b"".join(
+            f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+            for path in ("/fast1", "/hold", "/fast2", "/slow", "/fast3")
+        ))  # fmt: skip
+        time.sleep(0.2)
+        app.release.set()
+        assert read_responses(sock, 5) == [
+            b"</fast1>",
+            b"</hold>",
+            b"</fast2>",
+            b"</slow>",
+            b"</fast3>",
+        ]
+    assert app.threads["/fast1"] == "waitress" and app.threads["/slow"] != "waitress"
+
+
+def test_the_loop_never_queues_bytes_behind_a_client_that_is_not_reading(
+    echo: tuple[Echo, WaitressThread],
+):
+    """8 MB waits in the buffer of a client that reads nothing: the next request,
+    cached or not, goes to a worker (which may block on that buffer; the loop,
+    which drains every buffer, must never)."""
+    app, server = echo
+    with socket.create_connection((HOST, server.port), timeout=10) as sock:
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+        deadline = time.monotonic() + 10
+        while "/fast" not in app.threads and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert fetch(server.port, "/fast-other", timeout=5)[2] == b"</fast-other>"  # loop alive
+        bodies = read_responses(sock, 2)
+    assert [len(bodies[0]), bodies[1]] == [8 << 20, b"</fast>"]
+    assert app.threads["/big"] == "waitress" and app.threads["/fast"] != "waitress"
+
+
+def test_serving_hands_the_gil_over_every_half_millisecond():
+    """feedsvc serve shortens Python's 5 ms switch interval (web/server.py says why)."""
+    before = sys.getswitchinterval()
+    try:
+        tune_interpreter()
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    finally:
+        sys.setswitchinterval(before)
+
+
+def test_a_request_that_came_with_the_connection_is_answered_on_accept():
+    """No loop turn at all: accepting the connection reads and answers it."""
+    server: Any = create_server(
+        Echo(), ConnectionSettings(), 0, in_memory, host=HOST, port=0, threads=1
+    )
+    try:
+        with socket.create_connection((HOST, server.effective_port), timeout=5) as sock:
+            sock.sendall(b"GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.05)  # the request reaches the server's socket buffer
+            server.handle_accept()  # what the loop does when the listener is ready
+            sock.settimeout(5)
+            assert read_responses(sock, 1) == [b"</fast>"]
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()

@@ -1,11 +1,13 @@
-"""The work behind ``feedsvc audience ingest|report`` and ``feedsvc popularity``.
+"""``feedsvc audience ingest|report`` and ``feedsvc popularity``: their arguments and work.
 
-The CLI parses arguments and calls these; each prints what it did and
-returns an exit code (0 done, 1 nothing usable read, 2 cannot run).
+:mod:`feedsvc.cli` adds these subcommands (:func:`add_audience_commands`);
+each prints what it did and returns an exit code (0 done, 1 nothing usable
+read, 2 cannot run).
 """
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import sqlite3
 import sys
@@ -13,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from feedsvc.audience import report
 from feedsvc.audience.accesslog import LogFormat
@@ -32,6 +35,7 @@ from feedsvc.problems import ContentError
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_UNUSABLE = 0, 1, 2
 LOCK_FILE = "audience-ingest.lock"
+NO_STATE = "the audience is kept in the state: set FEEDSVC_STATE_DIR (or --state-dir) to a folder"
 
 
 def _fail(message: str) -> int:
@@ -59,8 +63,10 @@ def ingest_lock(state_dir: str) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def ingest(state_dir: str, log: Path, fmt: LogFormat, prefix: str | None) -> int:
+def ingest(state_dir: str | None, log: Path, fmt: LogFormat, prefix: str | None) -> int:
     """Count the new lines of ``log`` into the state; print a one-line summary."""
+    if state_dir is None:
+        return _fail(NO_STATE)
     if not log.is_file():
         return _fail(f"{log}: no such access log")
     try:
@@ -87,8 +93,10 @@ def ingest(state_dir: str, log: Path, fmt: LogFormat, prefix: str | None) -> int
     return EXIT_PROBLEMS if result.lines and result.junk == result.lines else EXIT_OK
 
 
-def show_report(state_dir: str, fmt: str = "text") -> int:
+def show_report(state_dir: str | None, fmt: str = "text") -> int:
     """Print the estimates as tables (or JSON)."""
+    if state_dir is None:
+        return _fail(NO_STATE)
     try:
         conn = connect_state(state_dir)
     except (sqlite3.Error, OSError, SchemaError) as exc:
@@ -132,3 +140,44 @@ def popularity(
         write_atomically(target, popularity_yaml(views, slugs, window, newest))
         print(f"wrote {target}", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_audience_ingest(args: argparse.Namespace) -> int:
+    """Count the new lines of an access log into the audience state."""
+    prefix = None if args.prefix == "auto" else args.prefix
+    return ingest(args.state_dir, Path(args.access_log), args.format, prefix)
+
+
+def cmd_audience_report(args: argparse.Namespace) -> int:
+    """Print the subscriber estimates as tables."""
+    return show_report(args.state_dir, args.format)
+
+
+def cmd_popularity(args: argparse.Namespace) -> int:
+    """Article views from the site's access log; ``--write`` updates popularity.yaml."""
+    logs = [Path(p) for p in args.access_log]
+    return popularity(args.content_dir, logs, args.format, args.window, args.write)
+
+
+def add_audience_commands(sub: Any, content_dir: str, state_dir: str | None) -> None:
+    """``feedsvc audience ingest|report`` and ``feedsvc popularity`` (defaults from settings)."""
+    audience = sub.add_parser("audience", help="subscriber estimates from logs and live requests")
+    verbs = audience.add_subparsers(dest="verb", required=True)
+    ingest = verbs.add_parser("ingest", help="count the new lines of an access log")
+    ingest.add_argument("--access-log", required=True, help="nginx access log (rotation-safe)")
+    ingest.add_argument("--format", choices=("combined", "json"), default="combined")
+    ingest.add_argument("--prefix", default="auto", help="feeds' mount path (/feeds) or auto")
+    ingest.add_argument("--state-dir", default=state_dir)
+    ingest.set_defaults(func=cmd_audience_ingest)
+    report = verbs.add_parser("report", help="print subscriber estimates")
+    report.add_argument("--state-dir", default=state_dir)
+    report.add_argument("--format", choices=("text", "json"), default="text")
+    report.set_defaults(func=cmd_audience_report)
+
+    popular = sub.add_parser("popularity", help="article views from the site's access log")
+    popular.add_argument("--access-log", required=True, action="append", help="repeatable; .gz ok")
+    popular.add_argument("--window", default="7d", help="24h, 7d, 30d (ends at the newest request)")
+    popular.add_argument("--format", choices=("combined", "json"), default="combined")
+    popular.add_argument("--content-dir", default=content_dir)
+    popular.add_argument("--write", action="store_true", help="write content/popularity.yaml")
+    popular.set_defaults(func=cmd_popularity)

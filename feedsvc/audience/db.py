@@ -1,7 +1,11 @@
 """The one place the audience opens its state: ``<state dir>/state.db``.
 
-Until the shared state store lands, this opens SQLite directly; swapping it
-for the shared store's connection is a change to this function alone.
+The same file as :mod:`feedsvc.state.store` (its ``STATE_FILE``), through
+connections of the audience's own: log ingest runs in its own process, the
+live recorder flushes from its own thread and the admin pages read while
+requests write, and WAL lets all of them share the file without holding the
+service's one connection (and its lock) for a whole batch. Swapping this for
+the shared store's connection is a change to this function alone.
 """
 
 from __future__ import annotations
@@ -10,8 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from feedsvc.audience.store import ensure_schema
-
-STATE_FILE = "state.db"
+from feedsvc.state.store import STATE_FILE
 
 
 def connect_state(state_dir: str | Path) -> sqlite3.Connection:

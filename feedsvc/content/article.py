@@ -18,6 +18,7 @@ from typing import Any
 
 from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.fields import FieldChecker, tags_of
+from feedsvc.content.media import attachments_of, image_of
 from feedsvc.content.model import Article
 from feedsvc.content.textstore import put_text
 from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown, shown_key
@@ -25,7 +26,7 @@ from feedsvc.problems import Problem
 
 KNOWN_FIELDS = frozenset(
     {"title", "published", "updated", "author", "tags", "summary", "body", "views", "image",
-     "draft"}
+     "attachments", "draft"}
 )  # fmt: skip
 _SLUG_OK = re.compile(r"^[\w-]+$")
 
@@ -59,7 +60,8 @@ def validate_article(
     if not summary:
         check("summary", "is empty; a summary is derived from the body", "warning")
     views = check.whole_number(data, "views")
-    image = check.url(data, "image")
+    image = image_of(data, check)
+    attachments = attachments_of(data, check)
     draft = check.flag(data, "draft")
 
     problems = check.problems
@@ -74,7 +76,8 @@ def validate_article(
         tags=tuple(tags),
         text_ref=put_text(summary, body),
         views=views,
-        image=image or None,
+        image=image,
+        attachments=attachments,
         draft=draft,
         source=display,
         revision=revision,

@@ -1,4 +1,4 @@
-"""What each field of an article may hold: dates, text, tags.
+"""What each field of an article may hold: dates, text, tags (media: :mod:`.media`).
 
 Every check reports to a :class:`FieldChecker`, which names the file, the
 field and its line. Errors reject the article; warnings describe what was
@@ -110,6 +110,10 @@ class FieldChecker:
 
     def __call__(self, key: str, message: str, severity: Severity = "error") -> None:
         self.problems.append(Problem(self.display, key, message, self.lines.get(key), severity))
+
+    def at(self, key: str, field: str, message: str, severity: Severity = "warning") -> None:
+        """A problem with a part of ``key``'s value (``image.width``), at ``key``'s line."""
+        self.problems.append(Problem(self.display, field, message, self.lines.get(key), severity))
 
     def text(self, data: Mapping[Any, Any], key: str, *, required: bool = False) -> str | None:
         """A text field; numbers are accepted as text. Controls removed, with a word."""

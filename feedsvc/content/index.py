@@ -7,7 +7,7 @@ costs a few bisections rather than re-sorting every article.
 from __future__ import annotations
 
 import hashlib
-from bisect import bisect_left, insort
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -214,6 +214,7 @@ class SnapshotBuilder:
         future_ids = {id(a): a for a in future}
         tags = self._cut_tags(self._tags_to_cut(future_ids, shown), now_key, shown)
         popular, ranked, window_moves_at = self._popular(now, visible, future)
+        popular = self._with_enough_views(popular)
         for article, until in shown.values():
             index = bisect_left(popular, self._views_key(article), key=self._views_key)
             if index < len(popular) and popular[index] is article:
@@ -314,6 +315,12 @@ class SnapshotBuilder:
             for article in future:
                 _remove_from(popular, article, self._views_key)
         return popular, len(visible), None
+
+    def _with_enough_views(self, popular: list[Article]) -> list[Article]:
+        """The ranking cut where views fall below ``popular.min_views`` (most viewed first)."""
+        least = self._site.popular_min_views
+        end = bisect_right(popular, -least, key=lambda a: -self._views_of(a))
+        return popular if end == len(popular) else popular[:end]
 
     def _version(self, visible: int, ranked: int, future: list[Article], shown: _Shown) -> str:
         """The snapshot's version: a digest of the site settings, how many articles are

@@ -26,6 +26,33 @@ class Tag:
 
 
 @dataclass(frozen=True, slots=True)
+class Image:
+    """An article's picture: what feeds need to show it well (see :mod:`.media`).
+
+    Width, height and type are ``None`` when the editor did not say: feeds
+    then leave them out rather than guess sizes readers would lay out by.
+    """
+
+    url: str
+    alt: str = ""
+    width: int | None = None
+    height: int | None = None
+    type: str | None = None
+    caption: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """An audio or video file that goes with an article (a podcast-style enclosure)."""
+
+    url: str
+    type: str
+    length: int | None = None  # bytes
+    duration: int | None = None  # seconds
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     """One validated article file.
 
@@ -44,7 +71,8 @@ class Article:
     updated: datetime | None = None
     author: str | None = None
     views: int = 0
-    image: str | None = None
+    image: Image | None = None
+    attachments: tuple[Attachment, ...] = ()
     draft: bool = False
     source: str = ""
     revision: str = ""

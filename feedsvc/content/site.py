@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from feedsvc.content import tagrules
+from feedsvc.content.branding import BRAND_KEYS, Brand, brands
 from feedsvc.content.yamlfile import shown, shown_key
 from feedsvc.problems import Problem
 from feedsvc.settings import Override, site_overrides
@@ -33,10 +35,22 @@ class SiteSettings:
     items_per_feed: int = 20
     popular_items: int = 10
     popular_window_days: int = 0
+    popular_min_views: int = 1  # the popular feed lists only articles with at least these views
     cache_max_age: int = 300
     tag_combine_limit: int = 4
     websub_hub: str = ""
     notes: str = ""
+    icon: Brand | None = None  # square (feed readers' avatar), see content/branding.py
+    logo: Brand | None = None  # wide
+    # What old tag URLs answer (feedsvc.content.tagrules): (old slug, new slug) pairs -> 308,
+    # retired slugs -> 410.
+    tag_redirects: tuple[tuple[str, str], ...] = ()
+    retired_tags: tuple[str, ...] = ()
+
+    @property
+    def redirects(self) -> dict[str, str]:
+        """``tag_redirects`` as a mapping: old slug -> new slug."""
+        return dict(self.tag_redirects)
 
     @property
     def tag_authority(self) -> str:
@@ -71,13 +85,18 @@ SITE_FIELDS: dict[str, tuple[str, type]] = {
     "notes": ("notes", str),
 }
 # keys of the ``popular:`` mapping -> attribute (all whole numbers)
-POPULAR_FIELDS: dict[str, str] = {"items": "popular_items", "window_days": "popular_window_days"}
+POPULAR_FIELDS: dict[str, str] = {
+    "items": "popular_items",
+    "window_days": "popular_window_days",
+    "min_views": "popular_min_views",
+}
 # The largest value of each number (attribute -> (as site.yaml names it, limit)):
 # beyond these a feed is no longer a feed, and dates leave datetime's range.
 INT_LIMITS: dict[str, tuple[str, int]] = {
     "items_per_feed": ("items_per_feed", 10_000),
     "popular_items": ("popular.items", 10_000),
     "popular_window_days": ("popular.window_days", 36_500),  # a century
+    "popular_min_views": ("popular.min_views", 2**53),
     "cache_max_age": ("cache_max_age", 31_536_000),  # a year, as RFC 9111 advises
     "tag_combine_limit": ("tag_combine_limit", 64),
 }
@@ -98,10 +117,13 @@ def parse_site_settings(
     values = _file_values(data, path, problems)
     _apply_overrides(values, site_overrides(env), problems)
     _check_values(values, path, problems)
-    if any(p.severity == "error" for p in problems):
+    rules, rule_problems = tagrules.tag_rule_values(data, path)  # bad rules: reported, ignored
+    problems += rule_problems
+    if any(p.severity == "error" for p in problems if p not in rule_problems):
         return None, problems
     values["site_url"] = values.get("site_url", "").rstrip("/")
-    return SiteSettings(**values), problems
+    values.update(brands(data, values["site_url"], path, problems))
+    return SiteSettings(**values, **rules), problems
 
 
 def _check_int(value: Any, path: str, name: str, problems: list[Problem]) -> int | None:
@@ -118,6 +140,10 @@ def _file_values(data: Mapping[Any, Any], path: str, problems: list[Problem]) ->
         if key == "popular":
             _popular_values(raw, path, values, problems)
             continue
+        if key in BRAND_KEYS:  # icon, logo: need site_url, read by parse_site_settings
+            continue
+        if key in tagrules.KEYS:
+            continue  # parse_site_settings reads them
         if key not in SITE_FIELDS:
             problems.append(Problem(path, shown_key(key), "unknown setting", severity="warning"))
             continue
@@ -136,7 +162,9 @@ def _file_values(data: Mapping[Any, Any], path: str, problems: list[Problem]) ->
 def _popular_values(raw: Any, path: str, values: dict[str, Any], problems: list[Problem]) -> None:
     """The ``popular:`` mapping (items, window_days) into ``values``."""
     if not isinstance(raw, Mapping):
-        problems.append(Problem(path, "popular", "must be a mapping (items, window_days)"))
+        problems.append(
+            Problem(path, "popular", "must be a mapping (items, window_days, min_views)")
+        )
         return
     for sub, sub_raw in raw.items():
         if sub not in POPULAR_FIELDS:

@@ -50,7 +50,7 @@ class SiteFile:
         if parsed is not None:
             site, more = parse_site_settings(parsed.data, self.display, self.env)
             problems = problems + [
-                Problem(p.path, p.field, p.message, parsed.lines.get(p.field), p.severity)
+                Problem(p.path, p.field, p.message, _line_of(parsed, p.field), p.severity)
                 for p in more
             ]
         if site is None and self.settings is None:
@@ -60,6 +60,11 @@ class SiteFile:
         else:
             problems = [*problems, still_serving(self.display, "settings")]
         self.problems = problems
+
+
+def _line_of(parsed: ParsedYaml, field: str) -> int | None:
+    """The line of a setting: its own key's, else its top-level key's (``popular.items``)."""
+    return parsed.lines.get(field) or parsed.lines.get(field.split(".")[0].split("[")[0])
 
 
 class PopularityFile:

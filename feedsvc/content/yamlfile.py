@@ -7,8 +7,10 @@ the loader, with the file's line number, instead of failing the whole file.
 
 Speed matters here because a big site's start-up is almost entirely this
 module (100k files). libyaml (PyYAML's C parser) does all the parsing. The
-common article shape (a flat mapping of scalars and lists of scalars, no
-tags, anchors or nesting) is then assembled straight from libyaml's events,
+common article shape (a mapping of scalars, lists of scalars and flat
+mappings such as ``image:``, lists of those such as ``attachments:``; no
+tags, anchors or deeper nesting) is then assembled straight from libyaml's
+events (:mod:`feedsvc.content.yamlschema`, with the YAML 1.2 scalars),
 which costs a third less than PyYAML's node graph and generic constructor;
 anything else (or any error) goes through the full constructor, so the
 result and every error message are exactly the full loader's.
@@ -20,7 +22,7 @@ import os
 import re
 import reprlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from yaml.events import (
@@ -29,14 +31,11 @@ from yaml.events import (
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
     StreamEndEvent,
 )
 
 from feedsvc.content.budgets import (
     ARTICLE,
-    MAX_NUMBER_DIGITS,
     MAX_SHOWN_CHARS,
     Budget,
     OverBudget,
@@ -44,6 +43,13 @@ from feedsvc.content.budgets import (
     over_budget,
 )
 from feedsvc.content.reading import Refused, read_content_file
+from feedsvc.content.yamlschema import (
+    INT_TAG,
+    ContentYamlLoader,
+    NotSimple,
+    scalar_value,
+    simple_value,
+)
 from feedsvc.problems import Problem
 
 _UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
@@ -66,34 +72,6 @@ def shown_key(key: Any) -> str:
     """A mapping key as messages name it: as written, cut short when long."""
     text = key if isinstance(key, str) else shown(key)
     return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
-
-
-if TYPE_CHECKING:
-    _YamlBase = yaml.CSafeLoader
-else:  # libyaml is ~10x faster; PyYAML may be built without it
-    _YamlBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class ContentYamlLoader(_YamlBase):
-    """Safe YAML loader with YAML 1.2 core-schema scalars (see module docstring)."""
-
-
-_NULL, _BOOL, _INT = "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int"
-ContentYamlLoader.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
-    (_NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
-    (_INT, r"^[-+]?(?:0|[1-9][0-9]*)$", list("-+0123456789")),
-    (
-        "tag:yaml.org,2002:float",
-        r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        list("-+0123456789."),
-    ),
-    ("tag:yaml.org,2002:merge", r"^(?:<<)$", ["<"]),
-):
-    ContentYamlLoader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
-_RESOLVERS: dict[str, list[tuple[str, re.Pattern[str]]]] = ContentYamlLoader.yaml_implicit_resolvers
 
 
 @dataclass(slots=True)
@@ -140,41 +118,10 @@ def decode_bytes(raw: bytes, path: str) -> tuple[str | None, list[Problem]]:
         ]
 
 
-class _NotSimple(Exception):
-    """The document is not a flat mapping of plain values: use the full loader."""
-
-
-def _plain_scalar(value: str) -> Any:
-    """An untagged plain scalar, resolved as :class:`ContentYamlLoader` would.
-
-    Only null, bool, int and str are built here (their constructors are
-    exact one-liners); floats and merge keys go to the full loader.
-    """
-    for tag, pattern in _RESOLVERS.get(value[:1], ()):
-        if pattern.match(value):
-            if tag == _NULL:
-                return None
-            if tag == _BOOL:
-                return value.lower() == "true"
-            if tag == _INT:
-                if len(value) > MAX_NUMBER_DIGITS:
-                    raise _NotSimple  # the full loader words it, with its line
-                return int(value)
-            raise _NotSimple
-    return value
-
-
-def _scalar(event: ScalarEvent) -> Any:
-    if event.tag is not None or event.anchor is not None:
-        raise _NotSimple
-    # Quoted and block scalars without a tag are always strings.
-    return _plain_scalar(event.value) if event.implicit[0] else event.value
-
-
 def _parse_simple(text: str, max_nodes: int = ARTICLE.max_nodes) -> ParsedYaml | None:
-    """The document as a flat mapping, straight from libyaml's events; or
-    ``None`` when it is anything else, does not parse or has more than
-    ``max_nodes`` values (the full loader then decides, and words the error)."""
+    """The document as a mapping of plain values (see :func:`simple_value`), straight
+    from libyaml's events; or ``None`` when it is anything else, does not parse or
+    has more than ``max_nodes`` values (the full loader then decides, and words the error)."""
     loader = ContentYamlLoader(text)
     next_event = loader.get_event
     nodes = 1
@@ -187,31 +134,17 @@ def _parse_simple(text: str, max_nodes: int = ARTICLE.max_nodes) -> ParsedYaml |
             return None
         parsed = ParsedYaml({})
         data, lines = parsed.data, parsed.lines
-        while True:
-            event = next_event()
-            if type(event) is MappingEndEvent:
-                break
+        while type(event := next_event()) is not MappingEndEvent:
             if type(event) is not ScalarEvent:
                 return None
-            key = _scalar(event)
+            key = scalar_value(event)
             if type(key) is not str:
                 return None
             mark = event.start_mark
             assert mark is not None  # the parser marks every event it emits
             line = mark.line + 1
-            event = next_event()
-            if type(event) is ScalarEvent:
-                value = _scalar(event)
-            elif type(event) is SequenceStartEvent and event.tag is None and not event.anchor:
-                value = []
-                while type(event := next_event()) is ScalarEvent:
-                    value.append(_scalar(event))
-                    nodes += 1
-                if type(event) is not SequenceEndEvent:
-                    return None
-            else:
-                return None
-            nodes += 2
+            value, count = simple_value(next_event(), next_event)
+            nodes += 1 + count
             if nodes > max_nodes:
                 return None
             if key in lines:
@@ -221,7 +154,7 @@ def _parse_simple(text: str, max_nodes: int = ARTICLE.max_nodes) -> ParsedYaml |
         if type(next_event()) is not DocumentEndEvent or type(next_event()) is not StreamEndEvent:
             return None  # several documents: the full loader says so
         return parsed
-    except (_NotSimple, yaml.YAMLError):
+    except (NotSimple, yaml.YAMLError):
         return None
     finally:
         loader.dispose()
@@ -243,7 +176,7 @@ def _construct_int(loader: ContentYamlLoader, node: yaml.ScalarNode) -> Any:
     return loader.construct_yaml_int(node)
 
 
-ContentYamlLoader.add_constructor(_INT, _construct_int)
+ContentYamlLoader.add_constructor(INT_TAG, _construct_int)
 
 
 def _parse_full(

@@ -2,16 +2,18 @@
 
 The Markdown is rendered and sanitised once per edit (cached by the text
 reference), then shared by every feed the article is in and every format.
-The article's image, made absolute, leads the body as a figure.
+The article's image, made absolute, leads the body as a figure (with its alt
+text and caption); its attachments are made absolute here too.
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from html import escape
 from urllib.parse import urljoin
 
-from feedsvc.content.model import Article
+from feedsvc.content.model import Article, Attachment, Image
 from feedsvc.content.textstore import get_text
 from feedsvc.text import is_absolute_http_url, render_body
 
@@ -32,18 +34,36 @@ def article_html(article: Article, url: str) -> str:
     return _body_html(article.text_ref, url)
 
 
-def article_image(article: Article, url: str) -> str | None:
-    """The article's image as an absolute http(s) URL (relative to ``url``), or ``None``."""
+def absolute_url(value: str, base: str) -> str | None:
+    """``value`` as an absolute http(s) URL (relative to ``base``), or ``None``."""
+    if not is_absolute_http_url(value):
+        value = urljoin(base, value)
+    return value if is_absolute_http_url(value) else None
+
+
+def article_image(article: Article, url: str) -> Image | None:
+    """The article's image with an absolute http(s) URL (relative to ``url``), or ``None``."""
     image = article.image
-    if image and not is_absolute_http_url(image):
-        image = urljoin(url, image)
-        image = image if is_absolute_http_url(image) else None
-    return image or None
+    absolute = absolute_url(image.url, url) if image else None
+    return replace(image, url=absolute) if image and absolute else None
 
 
-def item_html(article: Article, url: str, image: str | None) -> str:
+def article_attachments(article: Article, url: str) -> tuple[Attachment, ...]:
+    """The article's attachments with absolute URLs; one that has none is left out."""
+    found = ((a, absolute_url(a.url, url)) for a in article.attachments)
+    return tuple(replace(a, url=absolute) for a, absolute in found if absolute)
+
+
+def figure_html(image: Image) -> str:
+    """The image as the figure leading an item: alt text, and the caption if any."""
+    caption = f"<figcaption>{escape(image.caption, quote=False)}</figcaption>"
+    return (
+        f'<figure><img src="{escape(image.url)}" alt="{escape(image.alt)}">'
+        f"{caption if image.caption else ''}</figure>"
+    )
+
+
+def item_html(article: Article, url: str, image: Image | None) -> str:
     """The HTML a feed item carries: the image as a leading figure, then the body."""
     content = article_html(article, url)
-    if image:
-        content = f'<figure><img src="{escape(image)}" alt=""></figure>{content}'
-    return content
+    return figure_html(image) + content if image else content

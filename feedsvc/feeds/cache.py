@@ -298,6 +298,10 @@ class FeedCache:
         finally:
             slots.release()
 
+    def has_variant(self, key: VariantKey) -> bool:
+        """Whether ``key``'s bytes are in memory (no render, no hit counted, no promotion)."""
+        return key in self.variants
+
     def _build_variant(
         self,
         key: VariantKey,

@@ -3,15 +3,21 @@
 A :class:`Catalog` is built once per snapshot (patched from the previous one
 after a small edit) and never changes afterwards, except for two bounded memos:
 fingerprints and routes of pages and tag combinations resolved on demand.
+
+Its snapshot's tags are the content's plus every tag ever served that has
+no article now (an empty entry: its feeds stay valid and empty, see
+:mod:`.served_tags`), minus the tags ``site.yaml`` redirects or retires
+(their URLs answer 308 or 410, see :mod:`.routing`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 
-from feedsvc.content.model import Snapshot
+from feedsvc.content.model import Snapshot, TagEntry
 from feedsvc.feeds.spec import FeedSpec, all_feeds, feed_by_key, feed_fingerprint, tag_feed
 from feedsvc.feeds.urls import FORMATS, FeedFormat, wsgi_path
 
@@ -30,6 +36,9 @@ class Catalog:
     loaded_at: datetime
     fingerprints: dict[str, str] = field(default_factory=dict)
     dynamic_routes: dict[str, tuple[FeedSpec, FeedFormat]] = field(default_factory=dict)
+    # The loader's own snapshot (``snapshot`` may be a copy with other tags): holding
+    # it keeps the text store's files its articles read from open.
+    loaded: Snapshot | None = None
 
     def fingerprint(self, spec: FeedSpec) -> str:
         """Memoised :func:`feed_fingerprint` (the snapshot never changes)."""
@@ -53,24 +62,62 @@ def _drop_routes(routes: dict[str, tuple[FeedSpec, FeedFormat]], slug: str) -> N
         routes.pop(wsgi_path(f"/tags/{slug}/{fmt.filename}"), None)
 
 
+def served_snapshot(
+    snapshot: Snapshot, served: Mapping[str, str], previous: Catalog | None = None
+) -> Snapshot:
+    """``snapshot`` with the tags its catalog serves (see the module's docstring).
+
+    An empty entry of the previous catalog is reused while its name is the
+    same, so an unchanged empty tag keeps its feed and fingerprint.
+    """
+    site = snapshot.site
+    gone = {*site.retired_tags, *site.redirects}
+    missing = sorted(slug for slug in served if slug not in snapshot.tags and slug not in gone)
+    if not missing and not gone.intersection(snapshot.tags):
+        return snapshot
+    old = previous.snapshot.tags if previous is not None else {}
+    tags = {slug: entry for slug, entry in snapshot.tags.items() if slug not in gone}
+    for slug in missing:
+        kept = old.get(slug)
+        same = kept is not None and not kept.articles and kept.name == served[slug]
+        tags[slug] = kept if same and kept is not None else TagEntry(slug, served[slug], ())
+    # Two sorted runs (the content's tags, then the kept ones): Timsort merges them in
+    # linear time, so a site with many tags pays no full sort per reload.
+    return replace(snapshot, tags=MappingProxyType(dict(sorted(tags.items()))))
+
+
+def refreshed_catalog(old: Catalog, snapshot: Snapshot) -> Catalog:
+    """``old`` with a snapshot of the same version (new problems, the same feeds)."""
+    served = replace(snapshot, tags=old.snapshot.tags)
+    return replace(old, snapshot=served, loaded=snapshot)
+
+
 def make_catalog(
-    seq: int, snapshot: Snapshot, now: datetime, previous: Catalog | None = None
+    seq: int,
+    snapshot: Snapshot,
+    now: datetime,
+    previous: Catalog | None = None,
+    served: Mapping[str, str] | None = None,
 ) -> Catalog:
     """Index every feed of ``snapshot`` by its URL path.
 
     With ``previous`` (a reload under the same site settings), its tables are
     copied and only tags whose entry changed are indexed again: a snapshot
     keeps the very :class:`~feedsvc.content.model.TagEntry` of an unchanged tag, so
-    its feed, routes and fingerprint carry over as they are.
+    its feed, routes and fingerprint carry over as they are. ``served``: every
+    tag ever served (slug -> name), kept with an empty feed when it has no article.
     """
+    loaded, snapshot = snapshot, served_snapshot(snapshot, served or {}, previous)
     if previous is None or previous.snapshot.site != snapshot.site:
         feeds: dict[str, FeedSpec] = {}
         routes: dict[str, tuple[FeedSpec, FeedFormat]] = {}
         for spec in all_feeds(snapshot):
             feeds[spec.key] = spec
             _add_routes(routes, spec)
-        return Catalog(seq, snapshot, feeds, routes, now)
-    return _patched_catalog(seq, snapshot, now, previous)
+        return Catalog(seq, snapshot, feeds, routes, now, loaded=loaded)
+    catalog = _patched_catalog(seq, snapshot, now, previous)
+    catalog.loaded = loaded
+    return catalog
 
 
 def _patched_catalog(seq: int, snapshot: Snapshot, now: datetime, previous: Catalog) -> Catalog:

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote
 
-from feedsvc.content.model import Article, Snapshot
-from feedsvc.feeds.body import article_image, item_html
+from feedsvc.content.branding import Brand
+from feedsvc.content.model import Article, Attachment, Image, Snapshot
+from feedsvc.feeds.body import article_attachments, article_image, figure_html, item_html
 from feedsvc.feeds.spec import FeedSpec, feed_items, page_count
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.text import html_to_text, shorten
@@ -56,7 +57,8 @@ class FeedItem:
     published: datetime
     modified: datetime
     tags: tuple[str, ...]
-    image: str | None
+    image: Image | None  # absolute URL
+    attachments: tuple[Attachment, ...] = ()  # absolute URLs
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,8 @@ class FeedDocument:
     items: list[FeedItem]
     self_urls: dict[str, str]  # the document's own URL (BASE_TOKEN + path)
     links: dict[str, list[Link]]  # paging (RFC 5005) and WebSub hub links
+    icon: Brand | None = None  # square mark (absolute URL)
+    logo: Brand | None = None  # wide mark
 
 
 def article_id(snapshot: Snapshot, article: Article) -> str:
@@ -104,12 +108,13 @@ def feed_item(snapshot: Snapshot, article: Article) -> FeedItem:
         modified=article.modified,
         tags=tuple(tag.name for tag in article.tags),
         image=image,
+        attachments=article_attachments(article, url),
     )
 
 
 def shortened(item: FeedItem) -> FeedItem:
     """``item`` with its summary and a link to the article in place of its full HTML."""
-    figure = f'<figure><img src="{escape(item.image)}" alt=""></figure>' if item.image else ""
+    figure = figure_html(item.image) if item.image else ""
     html = (
         f"{figure}<p>{escape(item.summary, quote=False)}</p>"
         f'<p><a href="{escape(item.url)}">{READ_MORE}</a></p>'
@@ -170,4 +175,6 @@ def feed_document(snapshot: Snapshot, spec: FeedSpec) -> FeedDocument:
         items=budgeted_items([feed_item(snapshot, article) for article in articles]),
         self_urls={fmt: BASE_TOKEN + spec.url_path(fmt) for fmt in FORMATS},
         links={fmt: extra_links(snapshot, spec, fmt, pages) for fmt in FORMATS},
+        icon=site.icon,
+        logo=site.logo,
     )

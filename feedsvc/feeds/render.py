@@ -8,6 +8,9 @@ way of feedgen) and nothing of requests or caching; its output is a
 
 feedgen pitfalls handled here: ``add_entry()`` prepends by default, and RSS
 keeps only one ``atom:link`` (the :class:`AtomLinks` extension adds the rest).
+Enclosures, Media RSS and the channel's icon and logo are written by the
+:mod:`.mediarss` extension (feedgen keeps the last RSS enclosure, and ties
+Atom's logo to RSS's image).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from lxml import etree
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds.document import FeedDocument, FeedItem, Link, feed_document
 from feedsvc.feeds.jsonfeed import json_feed
+from feedsvc.feeds.mediarss import MediaEntry, MediaFeed
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.version import __version__
@@ -80,6 +84,9 @@ def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: 
     fg = FeedGenerator()
     fg.load_extension("dc", atom=False, rss=True)
     fg.register_extension("atomlinks", AtomLinks, atom=False, rss=True)
+    fg.register_extension("media", MediaFeed, MediaEntry, atom=True, rss=True)
+    fg.media.icon, fg.media.logo = doc.icon, doc.logo
+    fg.media.title, fg.media.link = doc.title, doc.home_url  # RSS <image> repeats the channel's
     fg.id(doc.id)
     fg.title(doc.title)
     fg.description(doc.description)
@@ -111,6 +118,7 @@ def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
     entry.updated(item.modified)
     for tag in item.tags:
         entry.category(term=tag, label=tag)
+    entry.media.image, entry.media.attachments = item.image, item.attachments
 
 
 def _set_links(fg: FeedGenerator, doc: FeedDocument, fmt: str) -> None:

@@ -7,6 +7,11 @@ resource. The web layer answers the canonical spelling and redirects every
 other one permanently, so that readers store (and caches hold) one URL per
 feed.
 
+A tag ``site.yaml`` redirects (``tag_redirects``) names the new tag's
+resource (so every URL of the old tag redirects to the same URL of the new
+one: feeds in each format, older pages, combinations, the tag page), and a
+retired one (``retired_tags``) is refused with 410 Gone.
+
 Pure functions over a :class:`~feedsvc.feeds.catalog.Catalog`: no Flask, no request.
 Paths come in percent-decoded, as ``PATH_INFO`` carries them; canonical paths
 go out percent-encoded, ready for a ``Location`` header.
@@ -28,6 +33,7 @@ TargetKind = Literal["directory", "tags", "tag", "feed", "page"]
 
 # Longer paths name nothing here; refusing them early keeps hostile requests cheap.
 MAX_ALIAS_PATH = 2048
+RETIRED = "this tag was retired: its feeds are gone for good"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,9 @@ def resolve(catalog: Catalog, path: str) -> Target | Refusal | None:
     if len(segments) == 1:
         return Target("tags", urls.TAG_INDEX)
     spec = _tag(catalog, segments[1:])
-    return None if spec is None else Target("tag", urls.html_page(spec.path), spec)
+    if spec is None or isinstance(spec, Refusal):
+        return spec
+    return Target("tag", urls.html_page(spec.path), spec)
 
 
 def _feed(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
@@ -95,9 +103,17 @@ def _feed(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
         spec = _tags(catalog, parts[1:])
     if spec is None or isinstance(spec, Refusal):
         return spec
-    if not page_exists(catalog.snapshot, spec, page):
+    if not page_exists(catalog.snapshot, spec, page) and not _moved(catalog, parts):
         return Refusal(404, "no such page of this feed")
-    return spec.at_page(page)
+    return spec.at_page(page)  # a moved tag's page redirects even if the new tag lacks it
+
+
+def _moved(catalog: Catalog, parts: list[str]) -> bool:
+    """Whether the tag segments name a tag ``site.yaml`` redirects (``tag_redirects``)."""
+    moves = catalog.snapshot.site.redirects
+    if not moves or len(parts) < 2 or parts[0].lower() != urls.TAGS_SEGMENT:
+        return False
+    return any(tag_slug(name) in moves for name in urls.join(parts[1:]).split(urls.TAG_JOIN))
 
 
 def _tags(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
@@ -105,8 +121,12 @@ def _tags(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     names = [name for name in urls.join(parts).split(urls.TAG_JOIN) if name.strip()]
     if len(names) <= 1:
         return _tag(catalog, parts)
-    slugs = sorted({tag_slug(name) for name in names} - {""})
-    limit = catalog.snapshot.site.tag_combine_limit
+    site = catalog.snapshot.site
+    moves = site.redirects
+    slugs = sorted({moves.get(slug, slug) for slug in map(tag_slug, names)} - {""})
+    if any(slug in site.retired_tags for slug in slugs):
+        return Refusal(410, RETIRED)
+    limit = site.tag_combine_limit
     if len(slugs) > limit:
         return Refusal(400, f"at most {limit} tags can be combined in one feed")
     if len(slugs) == 1:
@@ -114,10 +134,18 @@ def _tags(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
     return combined_feed(catalog.snapshot, tuple(slugs))
 
 
-def _tag(catalog: Catalog, parts: list[str]) -> FeedSpec | None:
-    """A tag's feed, named by its slug or any spelling of its display name."""
+def _tag(catalog: Catalog, parts: list[str]) -> FeedSpec | Refusal | None:
+    """A tag's feed, named by its slug or any spelling of its display name.
+
+    A redirected tag names its new tag's feed; a retired one is refused (410).
+    """
     slug = tag_slug(urls.join(parts))
-    return catalog.feeds.get(f"tag:{slug}") if slug else None
+    if not slug:
+        return None
+    site = catalog.snapshot.site
+    if slug in site.retired_tags:
+        return Refusal(410, RETIRED)
+    return catalog.feeds.get(f"tag:{site.redirects.get(slug, slug)}")
 
 
 def lookup(catalog: Catalog, path: str) -> tuple[FeedSpec, FeedFormat] | None:

@@ -20,13 +20,16 @@ from datetime import UTC, datetime
 from feedsvc.content.loader import ContentLoader
 from feedsvc.feeds.cache import FeedCache, Variant
 from feedsvc.feeds.catalog import Catalog
+from feedsvc.feeds.lastmodified import LastModifiedLedger
+from feedsvc.feeds.served_tags import ServedTags
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FeedFormat
 from feedsvc.service.base_urls import BaseURLs
-from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale
+from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale, variant_key
 from feedsvc.service.swap import CatalogSwap
 from feedsvc.service.watcher import Watcher, settle_seconds
 from feedsvc.settings import ServiceSettings
+from feedsvc.state.store import StateStore, open_state
 
 
 class FeedService:
@@ -39,17 +42,25 @@ class FeedService:
         clock: Callable[[], datetime] | None = None,
         env: dict[str, str] | None = None,
         prewarm: bool = True,
+        state: StateStore | None = None,
     ) -> None:
         self.settings = settings
+        # Opened first: what it remembers shapes the first catalog. Never raises.
+        self.state = state if state is not None else open_state(settings.state_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.loader = ContentLoader(
             settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
         )
         self.cache = FeedCache(settings.feed_cache_bytes, settings.render_slots)
+        self.cache.ledger = LastModifiedLedger(self.state)  # dates never go back, across restarts
+        self.served_tags = ServedTags(self.state)
         self.bases = BaseURLs(settings.max_base_urls)
         self.prewarmer = Prewarmer(self.cache, self.bases, lambda: self.content.current)
         self.content = CatalogSwap(
-            self.loader, self.clock, lambda new, old: self.prewarmer.prewarm(new, previous=old)
+            self.loader,
+            self.clock,
+            lambda new, old: self.prewarmer.prewarm(new, previous=old),
+            self.served_tags,
         )
         # Called as listener(old_view, new_view) after each swap, in the reloading thread.
         self.listeners = self.content.listeners
@@ -74,6 +85,10 @@ class FeedService:
         would need a render slot and every one is taken.
         """
         return feed_variant(self.cache, catalog, base_url, spec, fmt, gated=True)
+
+    def has_variant(self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> bool:
+        """Whether :meth:`variant` would answer from memory, without a render."""
+        return self.cache.has_variant(variant_key(base_url, catalog, spec, fmt))
 
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
@@ -141,3 +156,8 @@ class FeedService:
         """Stop the watcher and the start-up prewarm (waiting for each briefly)."""
         self.watcher.stop()
         self.prewarmer.stop()
+
+    def close(self) -> None:
+        """Stop, then close the state (after every other user of it has stopped)."""
+        self.stop()
+        self.state.close()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import datetime
 
 from feedsvc.content.loader import ContentLoader
 from feedsvc.content.yamlfile import shown_key
-from feedsvc.feeds.catalog import Catalog, make_catalog
+from feedsvc.feeds.catalog import Catalog, make_catalog, refreshed_catalog
+from feedsvc.feeds.served_tags import ServedTags
 from feedsvc.memory import freeze_loaded_objects, paused_gc, release_free_memory
 from feedsvc.problems import Problem
 
@@ -38,6 +38,8 @@ class CatalogSwap:
     The first catalog is loaded on construction (raising
     :class:`~feedsvc.problems.ContentError` without a usable
     ``site.yaml``). ``prewarm(new, old)`` is called before each swap.
+    ``served`` remembers every tag published (kept as an empty feed once
+    its last article goes; see :mod:`feedsvc.feeds.served_tags`).
     Listeners are called as ``listener(old, new)`` after each swap that
     changed the content, in the reloading thread.
     """
@@ -47,8 +49,10 @@ class CatalogSwap:
         loader: ContentLoader,
         clock: Callable[[], datetime],
         prewarm: Callable[[Catalog, Catalog], object],
+        served: ServedTags,
     ) -> None:
         self.loader = loader
+        self.served = served
         self.clock = clock
         self._prewarm = prewarm
         self.reloads = 0
@@ -61,7 +65,8 @@ class CatalogSwap:
         now = clock()
         with paused_gc():  # see feedsvc.memory: millions of objects, no cycles
             snapshot = loader.load(now)
-            self.current = make_catalog(self._next_seq(), snapshot, now)
+            names = served.remember(snapshot.tags, now)
+            self.current = make_catalog(self._next_seq(), snapshot, now, served=names)
         release_free_memory()
         freeze_loaded_objects(len(snapshot.articles))
         log_problems(snapshot.problems)
@@ -128,9 +133,10 @@ class CatalogSwap:
         self.last_reload_at = now
         if snapshot.version == old.snapshot.version:
             # Same feeds; keep the catalog (and its cached variants), refresh problems.
-            self.current = replace(old, snapshot=snapshot)
+            self.current = refreshed_catalog(old, snapshot)
             return False
-        new = make_catalog(self._next_seq(), snapshot, now, previous=old)
+        names = self.served.remember(snapshot.tags, now)
+        new = make_catalog(self._next_seq(), snapshot, now, previous=old, served=names)
         self._prewarm(new, old)
         # Ledger entries of vanished feeds are kept: a tag that comes back
         # must not restart its Last-Modified from an earlier date.

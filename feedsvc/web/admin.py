@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from feedsvc.audience import dashboard, estimate
 from feedsvc.audience.db import connect_state
 from feedsvc.audience.estimate import Estimate
-from feedsvc.audience.live import EXTENSION
+from feedsvc.audience.live import EXTENSION, LiveRecorder, RecordingMiddleware
 from feedsvc.audience.store import SchemaError
 from feedsvc.feeds import urls
 from feedsvc.settings import AdminSettings
@@ -42,17 +42,21 @@ ADMIN_THREADS = 2  # a person and a scraper; never the public load
 stats_blueprint = Blueprint("stats", __name__)
 
 
-def share_with_public(public: Flask, state_dir: str | Path) -> None:
+def _folder(state_dir: str | Path | None) -> Path | None:
+    return None if state_dir is None else Path(state_dir)
+
+
+def share_with_public(public: Flask, state_dir: str | Path | None) -> None:
     """``FEEDSVC_ADMIN_ADDR=public``: the public app serves ``/stats`` and full ``/metrics``."""
-    public.extensions[STATE_DIR] = Path(state_dir)
+    public.extensions[STATE_DIR] = _folder(state_dir)
     public.extensions[CLOCK] = lambda: datetime.now(UTC)
-    public.extensions[health.AUDIENCE_ESTIMATES] = _estimates(Path(state_dir))
-    public.extensions[health.AUDIENCE_HEALTH] = _audience_health(public, Path(state_dir))
+    public.extensions[health.AUDIENCE_ESTIMATES] = _estimates(_folder(state_dir))
+    public.extensions[health.AUDIENCE_HEALTH] = _audience_health(public, _folder(state_dir))
     public.register_blueprint(stats_blueprint)
 
 
 def create_admin_app(
-    public: Flask, state_dir: str | Path, clock: Callable[[], datetime] | None = None
+    public: Flask, state_dir: str | Path | None, clock: Callable[[], datetime] | None = None
 ) -> Flask:
     """The admin app over ``public``'s service and counters, with the state in ``state_dir``."""
     app = Flask(__name__, static_folder=None)
@@ -60,10 +64,10 @@ def create_admin_app(
         app.json.sort_keys = False
     for key in (SERVICE, ENDPOINT, PAGES_COUNTER):
         app.extensions[key] = public.extensions[key]
-    app.extensions[STATE_DIR] = Path(state_dir)
+    app.extensions[STATE_DIR] = _folder(state_dir)
     app.extensions[CLOCK] = clock or (lambda: datetime.now(UTC))
-    app.extensions[health.AUDIENCE_ESTIMATES] = _estimates(Path(state_dir))
-    app.extensions[health.AUDIENCE_HEALTH] = _audience_health(public, Path(state_dir))
+    app.extensions[health.AUDIENCE_ESTIMATES] = _estimates(_folder(state_dir))
+    app.extensions[health.AUDIENCE_HEALTH] = _audience_health(public, _folder(state_dir))
     app.register_blueprint(health.blueprint)
     app.register_blueprint(stats_blueprint)
     app.after_request(_policy)
@@ -71,12 +75,14 @@ def create_admin_app(
     return app
 
 
-def _read(state_dir: Path, query: Callable[[Any], Any], fallback: Any = None) -> Any:
+def _read(state_dir: Path | None, query: Callable[[Any], Any], fallback: Any = None) -> Any:
     """``query`` over the state; ``fallback`` (logged) when the state cannot be read.
 
     A missing, locked or corrupt state file makes the audience pages say so;
     it never takes ``/metrics`` or the detailed ``/healthz`` down with it.
     """
+    if state_dir is None:  # FEEDSVC_STATE_DIR=none: nothing is kept
+        return fallback
     try:
         conn = connect_state(state_dir)
         try:
@@ -88,11 +94,11 @@ def _read(state_dir: Path, query: Callable[[Any], Any], fallback: Any = None) ->
         return fallback
 
 
-def _estimates(state_dir: Path) -> Callable[[], list[Estimate]]:
+def _estimates(state_dir: Path | None) -> Callable[[], list[Estimate]]:
     return lambda: cast("list[Estimate]", _read(state_dir, estimate.latest, []))
 
 
-def _audience_health(public: Flask, state_dir: Path) -> Callable[[], dict[str, Any]]:
+def _audience_health(public: Flask, state_dir: Path | None) -> Callable[[], dict[str, Any]]:
     """The audience part of the detailed ``/healthz``: the state, the live recorder."""
 
     def report() -> dict[str, Any]:
@@ -112,7 +118,11 @@ def stats() -> BaseResponse:
     state_dir = current_app.extensions[STATE_DIR]
     board = _read(state_dir, lambda c: dashboard.build(c, today))
     site = service().catalog.snapshot.site
-    error = None if board is not None else f"The audience state in {state_dir} cannot be read."
+    error = (
+        None if board is not None
+        else "No state folder (FEEDSVC_STATE_DIR=none): the audience is not counted."
+        if state_dir is None else f"The audience state in {state_dir} cannot be read."
+    )  # fmt: skip
     board = board or dashboard.Dashboard(None)
     html = render("stats.html", site=site, board=board, error=error, paths={"metrics": urls.METRICS,
                   "health": urls.HEALTHZ, "stats": urls.STATS})  # fmt: skip
@@ -179,7 +189,7 @@ class AdminListener:
 
 
 def start_admin(
-    public: Flask, settings: AdminSettings, state_dir: str | Path
+    public: Flask, settings: AdminSettings, state_dir: str | Path | None
 ) -> AdminListener | None:
     """The admin listener started, or ``None`` when off or (default address only) busy.
 
@@ -197,3 +207,30 @@ def start_admin(
         log.warning("admin listener not started on %s:%s: %s", settings.host, settings.port, exc)
         return None
     return listener.start()
+
+
+def start_private(app: Any, admin: AdminSettings, state_dir: str | None) -> list[Any]:
+    """Live audience counting and the admin listener; what to stop at exit.
+
+    The public app then answers only a minimal ``/healthz`` (no ``/metrics``),
+    unless ``FEEDSVC_ADMIN_ADDR=public`` shares the private pages with it.
+    Without a state folder (``FEEDSVC_STATE_DIR=none``) nothing is counted.
+    """
+    if admin.shared:
+        share_with_public(app, state_dir)
+    else:
+        app.extensions[health.PUBLIC_ONLY] = True
+    parts: list[Any] = []
+    if state_dir is not None:
+        folder = state_dir
+        recorder = LiveRecorder(lambda: connect_state(folder))
+        app.extensions[EXTENSION] = recorder
+        app.wsgi_app = RecordingMiddleware(app.wsgi_app, recorder)  # the fast path's answers too
+        recorder.start()
+        parts.append(recorder)
+    listener = start_admin(app, admin, state_dir)
+    if listener is not None:
+        print(f"  admin      http://{listener.address}{urls.STATS} "
+              f"(and {urls.METRICS}, {urls.HEALTHZ}; private)", flush=True)  # fmt: skip
+        parts.insert(0, listener)
+    return parts

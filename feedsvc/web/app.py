@@ -18,6 +18,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from feedsvc.feeds.lastmodified import LastModifiedLedger
 from feedsvc.service.core import FeedService
 from feedsvc.service.websub import WebSubNotifier
 from feedsvc.settings import ServiceSettings
@@ -57,13 +58,15 @@ def create_app(
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.extensions[SERVICE] = service
-    app.extensions[PAGES_COUNTER] = RequestCounter()
+    pages_counter = app.extensions[PAGES_COUNTER] = RequestCounter()
     notifier = WebSubNotifier(service)
     service.listeners.append(notifier)
     app.extensions[WEBSUB] = notifier
 
     page_cache = app.extensions[PAGE_CACHE] = PageCache(settings.page_cache_bytes)
-    endpoint = FeedEndpoint(app.wsgi_app, service, page_cache)
+    # Pages' Last-Modified never goes back across restarts either (its own table).
+    page_cache.ledger = LastModifiedLedger(service.state, table="web_page_last_modified")
+    endpoint = FeedEndpoint(app.wsgi_app, service, page_cache, pages_counter)
     app.extensions[ENDPOINT] = endpoint
     app.wsgi_app = endpoint  # type: ignore[method-assign]  # Flask's documented middleware idiom
     hops = settings.proxy_hops

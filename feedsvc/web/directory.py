@@ -19,8 +19,9 @@ from flask import Blueprint, abort, request
 from werkzeug.wrappers import Response
 
 from feedsvc.feeds import urls
+from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.routing import Refusal, Target, resolve
-from feedsvc.web import pages
+from feedsvc.web import pages, policy
 from feedsvc.web.respond import base_url, cached_page, permanent_redirect, service
 
 blueprint = Blueprint("directory", __name__)
@@ -45,6 +46,8 @@ def page_or_alias(path: str) -> Response:
         return _tag_list(number)
     target = resolve(catalog, request.path)
     if isinstance(target, Refusal):
+        if target.status == 410:  # a retired tag: say so, and let caches keep the answer
+            return gone(target.message, catalog)
         abort(target.status, target.message)
     if target is None:
         abort(404)
@@ -70,6 +73,13 @@ def _tag_list(number: int) -> Response:
         abort(404, "no such page of the tag list")
     build = partial(pages.tags_page, catalog, base_url(), number)
     return cached_page(catalog, ("tags", number), build, HTML)
+
+
+def gone(message: str, catalog: Catalog) -> Response:
+    """410 Gone with its reason (feed readers unsubscribe), cacheable like a redirect."""
+    response = Response(f"410 Gone\n{message}\n", status=410, mimetype="text/plain")
+    response.headers.update(policy.shared_cache(catalog.snapshot.site.cache_max_age))
+    return response
 
 
 ALIAS_ENDPOINT = f"{blueprint.name}.{page_or_alias.__name__}"

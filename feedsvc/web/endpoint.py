@@ -36,6 +36,7 @@ from feedsvc.web.negotiate import (
     wants_html,
 )
 from feedsvc.web.pagecache import PageCache, choose, page_headers
+from feedsvc.web.pagememo import PageMemo
 from feedsvc.web.pages import feed_page
 
 StartResponse = Callable[..., Any]
@@ -82,18 +83,47 @@ def _headers(variant: Variant, max_age: int) -> VariantHeaders:
 class FeedEndpoint:
     """WSGI middleware answering canonical feed URLs from the cache."""
 
-    def __init__(self, app: WSGIApp, service: FeedService, pages: PageCache) -> None:
+    def __init__(
+        self, app: WSGIApp, service: FeedService, pages: PageCache, pages_counter: RequestCounter
+    ) -> None:
         self.app = app
         self.service = service
         self.pages = pages
+        self.memo = PageMemo(pages, pages_counter)  # cached pages answered without Flask
         self.public_url = service.settings.public_url
         self.allowed_hosts = service.settings.allowed_hosts
+        # Behind trusted proxies the base URL comes from forwarded headers, which
+        # ProxyFix applies only inside the WSGI call: no guessing before it.
+        self.guess_bases = service.settings.proxy_hops == 0 or self.public_url is not None
         self.counter = RequestCounter()  # (feed kind, format, status): /healthz and /metrics
 
     def stats(self) -> dict[str, int]:
         """Feed responses (200 and 304, pages for browsers excluded) and how many were 304."""
         answered, not_modified = feed_answers(self.counter)
         return {"feed_responses": answered, "not_modified": not_modified}
+
+    def answers_from_memory(self, environ: dict[str, Any]) -> bool:
+        """Whether :meth:`__call__` would answer ``environ`` without rendering anything.
+
+        The server answers such requests on its event loop instead of handing
+        them to a worker thread (:mod:`feedsvc.web.server`): a cached feed
+        then costs one pass of the loop, not a hand-over to another thread
+        that must win the GIL back from whatever the workers are rendering.
+        A wrong guess only costs time, never a different answer.
+        """
+        if not self.guess_bases or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return False
+        if wants_html(environ):
+            return False
+        catalog = self.service.catalog
+        route = lookup(catalog, environ.get("PATH_INFO", ""))
+        base = self.public_url or request_base_url(environ, self.allowed_hosts)
+        if route is None:
+            return (
+                base is not None
+                and self.memo.find(self.memo.key(environ, catalog.seq, base)) is not None
+            )
+        return base is None or self.service.has_variant(catalog, base, *route)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """A GET/HEAD of a canonical feed URL: page for browsers, else 304 or the bytes."""
@@ -145,6 +175,8 @@ class FeedEndpoint:
                 # ``OPTIONS *`` asks about the server as a whole (RFC 9110 §9.3.7).
                 start_response("204 No Content", policy.preflight(_requested_headers(environ)))
                 return []
+            if method in ("GET", "HEAD"):
+                return self.page(environ, start_response)
             return self.app(environ, start_response)
         spec, fmt = route
         if method == "OPTIONS":
@@ -155,6 +187,17 @@ class FeedEndpoint:
         return plain_response(
             start_response, "405 Method Not Allowed", "405 method not allowed", policy.ALLOW
         )
+
+    def page(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """A GET/HEAD of anything but a feed: a remembered cached page, else Flask."""
+        base = self.public_url or request_base_url(environ, self.allowed_hosts)
+        if base is None:
+            return self.app(environ, start_response)  # Flask's 400 for the Host
+        key = self.memo.key(environ, self.service.catalog.seq, base)
+        found = self.memo.find(key)
+        if found is None:
+            return self.memo.ask_flask(self.app, environ, start_response, key)
+        return self.memo.answer(environ, start_response, found, gz=key[-1])
 
     def serve_page(
         self,

@@ -22,10 +22,13 @@ the peer's ``(host, port)``, or a string for a UNIX socket.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
 from typing import Any
 
 from waitress.task import ThreadedTaskDispatcher
+
+from feedsvc.web.cpushare import CpuBudgets
 
 
 def client_key(task: Any) -> object:
@@ -54,11 +57,12 @@ class FairDispatcher(ThreadedTaskDispatcher):  # type: ignore[misc]
     logger: Any
     queue_logger: Any
 
-    def __init__(self, per_client: int | None = None) -> None:
+    def __init__(self, per_client: int | None = None, budgets: CpuBudgets | None = None) -> None:
         super().__init__()
         if per_client is not None and per_client < 1:
             raise ValueError(f"per_client must be at least 1 or None, got {per_client}")
         self.per_client = per_client
+        self.budgets = budgets  # charged with each task's CPU time, per client
         # Clients with queued tasks, in round-robin order (the next served first).
         self.waiting: OrderedDict[object, deque[Any]] = OrderedDict()
         self.running: dict[object, int] = {}  # tasks being serviced, per client
@@ -110,15 +114,25 @@ class FairDispatcher(ThreadedTaskDispatcher):  # type: ignore[misc]
                     self.thread_exit_cv.notify()
                     break
             key, task = taken
+            started = time.thread_time()
             try:
                 task.service()
             except BaseException:
                 self.logger.exception("Exception when servicing %r", task)
             finally:
+                if self.budgets is not None:
+                    self.budgets.charge(key, time.thread_time() - started)
                 self._done(key)
 
     def add_task(self, task: Any) -> None:
-        """Queue ``task`` behind its client's earlier ones; warn (rate-limited) on a backlog."""
+        """Queue ``task`` behind its client's earlier ones; warn (rate-limited) on a backlog.
+
+        A task that claims itself for the event loop (``claim_for_loop``, see
+        :mod:`feedsvc.web.server`) is not queued: the loop answers it at once.
+        """
+        claim = getattr(task, "claim_for_loop", None)
+        if claim is not None and claim():
+            return
         with self.lock:
             key = client_key(task)
             self.waiting.setdefault(key, deque()).append(task)

@@ -39,7 +39,11 @@ def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
     """Status, counts, content version and the current content problems.
 
     "degraded" when content has errors or the last reload failed
-    (``reload_error`` says why; the content served is the last good one).
+    (``reload_error`` says why; the content served is the last good one), or
+    while state that should be kept is not (``state`` says why: a folder that
+    cannot hold it, writes failing). A state started fresh after a broken
+    ``state.db`` was moved aside is shown in ``state`` but is not "degraded":
+    the service keeps everything from then on.
     """
     catalog = service.catalog
     snapshot = catalog.snapshot
@@ -47,12 +51,13 @@ def health_report(service: FeedService, http: dict[str, int]) -> dict[str, Any]:
     last_reload = service.last_reload_at
     failure = service.reload_failure
     return {
-        "status": "degraded" if errors or failure else "ok",
+        "status": "degraded" if errors or failure or service.state.degraded else "ok",
         "content_valid": not errors,
         "reload_error": failure,
+        "state": service.state.status,
         "version": snapshot.version,
         "articles": len(snapshot.articles),
-        "tags": len(snapshot.tags),
+        "tags": len((catalog.loaded or snapshot).tags),  # with articles (not kept empty ones)
         "feeds": len(catalog.feeds),
         "loaded_at": catalog.loaded_at.isoformat(),
         "last_reload_at": last_reload.isoformat() if last_reload else None,

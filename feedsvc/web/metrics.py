@@ -204,4 +204,5 @@ def _content(out: Exposition, service: FeedService) -> None:
         ("severity",),
     )  # fmt: skip
     out.family("feedsvc_articles", "gauge", "Articles in feeds now.", len(snapshot.articles))
-    out.family("feedsvc_tags", "gauge", "Tags with at least one article.", len(snapshot.tags))
+    with_articles = (catalog.loaded or snapshot).tags  # the served snapshot adds empty tags
+    out.family("feedsvc_tags", "gauge", "Tags with at least one article.", len(with_articles))

@@ -7,7 +7,8 @@ spell none of their own.
 * The one stylesheet of every HTML page is inlined and allowed by hash:
   no static route (no file is served from disk by request path) and no
   origin to get wrong behind a proxy or under ``FEEDSVC_PUBLIC_URL``; the
-  Content-Security-Policy allows exactly this stylesheet and nothing else.
+  Content-Security-Policy allows exactly this stylesheet and, of images,
+  web URLs (no ``data:``): the site's icon is the one image a page loads.
 * Pages may not be framed, except the embed fragment, which exists to be.
 * Feeds are readable cross-origin (``Access-Control-Allow-Origin: *``) so
   other sites can embed them; every other response says so too.
@@ -27,9 +28,10 @@ Headers = list[tuple[str, str]]
 STYLESHEET = (importlib.resources.files(__package__) / "static" / "feedsvc.css").read_text("utf-8")
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLESHEET.encode()).digest()).decode()
 # Nothing but our own inline stylesheet, no scripts, no framing; forms (the tag
-# search) submit to this origin only.
+# search) submit to this origin only. Images from http(s) URLs: the site's icon
+# (site.yaml ``icon``, usually on the news site's origin) is the one image pages load.
 HTML_CSP = (
-    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src 'none'; "
+    f"default-src 'none'; style-src 'sha256-{STYLE_HASH}'; img-src http: https:; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 # The embed fragment is meant to be framed by any site; it carries its own

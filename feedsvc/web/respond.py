@@ -21,6 +21,7 @@ from feedsvc.web import policy
 from feedsvc.web.metrics import RequestCounter
 from feedsvc.web.negotiate import request_base_url
 from feedsvc.web.pagecache import PageCache, choose, page_headers
+from feedsvc.web.pagememo import PAGE_MARK
 
 if TYPE_CHECKING:
     from feedsvc.web.endpoint import FeedEndpoint
@@ -75,7 +76,10 @@ def cached_page(
     ``key`` names what changes the answer (never the raw query string); the
     base URL and the content version are added here.
     """
-    page = page_cache().page(key, catalog, base_url(), build, mimetype, ledger=ledger)
+    base = base_url()
+    page = page_cache().page(key, catalog, base, build, mimetype, ledger=ledger)
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    request.environ[PAGE_MARK] = ((key, base, catalog.seq), rule)  # remembered: web/pagememo.py
     gz, modified = choose(request.environ, page)
     if modified:
         response = Response(page.gzip_body if gz else page.body, content_type=page.content_type)

@@ -1,58 +1,39 @@
-"""waitress, with keep-alive for bodiless responses and a quiet overload log.
+"""waitress for ``feedsvc serve``: fair threads, connection limits, a quiet overload log.
 
-Two waitress behaviours cost feed serving dearly and are fixed here, without
-touching waitress itself:
-
-* waitress closes the connection after every response that has no
-  ``Content-Length``, and it strips that header from 304, 204 and 1xx
-  responses (rightly: RFC 9110 forbids a body there). So every ``304 Not
-  Modified``, the answer to most feed polls and every proxy revalidation,
-  ended its keep-alive connection and the next request paid for a new TCP
-  connection. A bodiless status ends with its header section (RFC 9112 §6.3),
-  so nothing requires the close: :class:`KeepAliveTask` keeps the connection
-  open for them unless the client or waitress had another reason to close.
-* waitress logs ``Task queue depth is N`` at WARNING for every request that
-  waits for a worker thread, i.e. on every request under load: tens of
-  thousands of lines a minute, and the logging itself slows the server down
-  when it is busiest. It is lowered to once a minute (:class:`RateLimit`).
-
-Hardening (what one client can do to the server):
+The server around :mod:`feedsvc.web.channel`'s connections:
 
 * Connections: :class:`~feedsvc.settings.ConnectionSettings` become
   waitress's ``connection_limit`` (waitress stops *accepting* when it is
   reached, so its default of 100 let 100 idle sockets lock every reader out),
-  ``channel_timeout`` and the request size limits. At the limit,
-  :class:`KeepAliveChannel` closes the longest-idle connection, so idle
-  connections alone never lock a reader out. waitress's idle timeout
-  is refreshed by every byte, so a client trickling a header one byte at a
-  time was never cut off; :class:`KeepAliveChannel` counts a request's time
-  from its first byte (nginx's ``client_header_timeout`` does the same).
-* Framing: :class:`StrictParser` answers 400 and closes the connection for
-  the ambiguities waitress lets through (Content-Length together with
-  Transfer-Encoding: the request smuggling vector; Transfer-Encoding in
-  HTTP/1.0; obsolete line folding).
+  ``channel_timeout`` and the request size limits.
+* Worker threads are shared per client address
+  (:class:`~feedsvc.web.fairqueue.FairDispatcher`) and each address is held
+  to a share of the CPU (:mod:`feedsvc.web.cpushare`).
+* waitress logs ``Task queue depth is N`` at WARNING for every request that
+  waits for a worker thread, i.e. on every request under load: tens of
+  thousands of lines a minute, and the logging itself slows the server down
+  when it is busiest. It is lowered to once a minute (:class:`RateLimit`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import resource
 import signal
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import waitress
 from waitress.adjustments import Adjustments
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
-from waitress.task import WSGITask
 
 from feedsvc.settings import ConnectionSettings
+from feedsvc.web.channel import KeepAliveChannel
+from feedsvc.web.cpushare import BURST_SECONDS, CpuBudgets
 from feedsvc.web.fairqueue import FairDispatcher
 
-_CLOSE_HEADER = b"\r\nConnection: close"
+AnswersFromMemory = Callable[[dict[str, Any]], bool]
 
 
 class Server(Protocol):
@@ -66,111 +47,6 @@ class Server(Protocol):
 
     def close(self) -> None:
         """Close the listening sockets."""
-
-
-# waitress is untyped: its classes are ``Any`` to mypy, hence the ignores on the
-# two subclasses below; the attributes this module touches are declared here.
-class KeepAliveTask(WSGITask):  # type: ignore[misc]
-    """A WSGI task that keeps HTTP/1.1 connections open after 1xx/204/304."""
-
-    close_on_finish: bool
-
-    def build_response_header(self) -> bytes:
-        """waitress's header, minus the close it adds only for a missing Content-Length."""
-        keep_alive_allowed = (
-            not self.has_body
-            and self.version == "1.1"
-            and not self.close_on_finish
-            and self.request.headers.get("CONNECTION", "").lower() != "close"
-        )
-        header: bytes = super().build_response_header()
-        if keep_alive_allowed and self.close_on_finish:
-            # Applications cannot set Connection (hop-by-hop, waitress refuses it),
-            # so the only Connection header is the one set_close_on_finish added.
-            self.close_on_finish = False
-            header = header.replace(_CLOSE_HEADER, b"", 1)
-        return header
-
-
-_OBS_FOLD = re.compile(rb"\r\n[ \t]")
-_HEADER_NAME = re.compile(rb"\r\n([^:\r\n]*):")
-
-
-class StrictParser(HTTPRequestParser):  # type: ignore[misc]
-    """waitress's request parser, refusing ambiguous framing (RFC 9112 §6.1, §6.3, §5.2).
-
-    A :class:`ParsingError` becomes a 400 and waitress closes the connection
-    after it, dropping whatever the client pipelined behind the bad request.
-    """
-
-    headers: dict[str, str]
-
-    def parse_header(self, header_plus: bytes) -> None:
-        """Reject obs-fold, Content-Length with Transfer-Encoding, and TE in HTTP/1.0."""
-        if _OBS_FOLD.search(header_plus):
-            raise ParsingError("obsolete line folding in a header")
-        names = {name.strip().lower() for name in _HEADER_NAME.findall(header_plus)}
-        super().parse_header(header_plus)
-        if b"transfer-encoding" in names:
-            if b"content-length" in names:
-                raise ParsingError("both Content-Length and Transfer-Encoding")
-            if "TRANSFER_ENCODING" in self.headers:  # waitress reads (and pops) it in 1.1 only
-                raise ParsingError("Transfer-Encoding in an HTTP/1.0 request")
-
-
-class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
-    """waitress's channel running :class:`KeepAliveTask`, with a whole-request deadline.
-
-    waitress closes a channel idle for ``channel_timeout`` seconds, and every
-    byte received counts as activity. While a request is incomplete, its
-    activity is pinned to the time its first byte arrived, so the request
-    must arrive in full within ``channel_timeout`` however it is trickled.
-    """
-
-    task_class = KeepAliveTask
-    parser_class = StrictParser
-    request: Any
-    last_activity: float
-    _timed: object = None  # the incomplete request being timed
-    _started = 0.0  # when its first byte arrived
-
-    def add_channel(self, map: Any = None) -> None:
-        """Register this connection; at the connection limit, close the longest-idle one.
-
-        waitress stops accepting at ``connection_limit``, so idle connections
-        alone could lock every reader out until they timed out. Evicting the
-        longest-idle connection (an incomplete request counts as idle since
-        its first byte) keeps a place for each new client instead.
-        """
-        super().add_channel(map)
-        if len(self._map) >= self.adj.connection_limit:
-            evict_longest_idle(self.server.active_channels.values(), self)
-
-    def received(self, data: bytes) -> bool:
-        """Parse ``data``; an incomplete request keeps the time it started."""
-        result: bool = super().received(data)
-        if self.request is None:
-            self._timed = None
-        elif self.request is not self._timed:
-            self._timed, self._started = self.request, self.last_activity
-        else:
-            self.last_activity = self._started
-        return result
-
-
-def evict_longest_idle(channels: Iterable[Any], keep: object) -> None:
-    """Mark the channel idle longest (not serving, nothing to send) to be closed."""
-    idle = [
-        channel
-        for channel in channels
-        if channel is not keep
-        and not channel.requests
-        and not channel.total_outbufs_len
-        and not channel.will_close
-    ]
-    if idle:
-        min(idle, key=lambda channel: channel.last_activity).will_close = True
-        _evictions.warning("connection limit reached: closing the longest-idle connections")
 
 
 class RateLimit(logging.Filter):
@@ -195,8 +71,7 @@ class RateLimit(logging.Filter):
 
 
 _queue_limit = RateLimit()
-_evictions = logging.getLogger("feedsvc.connections")
-_evictions.addFilter(RateLimit())
+logging.getLogger("feedsvc.connections").addFilter(RateLimit())  # web/channel.py's evictions
 
 
 def waitress_adjustments(connections: ConnectionSettings) -> dict[str, Any]:
@@ -230,13 +105,21 @@ def raise_file_limit(connections: ConnectionSettings, spare: int = 64) -> None:
 
 
 def create_server(
-    app: Any, connections: ConnectionSettings | None = None, proxy_hops: int = 0, **settings: Any
+    app: Any,
+    connections: ConnectionSettings | None = None,
+    proxy_hops: int = 0,
+    answers_from_memory: AnswersFromMemory | None = None,
+    cpu_burst: float = BURST_SECONDS,
+    **settings: Any,
 ) -> Server:
     """``waitress.create_server`` with :class:`KeepAliveChannel`, connection limits, a quiet log.
 
     Worker threads are shared fairly between client addresses
     (:class:`~feedsvc.web.fairqueue.FairDispatcher`), each capped at
-    ``connections.per_client_cap`` (no cap with trusted ``proxy_hops``).
+    ``connections.per_client_cap`` and held to ``connections.client_cpu_share``
+    of a core (:mod:`~feedsvc.web.cpushare`; neither with trusted ``proxy_hops``).
+    Requests for which ``answers_from_memory(environ)`` is true are answered
+    on the event loop (see :meth:`KeepAliveChannel.claim_for_loop`).
     """
     queue_logger = logging.getLogger("waitress.queue")
     if _queue_limit not in queue_logger.filters:
@@ -244,7 +127,9 @@ def create_server(
     connections = connections or ConnectionSettings()
     raise_file_limit(connections)
     threads = int(settings.get("threads", Adjustments.threads))
-    dispatcher = FairDispatcher(connections.per_client_cap(threads, proxy_hops))
+    share = connections.client_cpu_share(proxy_hops)
+    budgets = CpuBudgets(share, cpu_burst) if share else None
+    dispatcher = FairDispatcher(connections.per_client_cap(threads, proxy_hops), budgets)
     dispatcher.set_thread_count(threads)
     adjustments = {**waitress_adjustments(connections), **settings}
     try:
@@ -257,7 +142,22 @@ def create_server(
     for listener in listeners:
         if hasattr(listener, "channel_class"):
             listener.channel_class = KeepAliveChannel
+            listener.answers_from_memory = answers_from_memory
+            listener.cpu_budgets = budgets
     return cast(Server, server)
+
+
+# How long a thread may hold the GIL while another waits for it (Python: 5 ms).
+# The event loop answers cached feeds itself (web/channel.py) and needs the GIL
+# back after every poll; with the default a reader's request waited up to 5 ms
+# per hand-over behind a thread rendering for someone else (bench/abuse.py).
+# Switching more often costs CPU only while threads contend, and little then.
+SWITCH_INTERVAL = 0.0005
+
+
+def tune_interpreter() -> None:
+    """Hand the GIL over more often, for the loop's sake (:data:`SWITCH_INTERVAL`)."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def serve_until_terminated(server: Server) -> None:
