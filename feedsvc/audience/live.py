@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 5.0
 MAX_BUFFER = 50_000  # about 10 MB of pending hits at most
+COMMIT_EVERY = 500  # distinct hits per write transaction (a few milliseconds of lock)
 EXTENSION = "feedsvc.audience"  # the recorder's key in a Flask app's extensions
 FEED_FILES = tuple(fmt.filename for fmt in FORMATS.values())
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -167,8 +168,10 @@ class LiveRecorder:
             conn = self._connect()
             try:
                 tally = Tally(conn, prefix="")
-                for hit, times in _grouped(hits):
+                for n, (hit, times) in enumerate(_grouped(hits), 1):
                     tally.add(hit, times)
+                    if n % COMMIT_EVERY == 0:
+                        conn.commit()  # short write locks: the service writes this file too
                 store.forget_old_keys(conn, datetime.fromtimestamp(self.clock(), UTC).date())
                 conn.commit()
             finally:

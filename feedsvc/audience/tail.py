@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-CHUNK_BYTES = 1024 * 1024
+CHUNK_BYTES = 256 * 1024  # a batch: counted and committed in one short write transaction
 HEAD_BYTES = 4096  # the first line is hashed up to this many bytes
 MAX_LINE_BYTES = 64 * 1024  # longer lines are skipped unread (nginx writes far shorter)
 
