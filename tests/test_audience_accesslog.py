@@ -105,3 +105,18 @@ def test_json_time_as_nginx_msec_string():
     )
     hit = parse_line(line.encode(), "json")
     assert hit is not None and hit.time == WHEN
+
+
+def test_caddy_and_traefik_json_lines():
+    caddy = {"ts": WHEN.timestamp(), "status": 304, "request": {
+        "remote_ip": "10.2.2.2", "client_ip": "10.2.2.3", "method": "GET", "uri": "/atom.xml",
+        "headers": {"User-Agent": ["Newsboat/2.36"]}}}  # fmt: skip
+    traefik = {"StartUTC": "2026-12-04T06:00:01Z", "ClientHost": "10.3.3.3",
+               "RequestMethod": "HEAD", "RequestPath": "/feed.json", "DownstreamStatus": 200,
+               "request_User-Agent": "NetNewsWire"}  # fmt: skip
+    assert parse_line(json.dumps(caddy).encode(), "json") == Hit(
+        WHEN, "10.2.2.3", "GET", "/atom.xml", 304, "Newsboat/2.36"
+    )
+    assert parse_line(json.dumps(traefik).encode(), "json") == Hit(
+        WHEN, "10.3.3.3", "HEAD", "/feed.json", 200, "NetNewsWire"
+    )

@@ -5,7 +5,8 @@ a line that does not parse (a torn write, a stray message, binary junk) is
 skipped and counted, never an error that stops an ingest.
 
 JSON lines are one object each, as nginx writes them with
-``log_format ... escape=json``; field names are matched loosely (README
+``log_format ... escape=json`` (Caddy's nested ``request`` object and
+Traefik's field names are read too); field names are matched loosely (README
 "Audience" shows a format): the time (``time_iso8601``, ``time``,
 ``timestamp``, ``@timestamp`` or ``time_local``), the client
 (``remote_addr``...), the request (``request`` or ``request_uri`` with
@@ -44,9 +45,22 @@ _COMBINED = re.compile(  # an Apache vhost_combined "host:port " prefix is allow
 )
 _LOCAL_TIME = "%d/%b/%Y:%H:%M:%S %z"
 _UNIX_TIME = re.compile(r"\d{9,11}(?:\.\d{1,6})?")
-_TIME_KEYS = ("time_iso8601", "time", "timestamp", "@timestamp", "time_local", "ts", "msec")
-_ADDRESS_KEYS = ("remote_addr", "client", "client_ip", "remote_ip", "ip", "addr")
-_AGENT_KEYS = ("http_user_agent", "user_agent", "agent", "ua")
+_TIME_KEYS = (
+    "time_iso8601",
+    "time",
+    "timestamp",
+    "@timestamp",
+    "time_local",
+    "ts",
+    "msec",
+    "StartUTC",
+)
+# nginx (escape=json), generic, and Traefik's access-log field names.
+_ADDRESS_KEYS = ("remote_addr", "client", "client_ip", "remote_ip", "ip", "addr", "ClientHost")
+_AGENT_KEYS = ("http_user_agent", "user_agent", "agent", "ua", "request_User-Agent")
+_TARGET_KEYS = ("request_uri", "uri", "path", "RequestPath")
+_METHOD_KEYS = ("request_method", "method", "RequestMethod")
+_STATUS_KEYS = ("status", "DownstreamStatus", "OriginStatus")
 
 
 def parse_line(raw: bytes, fmt: LogFormat) -> Hit | None:
@@ -94,16 +108,32 @@ def _json(line: str) -> Hit | None:
     data = json.loads(line)
     if not isinstance(data, Mapping):
         return None
+    if isinstance(data.get("request"), Mapping):
+        data = _flatten_caddy(data)
     when = _json_time(_first(data, _TIME_KEYS))
     method, target = _request(str(data.get("request", "")))
     if not target:
-        target = str(data.get("request_uri") or data.get("uri") or data.get("path") or "")
-        method = str(data.get("request_method") or data.get("method") or "GET").upper()
+        target = str(_first(data, _TARGET_KEYS) or "")
+        method = str(_first(data, _METHOD_KEYS) or "GET").upper()
     if when is None or not target.startswith("/"):
         return None
-    status = int(str(data.get("status", "")))
+    status = int(str(_first(data, _STATUS_KEYS)))
     address = str(_first(data, _ADDRESS_KEYS) or "")
     return Hit(when, address, method, target, status, str(_first(data, _AGENT_KEYS) or ""))
+
+
+def _flatten_caddy(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Caddy's nested ``request`` object as flat fields (its ``ts`` and ``status`` stay)."""
+    request: Mapping[str, Any] = data["request"]
+    headers = request.get("headers")
+    agents = headers.get("User-Agent") if isinstance(headers, Mapping) else None
+    return {
+        **{k: v for k, v in data.items() if k != "request"},
+        "request_method": request.get("method"),
+        "request_uri": request.get("uri"),
+        "remote_addr": request.get("client_ip") or request.get("remote_ip"),
+        "http_user_agent": agents[0] if isinstance(agents, list) and agents else agents,
+    }
 
 
 def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
