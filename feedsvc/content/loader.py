@@ -102,6 +102,7 @@ class ContentLoader:
         self._views = PopularityFile(self._display(Path(self._scanner.views_path)))
         self._misc_problems: list[Problem] = []
         self._builder: SnapshotBuilder | None = None
+        self.text_compactions = 0  # text store compactions (see SnapshotBuilder's text_epoch)
         self._stale = False  # True while a load runs, and after one that failed half-way
         self._lint = CrossArticleIndex(self._files.served_articles, self._files.line_of)
 
@@ -205,10 +206,11 @@ class ContentLoader:
         """
         if not self._loaded:
             return
-        moved = compact_if_mostly_dead(self._files.text_bytes, self._files.text_refs)
+        moved = compact_if_mostly_dead(self, self._files.text_bytes, self._files.text_refs)
         if moved is not None:
             self._files.moved_texts(moved)
             self._builder = None
+            self.text_compactions += 1
 
     def _recover(self) -> None:
         """After a load that failed half-way: rebuild the patched state from the files."""
@@ -273,7 +275,9 @@ class ContentLoader:
         builder = self._builder
         if builder is None or len(changes) > max(REBUILD_MIN, len(builder) // REBUILD_SHARE):
             served = list(self._files.served_articles())
-            builder = self._builder = builder or SnapshotBuilder(site, views)
+            builder = self._builder = builder or SnapshotBuilder(
+                site, views, text_epoch=self.text_compactions
+            )
             builder.set_site(site)
             builder.set_views_override(views)
             builder.reset(served)

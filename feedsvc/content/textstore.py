@@ -265,15 +265,25 @@ def text_length(article: object) -> int:
     return 0 if reference is None else reference & _LENGTH_MASK
 
 
-def compact_if_mostly_dead(live: int, references: Callable[[], list[int]]) -> dict[int, int] | None:
-    """Compact the store when dead bytes exceed the ``live`` ones and COMPACT_MIN_DEAD.
+_live_bytes: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 
-    ``references`` gives every live reference. Returns old -> new references
-    (``None``: not compacted).
+
+def compact_if_mostly_dead(
+    owner: object, live: int, references: Callable[[], list[int]]
+) -> dict[int, int] | None:
+    """Compact the store when dead bytes exceed the live ones and COMPACT_MIN_DEAD.
+
+    ``owner`` (a loader) holds ``live`` bytes of text; what the other live
+    owners of this process's store last said they hold counts as live too,
+    or one loader would take another's texts for dead and compact on every
+    load. ``references`` gives every live reference of ``owner``. Returns
+    old -> new references (``None``: not compacted).
     """
     store = ensure_store()
-    dead = store.size() - live
-    if dead <= max(live, COMPACT_MIN_DEAD) or isinstance(store, MemoryTextStore):
+    _live_bytes[owner] = live
+    total = sum(_live_bytes.values())
+    dead = store.size() - total
+    if dead <= max(total, COMPACT_MIN_DEAD) or isinstance(store, MemoryTextStore):
         return None
     moved = store.compact(references())
     log.info("text store compacted: %d dead bytes dropped, %d live kept", dead, live)
