@@ -255,8 +255,76 @@ def measure_http(
     return result
 
 
+def measure_edit_reload(service: Any, client: Any, content: Path) -> dict[str, object]:
+    """Save the newest article, call ``reload()`` until the main feed serves it."""
+    newest = service.catalog.snapshot.articles[0]
+    path = content / "articles" / f"{newest.slug}.yaml"
+    original = path.read_bytes()
+    marker = f"Edited {time.time_ns()}"
+    reads, renders = service.loader.files_read, service.cache.renders
+    try:
+        time.sleep(0.05)  # a distinct mtime
+        saved = time.perf_counter()
+        cpu = time.process_time()
+        path.write_bytes(retitled(original, marker))
+        service.reload()
+        while marker.encode() not in client.get("/rss.xml").data:
+            if time.perf_counter() - saved > 30:
+                raise RuntimeError("edit never served")
+            service.reload()
+        return {
+            "edit_ms": round((time.perf_counter() - saved) * 1000, 1),
+            "edit_cpu_ms": round((time.process_time() - cpu) * 1000, 1),
+            "edit_files_read": service.loader.files_read - reads,
+            "edit_renders": service.cache.renders - renders,
+            "edit_tags": len(newest.tags),
+        }
+    finally:
+        path.write_bytes(original)
+        time.sleep(0.05)
+        service.reload()
+
+
+def measure_no_change_poll(service: Any) -> dict[str, object]:
+    """Median of 5 reloads when nothing changed."""
+    timings, cpu_times = [], []
+    for _ in range(5):
+        poll, cpu = time.perf_counter(), time.process_time()
+        service.reload()
+        timings.append(time.perf_counter() - poll)
+        cpu_times.append(time.process_time() - cpu)
+    return {
+        "no_change_poll_ms": round(statistics.median(timings) * 1000, 1),
+        "no_change_poll_cpu_ms": round(statistics.median(cpu_times) * 1000, 1),
+    }
+
+
+def measure_reloads(service: Any, client: Any, content: Path) -> dict[str, object]:
+    """One-file edit and no-change poll, comparing every file (polling), then again
+    with inotify events attached as ``feedsvc serve``'s watcher does (Linux)."""
+    result = measure_edit_reload(service, client, content)
+    result.update(measure_no_change_poll(service))
+    try:
+        from feedsvc.content.events import ContentEvents
+
+        events = ContentEvents(service.loader.content_dir, service.loader.articles_dir)
+    except OSError as exc:  # no inotify here: polling is what runs
+        print(f"  no inotify ({exc}): reload figures with events left out", file=sys.stderr)
+        return result
+    service.loader.events = events
+    try:
+        service.reload()  # the first look once watches exist compares every file
+        inotify = measure_edit_reload(service, client, content)
+        inotify.update(measure_no_change_poll(service))
+        result.update({f"inotify_{key}": value for key, value in inotify.items()})
+    finally:
+        service.loader.events = None
+        events.close()
+    return result
+
+
 def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[str, object]:
-    """One-file edit, no-change poll, full reload and the cache bound, with counters."""
+    """Edits and no-change polls (both watch modes), full reload and the cache bound."""
     from feedsvc.service.core import FeedService
     from feedsvc.settings import ServiceSettings
     from feedsvc.web.app import create_app
@@ -270,42 +338,7 @@ def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[
     client = app.test_client()
     assert client.get("/rss.xml").status_code == 200
     result: dict[str, object] = {"service_init_s": round(load_s, 3)}
-
-    # One-file edit of the newest article (main feed, popular maybe, its tags).
-    newest = service.catalog.snapshot.articles[0]
-    path = content.parent / newest.source if not Path(newest.source).is_absolute() else None
-    path = path if path and path.exists() else content / "articles" / f"{newest.slug}.yaml"
-    original = path.read_bytes()
-    marker = f"Edited {time.time_ns()}"
-    edited = retitled(original, marker)
-    reads, renders = service.loader.files_read, service.cache.renders
-    try:
-        time.sleep(0.05)  # a distinct mtime
-        saved = time.perf_counter()
-        cpu = time.process_time()
-        path.write_bytes(edited)
-        service.reload()
-        while marker.encode() not in client.get("/rss.xml").data:
-            if time.perf_counter() - saved > 30:
-                raise RuntimeError("edit never served")
-            service.reload()
-        result["edit_ms"] = round((time.perf_counter() - saved) * 1000, 1)
-        result["edit_cpu_ms"] = round((time.process_time() - cpu) * 1000, 1)
-        result["edit_files_read"] = service.loader.files_read - reads
-        result["edit_renders"] = service.cache.renders - renders
-        result["edit_tags"] = len(newest.tags)
-    finally:
-        path.write_bytes(original)
-        service.reload()
-
-    timings, cpu_times = [], []
-    for _ in range(5):
-        poll, cpu = time.perf_counter(), time.process_time()
-        service.reload()
-        timings.append(time.perf_counter() - poll)
-        cpu_times.append(time.process_time() - cpu)
-    result["no_change_poll_ms"] = round(statistics.median(timings) * 1000, 1)
-    result["no_change_poll_cpu_ms"] = round(statistics.median(cpu_times) * 1000, 1)
+    result.update(measure_reloads(service, client, content))
 
     reads = service.loader.files_read
     now = time.time() + 5
@@ -439,6 +472,13 @@ def print_in_process_figures(size: str, figures: dict[str, Any]) -> None:
     print(f"  no-change poll (all files)  {figures['no_change_poll_ms']:>8} ms  "
           f"(CPU {figures['no_change_poll_cpu_ms']} ms) "
           f"{verdict('poll_ms', size, figures['no_change_poll_ms'])}")  # fmt: skip
+    if "inotify_edit_ms" in figures:
+        print(f"  same, with inotify events   {figures['inotify_edit_ms']:>8} ms  "
+              f"(CPU {figures['inotify_edit_cpu_ms']} ms) "
+              f"{verdict('edit_ms', size, figures['inotify_edit_ms'])}")  # fmt: skip
+        print(f"  no-change poll, inotify     {figures['inotify_no_change_poll_ms']:>8} ms  "
+              f"(CPU {figures['inotify_no_change_poll_cpu_ms']} ms) "
+              f"{verdict('poll_ms', size, figures['inotify_no_change_poll_ms'])}")  # fmt: skip
     print(f"  full reload (all changed)   {figures['full_reload_s']:>8} s   "
           f"({figures['full_reload_files_read']} files read)")  # fmt: skip
     print(
