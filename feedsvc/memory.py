@@ -60,19 +60,28 @@ M_ARENA_MAX = -8
 MALLOC_ARENAS = 2
 
 
-def release_free_memory() -> None:
-    """After a first load: hand the parser's garbage back to the OS, and cap the
-    malloc arenas the serving threads will use (glibc only).
+def cap_malloc_arenas() -> None:
+    """Let this process's threads share at most :data:`MALLOC_ARENAS` malloc arenas
+    (glibc only; elsewhere, and if called again, nothing changes).
 
-    Parsing 100k YAML files leaves tens of MB of freed-but-kept heap; glibc's
-    ``malloc_trim`` returns those pages. By default glibc gives threads up to
-    eight arenas per core, each holding freed memory the others cannot reuse:
-    the rendered feeds a bounded cache evicts were freed in one arena and the
-    next ones allocated in another, so memory grew well past the cache's
-    bound. The cap is set before the server's threads start (an arena
-    already in use stays). Elsewhere this does nothing.
+    By default glibc gives threads up to eight arenas per core, each holding
+    freed memory the others cannot reuse: the rendered feeds a bounded cache
+    evicts were freed in one arena and the next ones allocated in another, so
+    memory grew well past the cache's bound. An arena already in use stays,
+    so this is called before the first load (whose pool threads unpickle the
+    articles) and again after it.
     """
     with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-        libc.malloc_trim(0)
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
+def release_free_memory() -> None:
+    """After a first load: hand the parser's garbage back to the OS (glibc only),
+    with the malloc arenas capped for the serving threads that follow.
+
+    Parsing 100k YAML files leaves tens of MB of freed-but-kept heap; glibc's
+    ``malloc_trim`` returns those pages. Elsewhere this does nothing.
+    """
+    cap_malloc_arenas()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

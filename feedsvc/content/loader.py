@@ -41,6 +41,7 @@ from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
 from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
+from feedsvc.memory import cap_malloc_arenas
 from feedsvc.problems import Problem
 from feedsvc.settings import max_article_kb_from_env
 
@@ -170,6 +171,8 @@ class ContentLoader:
         problem is carried in the snapshot (and so in ``/healthz``).
         """
         now = now or datetime.now(UTC)
+        if not self._loaded:
+            cap_malloc_arenas()  # before the first load's threads take arenas of their own
         found = self.find_changes() if found is None else found
         stale, self._stale = self._stale, True  # until this load has finished
         if stale:  # a load failed half-way: rebuild what is patched from the files
