@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,46 @@ def test_a_compaction_during_a_reload_that_changes_nothing_leaves_every_feed_rea
         assert service.loader.text_compactions >= 1  # what this test is about happened
     finally:
         service.stop()
+
+
+_TWO_LOADERS = """
+import os, sys
+from datetime import UTC, datetime
+from feedsvc.content.loader import ContentLoader
+big_root, small_root = sys.argv[1], sys.argv[2]
+now = datetime(2026, 1, 1, tzinfo=UTC)
+big, small = ContentLoader(big_root), ContentLoader(small_root)
+body = big.load(now).articles[0].body
+small.load(now)
+for seconds in (1_000_000, 2_000_000):
+    path = os.path.join(small_root, "articles", "small.yaml")
+    os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
+    assert small.load(now).articles[0].body == "Body of **Small**."
+assert big.load(now).articles[0].body == body
+print(small.text_compactions)
+"""
+
+
+@pytest.mark.slow
+def test_a_loader_does_not_take_another_loaders_texts_for_dead(tmp_path: Path):
+    """Loaders of one process share its text store. Each counted only its own
+    texts as live, so a small site next to a big one took the big one's texts
+    for dead and compacted the store on its next reload (new article objects,
+    a new catalog). In a fresh process: the store holds nothing else."""
+    big_root, small_root = tmp_path / "big", tmp_path / "small"
+    for root in (big_root, small_root):
+        write_yaml(root / "site.yaml", SITE)
+    body = "Words of a long body. " * 30_000  # ~660 KB, under the 1 MB article limit
+    for i in range(8):  # ~5.3 MB in all: over COMPACT_MIN_DEAD
+        data = article(f"Big {i}", "2025-01-01", body=body)
+        write_yaml(big_root / "articles" / f"big-{i}.yaml", data)
+    write_yaml(small_root / "articles" / "small.yaml", article("Small", "2025-01-01"))
+    run = subprocess.run(
+        [sys.executable, "-c", _TWO_LOADERS, str(big_root), str(small_root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "0"  # no compaction: nothing was dead

@@ -39,7 +39,7 @@ from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.scan import ChangeScanner, Findings
 from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
-from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store
+from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store, note_live_text
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
 from feedsvc.memory import cap_malloc_arenas
 from feedsvc.problems import Problem
@@ -207,7 +207,8 @@ class ContentLoader:
         are rebuilt from the files (as after a checkout); snapshots built
         before keep reading the old file until they are gone.
         """
-        if not self._loaded:
+        if not self._loaded:  # nothing is dead yet; what is live counts for other loaders
+            note_live_text(self, self._files.text_bytes)
             return
         moved = compact_if_mostly_dead(self, self._files.text_bytes, self._files.text_refs)
         if moved is not None:

@@ -268,6 +268,12 @@ def text_length(article: object) -> int:
 _live_bytes: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 
 
+def note_live_text(owner: object, live: int) -> None:
+    """``owner`` (a loader) now holds ``live`` bytes of text in the store (counted
+    as live by :func:`compact_if_mostly_dead` for as long as the owner lives)."""
+    _live_bytes[owner] = live
+
+
 def compact_if_mostly_dead(
     owner: object, live: int, references: Callable[[], list[int]]
 ) -> dict[int, int] | None:
@@ -280,7 +286,7 @@ def compact_if_mostly_dead(
     old -> new references (``None``: not compacted).
     """
     store = ensure_store()
-    _live_bytes[owner] = live
+    note_live_text(owner, live)
     total = sum(_live_bytes.values())
     dead = store.size() - total
     if dead <= max(total, COMPACT_MIN_DEAD) or isinstance(store, MemoryTextStore):
