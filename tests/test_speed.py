@@ -77,10 +77,11 @@ print(small.text_compactions)
 
 @pytest.mark.slow
 def test_a_loader_does_not_take_another_loaders_texts_for_dead(tmp_path: Path):
-    """Loaders of one process share its text store. Each counted only its own
-    texts as live, so a small site next to a big one took the big one's texts
-    for dead and compacted the store on its next reload (new article objects,
-    a new catalog). In a fresh process: the store holds nothing else."""
+    """Loaders of one process share its text store. One compared the file's size
+    with its own live texts, so a small site next to a big one took the big
+    one's texts for dead and compacted the store on its next reload (new
+    article objects, a new catalog). Now each counts what it wrote. In a fresh
+    process: the store holds nothing else."""
     big_root, small_root = tmp_path / "big", tmp_path / "small"
     for root in (big_root, small_root):
         write_yaml(root / "site.yaml", SITE)
@@ -98,3 +99,33 @@ def test_a_loader_does_not_take_another_loaders_texts_for_dead(tmp_path: Path):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "0"  # no compaction: nothing was dead
+
+
+def test_a_file_read_again_with_the_same_bytes_keeps_its_article(tmp_path: Path):
+    """A checkout that gives every file new times re-reads them all; an article
+    whose bytes did not change stays the very same object, so nothing is
+    re-indexed or re-rendered and feeds cut before hold no second copy."""
+    from datetime import UTC, datetime
+
+    from feedsvc.content.loader import ContentLoader
+
+    root = tmp_path / "content"
+    write_yaml(root / "site.yaml", SITE)
+    for i in range(3):
+        data = article(f"Story {i}", f"2025-01-0{i + 1}T10:00:00Z", tags=["News"])
+        write_yaml(root / "articles" / f"story-{i}.yaml", data)
+    loader = ContentLoader(root)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    first = loader.load(now)
+    reads = loader.files_read
+    _touch_every_article(root, 1_000_000)
+    second = loader.load(now)
+    assert loader.files_read - reads >= 3  # every article was read again (site.yaml maybe too)
+    assert all(map(lambda a, b: a is b, first.articles, second.articles))
+    assert second.version == first.version and second.tags["news"] is first.tags["news"]
+    edited = article("Story 0, edited", "2025-01-01T10:00:00Z", tags=["News"])
+    write_yaml(root / "articles" / "story-0.yaml", edited)
+    _touch_every_article(root, 2_000_000)
+    third = loader.load(now)
+    changed = {a.slug for a in third.articles if all(a is not b for b in second.articles)}
+    assert changed == {"story-0"} and third.version != second.version

@@ -265,31 +265,23 @@ def text_length(article: object) -> int:
     return 0 if reference is None else reference & _LENGTH_MASK
 
 
-_live_bytes: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
-
-
-def note_live_text(owner: object, live: int) -> None:
-    """``owner`` (a loader) now holds ``live`` bytes of text in the store (counted
-    as live by :func:`compact_if_mostly_dead` for as long as the owner lives)."""
-    _live_bytes[owner] = live
-
-
 def compact_if_mostly_dead(
-    owner: object, live: int, references: Callable[[], list[int]]
+    written: int, live: int, references: Callable[[], list[int]]
 ) -> dict[int, int] | None:
-    """Compact the store when dead bytes exceed the live ones and COMPACT_MIN_DEAD.
+    """Compact the store when most of what a loader wrote is dead: more dead bytes
+    than live ones, and at least COMPACT_MIN_DEAD.
 
-    ``owner`` (a loader) holds ``live`` bytes of text; what the other live
-    owners of this process's store last said they hold counts as live too,
-    or one loader would take another's texts for dead and compact on every
-    load. ``references`` gives every live reference of ``owner``. Returns
-    old -> new references (``None``: not compacted).
+    ``written`` is what the loader appended since its last compaction (its
+    first load's texts included), ``live`` what its articles still use, and
+    ``references`` gives every live reference. Only the loader's own texts
+    count: loaders of one process share the store (tests make many), and
+    counting the file's size instead took another loader's texts, live or
+    left by a loader long gone, for this one's dead. Returns old -> new
+    references (``None``: not compacted).
     """
     store = ensure_store()
-    note_live_text(owner, live)
-    total = sum(_live_bytes.values())
-    dead = store.size() - total
-    if dead <= max(total, COMPACT_MIN_DEAD) or isinstance(store, MemoryTextStore):
+    dead = written - live
+    if dead <= max(live, COMPACT_MIN_DEAD) or isinstance(store, MemoryTextStore):
         return None
     moved = store.compact(references())
     log.info("text store compacted: %d dead bytes dropped, %d live kept", dead, live)
