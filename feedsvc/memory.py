@@ -51,11 +51,37 @@ def freeze_loaded_objects(articles: int) -> bool:
     return True
 
 
+# glibc's mallopt() parameter for the most malloc arenas a process may have.
+M_ARENA_MAX = -8
+# Two: the feed cache's bytes are made by whichever thread renders, and each
+# extra arena keeps its own free space. At 100k articles, after 1,800 cold
+# feeds with FEEDSVC_CACHE_MB=64, glibc's default (8 per core) left RSS at
+# ~280 MB and two arenas at ~241 MB (bench/README.md, "Speed at 100k").
+MALLOC_ARENAS = 2
+
+
+def cap_malloc_arenas() -> None:
+    """Let this process's threads share at most :data:`MALLOC_ARENAS` malloc arenas
+    (glibc only; elsewhere, and if called again, nothing changes).
+
+    By default glibc gives threads up to eight arenas per core, each holding
+    freed memory the others cannot reuse: the rendered feeds a bounded cache
+    evicts were freed in one arena and the next ones allocated in another, so
+    memory grew well past the cache's bound. An arena already in use stays,
+    so this is called before the first load (whose pool threads unpickle the
+    articles) and again after it.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+
+
 def release_free_memory() -> None:
-    """Hand the parser's garbage back to the OS after a first load (glibc only).
+    """After a first load: hand the parser's garbage back to the OS (glibc only),
+    with the malloc arenas capped for the serving threads that follow.
 
     Parsing 100k YAML files leaves tens of MB of freed-but-kept heap; glibc's
     ``malloc_trim`` returns those pages. Elsewhere this does nothing.
     """
+    cap_malloc_arenas()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -92,8 +92,17 @@ class SnapshotBuilder:
     uses it under its lock.
     """
 
-    def __init__(self, site: SiteSettings, views_override: Mapping[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        site: SiteSettings,
+        views_override: Mapping[str, int] | None = None,
+        *,
+        text_epoch: int = 0,
+    ) -> None:
         self._site = site
+        # How many times the text store was compacted before these articles were
+        # indexed: part of the version (see :meth:`_version`).
+        self._text_epoch = text_epoch
         self._overrides: dict[str, int] = dict(views_override or {})
         self._ordered: list[Article] = []  # non-drafts, newest first
         self._by_tag: dict[str, list[Article]] = {}  # slug -> non-drafts with it, newest first
@@ -329,6 +338,11 @@ class SnapshotBuilder:
 
         A sum can be kept up to date one article at a time (see :meth:`add`), and the
         visible set with those fields determines every feed's items and order.
+
+        After a text store compaction (``text_epoch``) every article is a new
+        object reading another file, with the same fields: the version changes
+        too, or the service would keep serving the previous catalog's feed
+        specs, whose articles read a file the compaction has closed.
         """
         total = self._token_sum - sum(_token(a, self._views_of(a)) for a in future)
         for article, version in shown.values():
@@ -337,4 +351,6 @@ class SnapshotBuilder:
         digest = hashlib.blake2b(digest_size=16)
         digest.update(repr(self._site).encode())
         digest.update(f"{visible}\0{ranked}\0{total % (1 << 128)}".encode())
+        if self._text_epoch:  # absent before any compaction: versions stay as they were
+            digest.update(f"\0text epoch {self._text_epoch}".encode())
         return digest.hexdigest()

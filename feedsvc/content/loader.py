@@ -30,17 +30,18 @@ from pathlib import Path
 from feedsvc.content.budgets import POPULARITY, SITE, article_budget
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
 from feedsvc.content.events import ContentEvents
-from feedsvc.content.files import LINT_FIELDS, ArticleFiles
+from feedsvc.content.files import LINT_FIELDS, ArticleFiles, FileEntry
 from feedsvc.content.index import SnapshotBuilder
 from feedsvc.content.lint import CrossArticleIndex, future_problems
 from feedsvc.content.model import Article, Snapshot
-from feedsvc.content.parallel import load_article_files
+from feedsvc.content.parallel import LoadResult, load_article_files
 from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.scan import ChangeScanner, Findings
 from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
-from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store
+from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store, text_length
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
+from feedsvc.memory import cap_malloc_arenas
 from feedsvc.problems import Problem
 from feedsvc.settings import max_article_kb_from_env
 
@@ -102,6 +103,8 @@ class ContentLoader:
         self._views = PopularityFile(self._display(Path(self._scanner.views_path)))
         self._misc_problems: list[Problem] = []
         self._builder: SnapshotBuilder | None = None
+        self.text_compactions = 0  # text store compactions (see SnapshotBuilder's text_epoch)
+        self._text_written = 0  # bytes of text this loader appended since it last compacted
         self._stale = False  # True while a load runs, and after one that failed half-way
         self._lint = CrossArticleIndex(self._files.served_articles, self._files.line_of)
 
@@ -169,6 +172,8 @@ class ContentLoader:
         problem is carried in the snapshot (and so in ``/healthz``).
         """
         now = now or datetime.now(UTC)
+        if not self._loaded:
+            cap_malloc_arenas()  # before the first load's threads take arenas of their own
         found = self.find_changes() if found is None else found
         stale, self._stale = self._stale, True  # until this load has finished
         if stale:  # a load failed half-way: rebuild what is patched from the files
@@ -205,10 +210,13 @@ class ContentLoader:
         """
         if not self._loaded:
             return
-        moved = compact_if_mostly_dead(self._files.text_bytes, self._files.text_refs)
+        live = self._files.text_bytes
+        moved = compact_if_mostly_dead(self._text_written, live, self._files.text_refs)
         if moved is not None:
             self._files.moved_texts(moved)
+            self._text_written = live  # the new file holds the live texts and nothing else
             self._builder = None
+            self.text_compactions += 1
 
     def _recover(self) -> None:
         """After a load that failed half-way: rebuild the patched state from the files."""
@@ -259,11 +267,13 @@ class ContentLoader:
             folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget, self._roots
         )
         self.files_read += len(to_read)
+        self._text_written += sum(text_length(result[0]) for result in loaded)
         rewritten = self._scanner.rewritten(found, to_read)
+        entries = self._files.entries
         for name, result in zip(to_read, loaded, strict=True):
             kept = self._scanner.signature_to_keep(found, name, rewritten)
             if kept is not None:
-                self._files.store(name, kept, result)
+                self._files.store(name, kept, _same_bytes_same_article(entries.get(name), result))
 
     def _index(self, changes: list[Change], views_changed: bool) -> SnapshotBuilder:
         """The snapshot indexes (and the lint index) brought up to date with ``changes``."""
@@ -273,7 +283,9 @@ class ContentLoader:
         builder = self._builder
         if builder is None or len(changes) > max(REBUILD_MIN, len(builder) // REBUILD_SHARE):
             served = list(self._files.served_articles())
-            builder = self._builder = builder or SnapshotBuilder(site, views)
+            builder = self._builder = builder or SnapshotBuilder(
+                site, views, text_epoch=self.text_compactions
+            )
             builder.set_site(site)
             builder.set_views_override(views)
             builder.reset(served)
@@ -307,3 +319,22 @@ class ContentLoader:
         self._misc_problems = misc
         self.new_problems = self._problems.take_born()
         return self._problems.snapshot()
+
+
+def _same_bytes_same_article(entry: FileEntry | None, result: LoadResult) -> LoadResult:
+    """A file read again with the bytes it had (a checkout or ``touch`` giving it new
+    times) keeps the very article object it had.
+
+    An article is made from its file's bytes alone, and its revision is their
+    hash; only its text reference would differ. Keeping the object means no
+    change to index or render, the same snapshot version, and no second copy
+    of every article held by feeds cut before (at 100k articles a full
+    re-read otherwise rebuilt every index and tag feed).
+    """
+    article = result[0]
+    old = entry.article if entry is not None else None
+    if article is None or old is None or article.revision != old.revision:
+        return result
+    if article.source != old.source:
+        return result
+    return (old, result[1], result[2])

@@ -265,14 +265,22 @@ def text_length(article: object) -> int:
     return 0 if reference is None else reference & _LENGTH_MASK
 
 
-def compact_if_mostly_dead(live: int, references: Callable[[], list[int]]) -> dict[int, int] | None:
-    """Compact the store when dead bytes exceed the ``live`` ones and COMPACT_MIN_DEAD.
+def compact_if_mostly_dead(
+    written: int, live: int, references: Callable[[], list[int]]
+) -> dict[int, int] | None:
+    """Compact the store when most of what a loader wrote is dead: more dead bytes
+    than live ones, and at least COMPACT_MIN_DEAD.
 
-    ``references`` gives every live reference. Returns old -> new references
-    (``None``: not compacted).
+    ``written`` is what the loader appended since its last compaction (its
+    first load's texts included), ``live`` what its articles still use, and
+    ``references`` gives every live reference. Only the loader's own texts
+    count: loaders of one process share the store (tests make many), and
+    counting the file's size instead took another loader's texts, live or
+    left by a loader long gone, for this one's dead. Returns old -> new
+    references (``None``: not compacted).
     """
     store = ensure_store()
-    dead = store.size() - live
+    dead = written - live
     if dead <= max(live, COMPACT_MIN_DEAD) or isinstance(store, MemoryTextStore):
         return None
     moved = store.compact(references())
