@@ -8,50 +8,22 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from operator import is_
 from types import MappingProxyType
-from typing import Any
 
 from feedsvc.content.model import Article, Snapshot, TagEntry
+from feedsvc.content.orders import (
+    newest_first_key,
+    published_key,
+    remove_from,
+    update_key,
+    update_only_key,
+)
 from feedsvc.content.site import SiteSettings
 from feedsvc.problems import Problem
-
-
-def _newest_first_key(article: Article) -> tuple[float, str]:
-    return (-article.published.timestamp(), article.slug)
-
-
-def _published_key(article: Article) -> float:
-    # Sorted by ``_newest_first_key`` means sorted by this too (ties aside),
-    # so a date can be found by bisection. Timestamps keep the order of
-    # microsecond datetimes exactly (a double resolves 0.25 µs at today's dates).
-    return -article.published.timestamp()
-
-
-def _update_only_key(article: Article) -> float:
-    updated = article.updated
-    assert updated is not None  # only articles updated after publication are in that order
-    return -updated.timestamp()
-
-
-def _update_key(article: Article) -> tuple[float, str]:
-    return (_update_only_key(article), article.slug)
-
-
-def _remove_from(items: list[Article], article: Article, key: Callable[[Article], Any]) -> None:
-    """Remove ``article`` (by identity) from a list sorted by ``key``."""
-    index = bisect_left(items, key(article), key=key)
-    if index < len(items) and items[index] is article:
-        del items[index]
-        return
-    for index, item in enumerate(items):  # not where its key says: the list was not kept sorted
-        if item is article:
-            del items[index]
-            return
-    raise ValueError(f"{article.slug} is not in the index")
 
 
 def _token(article: Article, views: int) -> int:
@@ -133,7 +105,7 @@ class SnapshotBuilder:
 
     def reset(self, articles: Iterable[Article]) -> None:
         """Index ``articles`` from scratch (a first load, or many files changed)."""
-        ordered = sorted((a for a in articles if not a.draft), key=_newest_first_key)
+        ordered = sorted((a for a in articles if not a.draft), key=newest_first_key)
         by_tag: dict[str, list[Article]] = {}
         for article in ordered:  # newest first, so every tag's list is in order
             for tag in article.tags:
@@ -142,7 +114,7 @@ class SnapshotBuilder:
         overrides = self._overrides
         # Stable: ties stay newest first, i.e. the order ``_views_key`` describes.
         self._by_views = sorted(ordered, key=lambda a: -overrides.get(a.slug, a.views))
-        self._by_update = sorted(filter(self._has_update, ordered), key=_update_key)
+        self._by_update = sorted(filter(self._has_update, ordered), key=update_key)
         self._token_sum = sum(_token(a, self._views_of(a)) for a in ordered)
         self._tags, self._touched = None, set()
 
@@ -150,29 +122,29 @@ class SnapshotBuilder:
         """Index one article (drafts are in no feed and are ignored)."""
         if article.draft:
             return
-        insort(self._ordered, article, key=_newest_first_key)
+        insort(self._ordered, article, key=newest_first_key)
         for tag in article.tags:
-            insort(self._by_tag.setdefault(tag.slug, []), article, key=_newest_first_key)
+            insort(self._by_tag.setdefault(tag.slug, []), article, key=newest_first_key)
             self._touched.add(tag.slug)
         insort(self._by_views, article, key=self._views_key)
         if self._has_update(article):
-            insort(self._by_update, article, key=_update_key)
+            insort(self._by_update, article, key=update_key)
         self._token_sum += _token(article, self._views_of(article))
 
     def remove(self, article: Article) -> None:
         """Forget one article added before (the very object)."""
         if article.draft:
             return
-        _remove_from(self._ordered, article, _newest_first_key)
+        remove_from(self._ordered, article, newest_first_key)
         for tag in article.tags:
             items = self._by_tag[tag.slug]
-            _remove_from(items, article, _newest_first_key)
+            remove_from(items, article, newest_first_key)
             if not items:
                 del self._by_tag[tag.slug]
             self._touched.add(tag.slug)
-        _remove_from(self._by_views, article, self._views_key)
+        remove_from(self._by_views, article, self._views_key)
         if self._has_update(article):
-            _remove_from(self._by_update, article, _update_key)
+            remove_from(self._by_update, article, update_key)
         self._token_sum -= _token(article, self._views_of(article))
 
     def set_site(self, site: SiteSettings) -> None:
@@ -190,7 +162,7 @@ class SnapshotBuilder:
 
     def future(self, now: datetime) -> list[Article]:
         """Non-draft articles dated after ``now``, newest first."""
-        return self._ordered[: bisect_left(self._ordered, -now.timestamp(), key=_published_key)]
+        return self._ordered[: bisect_left(self._ordered, -now.timestamp(), key=published_key)]
 
     # -- cutting a snapshot ---------------------------------------------------
 
@@ -198,13 +170,13 @@ class SnapshotBuilder:
         items = self._by_tag.get(slug)
         if not items:
             return None
-        start = bisect_left(items, now_key, key=_published_key)
+        start = bisect_left(items, now_key, key=published_key)
         if start == len(items):
             return None
         visible = items[start:]
         for article, version in shown.values():
             if any(tag.slug == slug for tag in article.tags):
-                index = bisect_left(visible, _newest_first_key(article), key=_newest_first_key)
+                index = bisect_left(visible, newest_first_key(article), key=newest_first_key)
                 visible[index] = version
         # The newest article's spelling names the tag.
         name = next(tag.name for tag in visible[0].tags if tag.slug == slug)
@@ -214,11 +186,11 @@ class SnapshotBuilder:
         """The snapshot visible at ``now``; ``problems`` sorted and unique already."""
         site = self._site
         now_key = -now.timestamp()
-        due_from = bisect_left(self._ordered, now_key, key=_published_key)
+        due_from = bisect_left(self._ordered, now_key, key=published_key)
         future, visible = self._ordered[:due_from], self._ordered[due_from:]
         shown = self._updates_not_due(now, now_key)
         for article, until in shown.values():
-            index = bisect_left(visible, _newest_first_key(article), key=_newest_first_key)
+            index = bisect_left(visible, newest_first_key(article), key=newest_first_key)
             visible[index] = until
         future_ids = {id(a): a for a in future}
         tags = self._cut_tags(self._tags_to_cut(future_ids, shown), now_key, shown)
@@ -253,7 +225,7 @@ class SnapshotBuilder:
         same, so that unchanged tags keep entries that compare equal.
         """
         shown: _Shown = {}
-        not_due = self._by_update[: bisect_left(self._by_update, now_key, key=_update_only_key)]
+        not_due = self._by_update[: bisect_left(self._by_update, now_key, key=update_only_key)]
         for article in not_due:
             if article.published > now:
                 continue
@@ -314,7 +286,7 @@ class SnapshotBuilder:
         if window_days > 0:
             window = timedelta(days=window_days)
             cutoff = now - window
-            ranked = bisect_left(visible, -cutoff.timestamp(), key=_published_key)
+            ranked = bisect_left(visible, -cutoff.timestamp(), key=published_key)
             moves_at = visible[ranked - 1].published + window if ranked else None
             return [a for a in self._by_views if cutoff < a.published <= now], ranked, moves_at
         popular = list(self._by_views)
@@ -322,7 +294,7 @@ class SnapshotBuilder:
             popular = [a for a in popular if a.published <= now]
         else:
             for article in future:
-                _remove_from(popular, article, self._views_key)
+                remove_from(popular, article, self._views_key)
         return popular, len(visible), None
 
     def _with_enough_views(self, popular: list[Article]) -> list[Article]:
