@@ -72,11 +72,14 @@ def line_chart(title: str, days: Sequence[str], series: Sequence[Series]) -> Mar
         label = _number(round(top_value * i / 4))
         body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     step = plot_w / max(len(days) - 1, 1)
+    every = 1 if len(days) <= 8 else -(-len(days) // 8)
     for i, day in enumerate(days):
-        if len(days) <= 8 or i % -(-len(days) // 8) == 0 or i == len(days) - 1:
+        last = i == len(days) - 1
+        if (i % every == 0 and len(days) - 1 - i > every / 2) or last:  # no two labels touching
             x = left + step * i
             body.append(f'<text x="{x:.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
                         f'fill-opacity="0.7">{escape(day[5:])}</text>')  # fmt: skip
+    ends: list[tuple[float, float, str, int]] = []  # (y, x, colour, last value)
     for n, line in enumerate(series):
         colour = PALETTE[n % len(PALETTE)]
         points = " ".join(
@@ -88,13 +91,38 @@ def line_chart(title: str, days: Sequence[str], series: Sequence[Series]) -> Mar
         end_x, end_y = points.rsplit(" ", 1)[-1].split(",")
         body.append(f'<circle cx="{end_x}" cy="{end_y}" r="3.5" fill="{colour}"/>')
         if n < 4 and line.values:  # the biggest lines say their last value
-            body.append(
-                f'<text x="{float(end_x) + 8:.1f}" y="{float(end_y) + 4:.1f}" '
-                f'font-weight="600" fill="{colour}">{_number(line.values[-1])}</text>'
-            )
+            ends.append((float(end_y), float(end_x), colour, line.values[-1]))
+    ends.sort()
+    for y, (_, x, colour, value) in zip(_spread([end[0] for end in ends]), ends, strict=True):
+        body.append(f'<text x="{x + 8:.1f}" y="{y + 4:.1f}" font-weight="600" '
+                    f'fill="{colour}">{_number(value)}</text>')  # fmt: skip
     body += _legend([s.name for s in series], top + plot_h + 40)
     rows = -(-len(series) // 4)
     return _svg(top + plot_h + 40 + 20 * rows, title, body)
+
+
+def _spread(ys: Sequence[float], gap: float = 14.0) -> list[float]:
+    """Sorted label positions pushed ``gap`` apart, each crowd centred on its lines.
+
+    Labels too close form a group placed evenly around the group's mean; a
+    group that then reaches its neighbour merges with it, until none touch.
+    Lines ending close together stay readable and a lone label stays put.
+    """
+    groups: list[list[float]] = []  # the wanted positions of each group, in order
+    for y in ys:
+        groups.append([y])
+        while (
+            len(groups) > 1
+            and _top(groups[-1], gap) < _top(groups[-2], gap) + len(groups[-2]) * gap
+        ):
+            last = groups.pop()
+            groups[-1].extend(last)
+    return [_top(group, gap) + i * gap for group in groups for i in range(len(group))]
+
+
+def _top(group: Sequence[float], gap: float) -> float:
+    """Where the first label of an evenly spaced ``group`` goes, centred on its mean."""
+    return sum(group) / len(group) - gap * (len(group) - 1) / 2
 
 
 def _legend(names: Sequence[str], y: int) -> list[str]:
