@@ -112,22 +112,31 @@ def machine_info() -> dict[str, object]:
     return info
 
 
-def prepare_content(root: Path) -> tuple[Path, int]:
-    """Generate 50 articles whose main RSS feed is about 134 KB (fitted, deterministic)."""
+def main_feed_size(root: Path) -> int:
+    """Bytes of the main RSS feed ``root`` gives (as every server will serve it)."""
     from feedsvc.feeds.urls import FORMATS
     from feedsvc.service.core import FeedService
     from feedsvc.settings import ServiceSettings
 
+    service = FeedService(
+        ServiceSettings(content_dir=root, public_url=PUBLIC_URL, reload_interval=0)
+    )
+    view = service.catalog
+    return len(service.variant(view, PUBLIC_URL, view.feeds["main"], FORMATS["rss"]).body)
+
+
+def prepare_content(root: Path, feed: str = "134k") -> tuple[Path, int]:
+    """The content to serve: ``134k``, 50 articles whose main RSS feed is about 134 KB
+    (fitted, deterministic), or ``demo``, a copy of the bundled content/ (an ~11 KB feed)."""
+    if feed == "demo":
+        shutil.copytree(REPO / "content", root)
+        return root, main_feed_size(root)
     scale, size = 1.0, 0
     for _ in range(5):
         body = (int(1000 * scale), int(3000 * scale))
         write_content(root, FEED_ITEMS, 8, seed=5, body_bytes=body, items_per_feed=FEED_ITEMS,
                       drafts=False)  # fmt: skip
-        service = FeedService(
-            ServiceSettings(content_dir=root, public_url=PUBLIC_URL, reload_interval=0)
-        )
-        view = service.catalog
-        size = len(service.variant(view, PUBLIC_URL, view.feeds["main"], FORMATS["rss"]).body)
+        size = main_feed_size(root)
         if abs(size - TARGET_RSS_BYTES) / TARGET_RSS_BYTES < 0.005:
             break
         scale *= TARGET_RSS_BYTES / size
@@ -398,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 2; quick 0)")  # fmt: skip
     parser.add_argument("--max-other-cpu", type=float, default=0.15,
                         help="CPUs other processes may use in a measurement (0.15)")  # fmt: skip
+    parser.add_argument("--feed", choices=("134k", "demo"), default="134k",
+                        help="what every server serves: the generated ~134 KB main feed, "
+                        "or the bundled demo content's (~11 KB)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="write results here (default bench/results/)")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (2 if args.quick else 5)
@@ -435,8 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="feedsvc-bench-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)
-        content, size = prepare_content(work / "content")
-        meta["feed"] = {"items": FEED_ITEMS, "rss_bytes": size}
+        content, size = prepare_content(work / "content", args.feed)
+        items = FEED_ITEMS if args.feed == "134k" else None  # the demo: its site.yaml decides
+        meta["feed"] = {"content": args.feed, "items": items, "rss_bytes": size}
         with ProcessGroup() as group:
             nginx_keys = []
             if nginx_path() and not args.no_nginx:
