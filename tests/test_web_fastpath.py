@@ -226,3 +226,24 @@ def test_headers_waitress_sets_itself_are_left_to_waitress():
         b"HTTP/1.1 304 Not Modified\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\n"
         b'Etag: "x"\r\nServer: s\r\nVary: A\r\n\r\n'
     )
+
+
+def test_raw_answers_are_charged_to_the_clients_cpu_share(app: Any):
+    """The loop's reads (and the raw answers made in them) count against the client's share."""
+    settings = ConnectionSettings(client_cpu_percent=1, per_client_threads=4)
+
+    def create(app: Any, **options: Any) -> Any:
+        answers = app.extensions[ENDPOINT].answers_from_memory
+        return create_server(app, settings, 0, answers, cpu_burst=1e-9, **options)
+
+    with WaitressThread(app, create=create) as server:
+        exchange(server.port, request(RSS))  # rendered and cached
+        budgets = server.server.cpu_budgets
+        before = server.server.fast_path.answered
+        with socket.create_connection((HOST, server.port), timeout=10) as sock:
+            stream = sock.makefile("rb")
+            for _ in range(3):
+                sock.sendall(request(RSS))
+                assert read_response(stream).startswith(b"HTTP/1.1 200 OK")
+        assert server.server.fast_path.answered == before + 3
+        assert budgets.throttled > 0  # each answer's cost held the next request back a moment

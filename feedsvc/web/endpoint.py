@@ -212,7 +212,7 @@ class FeedEndpoint:
         (same helpers, same order), so both paths give the same answer.
         """
         method = environ.get("REQUEST_METHOD")
-        if method not in ("GET", "HEAD") or wants_html(environ):
+        if not self.guess_bases or method not in ("GET", "HEAD") or wants_html(environ):
             return None
         catalog = self.service.catalog
         route = lookup(catalog, environ.get("PATH_INFO", ""))
