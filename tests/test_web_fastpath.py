@@ -247,3 +247,14 @@ def test_raw_answers_are_charged_to_the_clients_cpu_share(app: Any):
                 assert read_response(stream).startswith(b"HTTP/1.1 200 OK")
         assert server.server.fast_path.answered == before + 3
         assert budgets.throttled > 0  # each answer's cost held the next request back a moment
+
+
+def test_behind_trusted_proxies_every_answer_takes_the_wsgi_path(bundled_content: Path):
+    """ProxyFix must rewrite the environ first (client address, scheme, host): no raw path."""
+    with feedsvc_app(bundled_content, proxy_hops=1) as app, serve(app, fast=True) as server:
+        forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+        for _ in range(3):
+            answer = exchange(server.port, request(RSS, forwarded))
+            assert answer.startswith(b"HTTP/1.1 200 OK")
+            assert b"https://feeds.example/" in answer
+        assert server.server.fast_path.answered == 0
