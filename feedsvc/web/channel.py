@@ -23,7 +23,10 @@ touching waitress itself (the server around them: :mod:`feedsvc.web.server`):
   are rendering for other clients. A request the application says it can
   answer from memory is serviced right where it was parsed, and its bytes
   are sent before the loop polls again; everything else (renders, pages,
-  errors) still goes to the worker threads.
+  errors) still goes to the worker threads. A plain read of a cached feed
+  is not even run through WSGI there: :mod:`feedsvc.web.fastpath` hands
+  back the whole response, prebuilt, and :meth:`KeepAliveChannel.send_answer`
+  sends it in one piece.
 * CPU share: a client over its CPU budget (:mod:`feedsvc.web.cpushare`) is
   not read until its debt drains; the loop's work for it is charged too.
 * Framing: :class:`StrictParser` answers 400 and closes the connection for
