@@ -23,7 +23,10 @@ touching waitress itself (the server around them: :mod:`feedsvc.web.server`):
   are rendering for other clients. A request the application says it can
   answer from memory is serviced right where it was parsed, and its bytes
   are sent before the loop polls again; everything else (renders, pages,
-  errors) still goes to the worker threads.
+  errors) still goes to the worker threads. A plain read of a cached feed
+  is not even run through WSGI there: :mod:`feedsvc.web.fastpath` hands
+  back the whole response, prebuilt, and :meth:`KeepAliveChannel.send_answer`
+  sends it in one piece.
 * CPU share: a client over its CPU budget (:mod:`feedsvc.web.cpushare`) is
   not read until its debt drains; the loop's work for it is charged too.
 * Framing: :class:`StrictParser` answers 400 and closes the connection for
@@ -123,10 +126,17 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
     close_when_flushed: bool
     server: Any
     socket: socket.socket
+    addr: Any
+    outbufs: list[Any]
+    outbuf_lock: Any
+    requests_lock: Any
+    current_outbuf_count: int
+    sent_continue: bool
     _timed: object = None  # the incomplete request being timed
     _started = 0.0  # when its first byte arrived
     _on_loop = False  # inside received(): on the event loop's thread
     _answer_here = False  # a request claimed by claim_for_loop(), not yet serviced
+    _response: bytes | None = None  # the raw path's answer to it (web/fastpath.py)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -172,6 +182,10 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
                 self.last_activity = self._started
             while self._answer_here:  # pipelined requests may be claimed in turn
                 self._answer_here = False
+                response, self._response = self._response, None
+                if response is not None:
+                    self.send_answer(response)
+                    continue
                 self.service()
                 self.handle_write()  # send now rather than on the loop's next turn
         finally:
@@ -216,25 +230,74 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
         if answers is None or not self._on_loop or self.total_outbufs_len or not self.connected:
             return False
         request = self.requests[0]
-        if request.error or not answers(request_environ(request, self.server)):
+        if request.error:
+            return False
+        environ = request_environ(request, self.server, self.addr)
+        fast = getattr(self.server, "fast_path", None)
+        if fast is not None:  # the raw path (web/fastpath.py): the whole response, prebuilt
+            self._response = fast.respond(request, environ)
+        if self._response is None and not answers(environ):
             return False
         self._answer_here = True
         return True
 
+    def send_answer(self, response: bytes) -> None:
+        """Send the raw path's whole response at once; then the next pipelined request.
 
-def request_environ(request: Any, server: Any) -> dict[str, Any]:
-    """The parts of the WSGI environ a feed lookup reads, from waitress's parsed request."""
+        What :meth:`service` does around a task, without the task: the
+        request is done, the response goes out in one send (what the socket
+        does not take waits in the out-buffer like any other), and a request
+        queued behind it is dispatched (and maybe answered here in turn).
+        """
+        with self.requests_lock:
+            self.requests.pop(0).close()
+        try:
+            sent = self.send(response)
+        except OSError:  # what waitress's own flush does on a socket error
+            self.will_close = True
+            return
+        if sent < len(response) and self.connected:
+            rest = response[sent:]
+            with self.outbuf_lock:
+                self.outbufs[-1].append(rest)
+                self.current_outbuf_count += len(rest)
+                self.total_outbufs_len += len(rest)
+        self.last_activity = time.time()
+        if not self.connected:
+            return
+        if self.requests:
+            self.server.add_task(self)
+        elif self.request is not None and self.request.expect_continue:
+            self.continue_if_waiting()
+
+    def continue_if_waiting(self) -> None:
+        """Send the 100 Continue deferred while an answer was pending, as :meth:`service` does."""
+        if self.request.headers_finished and not self.sent_continue:
+            self.send_continue()
+
+
+def request_environ(request: Any, server: Any, addr: Any) -> dict[str, Any]:
+    """The parts of the WSGI environ a feed answer reads, from waitress's parsed request.
+
+    Values as waitress's own environ has them (its parser already trimmed
+    spaces and tabs), so the raw path (web/fastpath.py) decides as the WSGI
+    path would; ``REMOTE_ADDR`` for the loopback rule and the audience.
+    """
+    path = request.path
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")  # as waitress does (its url_prefix is never set here)
     environ: dict[str, Any] = {
         "REQUEST_METHOD": request.command,
-        "PATH_INFO": request.path,
+        "PATH_INFO": path,
         "QUERY_STRING": request.query,
         "SERVER_PROTOCOL": f"HTTP/{request.version}",
         "SERVER_NAME": server.server_name,
         "SERVER_PORT": str(server.effective_port),
+        "REMOTE_ADDR": addr[0],
         "wsgi.url_scheme": request.url_scheme,
     }
     for key, value in request.headers.items():
-        environ.setdefault(_UNPREFIXED.get(key) or f"HTTP_{key}", value.strip())
+        environ.setdefault(_UNPREFIXED.get(key) or f"HTTP_{key}", value)
     return environ
 
 

@@ -16,6 +16,7 @@ are :mod:`feedsvc.web.policy`'s.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, cast
 
 from werkzeug.http import http_date
@@ -78,6 +79,50 @@ def _headers(variant: Variant, max_age: int) -> VariantHeaders:
     if found is None:
         found = variant.extra["headers"] = _variant_headers(variant, max_age)
     return cast(VariantHeaders, found)
+
+
+_STATUS_LINES = {"200": "200 OK", "304": "304 Not Modified"}
+
+
+def answer_key(environ: dict[str, Any], variant: Variant) -> str:
+    """Which of a variant's answers a request gets: ``200``/``304``, ``gz`` for gzip."""
+    gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
+    etag = variant.gzip_etag if gz else variant.etag
+    status = "200" if client_copy_is_stale(environ, etag, variant.last_modified) else "304"
+    return status + "gz" if gz else status
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAnswer:
+    """One feed response from the cache: the WSGI path and the loop's raw path both send it."""
+
+    route: tuple[FeedSpec, FeedFormat]
+    variant: Variant
+    key: str  # "200", "200gz", "304" or "304gz": see answer_key()
+    max_age: int
+
+    @property
+    def status_line(self) -> str:
+        """``200 OK`` or ``304 Not Modified``."""
+        return _STATUS_LINES[self.key[:3]]
+
+    @property
+    def headers(self) -> Headers:
+        """The variant's header list for this answer (built once per variant)."""
+        return _headers(self.variant, self.max_age)[self.key]
+
+    @property
+    def body(self) -> bytes:
+        """The bytes of a 200 (identity or gzip); nothing for a 304."""
+        if self.key == "200":
+            return self.variant.body
+        return self.variant.gzip_body if self.key == "200gz" else b""
+
+    @property
+    def labels(self) -> tuple[str, str, str]:
+        """The request counter's labels: (feed kind, format, status)."""
+        spec, fmt = self.route
+        return (spec.kind, fmt.name, self.key[:3])
 
 
 class FeedEndpoint:
@@ -151,16 +196,37 @@ class FeedEndpoint:
             return self.serve_page(
                 environ, start_response, catalog, variant, route, base, method == "HEAD"
             )
-        headers = _headers(variant, catalog.snapshot.site.cache_max_age)
-        gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))
-        etag = variant.gzip_etag if gz else variant.etag
-        if not client_copy_is_stale(environ, etag, variant.last_modified):
-            self.counter.add((spec.kind, fmt.name, "304"))
-            start_response("304 Not Modified", headers["304gz" if gz else "304"])
-            return []
-        self.counter.add((spec.kind, fmt.name, "200"))
-        start_response("200 OK", headers["200gz" if gz else "200"])
-        return [] if method == "HEAD" else [variant.gzip_body if gz else variant.body]
+        answer = FeedAnswer(route, variant, answer_key(environ, variant),
+                            catalog.snapshot.site.cache_max_age)  # fmt: skip
+        self.counter.add(answer.labels)
+        start_response(answer.status_line, answer.headers)
+        return [answer.body] if answer.body and method != "HEAD" else []
+
+    def cached_answer(self, environ: dict[str, Any]) -> FeedAnswer | None:
+        """What :meth:`__call__` would answer from memory for a plain feed read, else ``None``.
+
+        For the event loop's raw path (:mod:`feedsvc.web.fastpath`), which
+        sends the answer itself: ``None`` for anything that is not a GET/HEAD
+        of a cached feed by a feed reader (pages, renders, errors), which
+        then takes the WSGI path. The decisions are :meth:`__call__`'s own
+        (same helpers, same order), so both paths give the same answer.
+        """
+        method = environ.get("REQUEST_METHOD")
+        if not self.guess_bases or method not in ("GET", "HEAD") or wants_html(environ):
+            return None
+        catalog = self.service.catalog
+        route = lookup(catalog, environ.get("PATH_INFO", ""))
+        base = self.public_url or request_base_url(environ, self.allowed_hosts)
+        if route is None or base is None or not self.service.has_variant(catalog, base, *route):
+            return None
+        if self.public_url is None and (self.allowed_hosts or from_loopback(environ)):
+            self.service.note_base(base)
+        try:
+            variant = self.service.variant(catalog, base, *route)
+        except CacheBusy:  # evicted since has_variant(): a worker renders it
+            return None
+        return FeedAnswer(route, variant, answer_key(environ, variant),
+                          catalog.snapshot.site.cache_max_age)  # fmt: skip
 
     def not_a_feed_read(
         self,

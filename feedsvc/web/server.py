@@ -32,6 +32,7 @@ from feedsvc.settings import ConnectionSettings
 from feedsvc.web.channel import KeepAliveChannel
 from feedsvc.web.cpushare import BURST_SECONDS, CpuBudgets
 from feedsvc.web.fairqueue import FairDispatcher
+from feedsvc.web.fastpath import FastPath
 
 AnswersFromMemory = Callable[[dict[str, Any]], bool]
 
@@ -110,6 +111,7 @@ def create_server(
     proxy_hops: int = 0,
     answers_from_memory: AnswersFromMemory | None = None,
     cpu_burst: float = BURST_SECONDS,
+    fast_path: bool = True,
     **settings: Any,
 ) -> Server:
     """``waitress.create_server`` with :class:`KeepAliveChannel`, connection limits, a quiet log.
@@ -119,7 +121,9 @@ def create_server(
     ``connections.per_client_cap`` and held to ``connections.client_cpu_share``
     of a core (:mod:`~feedsvc.web.cpushare`; neither with trusted ``proxy_hops``).
     Requests for which ``answers_from_memory(environ)`` is true are answered
-    on the event loop (see :meth:`KeepAliveChannel.claim_for_loop`).
+    on the event loop (see :meth:`KeepAliveChannel.claim_for_loop`); plain
+    reads of cached feeds there in raw bytes (:mod:`~feedsvc.web.fastpath`;
+    ``fast_path=False`` sends them through WSGI too, for comparisons).
     """
     queue_logger = logging.getLogger("waitress.queue")
     if _queue_limit not in queue_logger.filters:
@@ -143,6 +147,9 @@ def create_server(
         if hasattr(listener, "channel_class"):
             listener.channel_class = KeepAliveChannel
             listener.answers_from_memory = answers_from_memory
+            listener.fast_path = (
+                FastPath.for_app(app, listener.adj) if answers_from_memory and fast_path else None
+            )
             listener.cpu_budgets = budgets
     return cast(Server, server)
 
