@@ -37,6 +37,7 @@ log = logging.getLogger("feedsvc.state")
 STATE_FILE = "state.db"
 BUSY_TIMEOUT_MS = 1500  # waiting longer for another process's lock than this: run in memory
 MEMORY = ":memory:"
+MMAP_BYTES = 1 << 30
 T = TypeVar("T")
 
 
@@ -139,6 +140,9 @@ def _connect(target: str) -> sqlite3.Connection:
         if target != MEMORY:
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
+            # Read through a memory map: the parse cache makes this file hundreds of
+            # MB, and reading it (and quick_check) page by page costs 4x more.
+            connection.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             verdict = connection.execute("PRAGMA quick_check").fetchone()
             if verdict is None or verdict[0] != "ok":
                 shown = "no answer" if verdict is None else " ".join(str(verdict[0]).split())
