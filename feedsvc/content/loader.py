@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 from feedsvc.content.budgets import POPULARITY, SITE, article_budget
@@ -36,7 +35,7 @@ from feedsvc.content.index import SnapshotBuilder
 from feedsvc.content.lint import CrossArticleIndex, future_problems
 from feedsvc.content.model import Article, Snapshot
 from feedsvc.content.parallel import LoadResult, load_article_files
-from feedsvc.content.parsecache import ParseCache, cacheable, merged
+from feedsvc.content.parsecache import ParseCache, cacheable, close_writers, merged
 from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.scan import ChangeScanner, Findings
 from feedsvc.content.signatures import RACY_SECONDS, Signature, recorded, unchanged_since
@@ -296,11 +295,11 @@ class ContentLoader:
         identities = cacheable(found.ready, names, self._wall_clock()) if cache else {}
         taken = cache.take(identities) if cache is not None and not self._loaded else {}
         to_read = [name for name in names if name not in taken] if taken else names
-        sink = None if cache is None else partial(cache.remember, identities=identities)
         loaded = load_article_files(
             folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget,
-            self._roots, sink,
+            self._roots, cache.writer() if cache else None, identities,
         )  # fmt: skip
+        close_writers()
         self.files_read += len(to_read)
         return merged(names, taken, to_read, loaded)
 

@@ -19,8 +19,9 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.context import BaseContext
+from typing import Protocol
 
 from feedsvc.content.article import load_article_file
 from feedsvc.content.budgets import ARTICLE, Budget
@@ -36,12 +37,23 @@ log = logging.getLogger("feedsvc")
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_MIN_FILES = 2000
 LOAD_CHUNK = 500  # files per task sent to a worker (and per parse cache row)
+
+
+class ChunkSink(Protocol):
+    """Keeps each chunk (the parse cache): called with its files' names, their
+    identities (by name) and the chunk, in whichever process read them, so
+    it must pickle (workers get it with their batch)."""
+
+    def __call__(self, names: list[str], identities: dict[str, int], chunk: Chunk) -> None: ...
+
+
 # What a worker is sent: the folder, how it is named in messages, the fields
-# whose lines to report, the file names of one chunk, the budget of each file
-# and the folders symlinks may lead into.
-_Batch = tuple[str, str, tuple[str, ...], list[str], Budget, tuple[str, ...]]
-# Called with the names of a chunk's files and the chunk, as each arrives.
-ChunkSink = Callable[[list[str], Chunk], None]
+# whose lines to report, the file names of one chunk, the budget of each file,
+# the folders symlinks may lead into, and where to keep the chunk with the
+# identities of its files.
+_Batch = tuple[
+    str, str, tuple[str, ...], list[str], Budget, tuple[str, ...], ChunkSink | None, dict[str, int]
+]
 
 
 def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResult]:
@@ -51,7 +63,7 @@ def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResul
     requested fields): the parent keeps the articles for good, and every
     short-lived object made between them would leave a hole in its heap.
     """
-    folder, display_folder, fields, names, budget, roots = batch
+    folder, display_folder, fields, names, budget, roots = batch[:6]
     results: list[LoadResult] = []
     for name in names:
         path, display = os.path.join(folder, name), os.path.join(display_folder, name)
@@ -66,9 +78,18 @@ def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResul
 
 
 def _load_batch(batch: _Batch) -> Chunk:
-    """Worker side of :func:`load_article_files`: one batch, as a chunk."""
+    """Worker side of :func:`load_article_files`: one batch, as a chunk (kept by the
+    sink here, in parallel, rather than by the parent)."""
     texts = TextCollector()
-    return pack(_read_batch(batch, texts.put), texts)
+    chunk = pack(_read_batch(batch, texts.put), texts)
+    _keep(batch, chunk)
+    return chunk
+
+
+def _keep(batch: _Batch, chunk: Chunk) -> None:
+    sink, identities = batch[6], batch[7]
+    if sink is not None and identities:
+        sink(batch[3], identities, chunk)
 
 
 def load_article_files(
@@ -79,56 +100,57 @@ def load_article_files(
     budget: Budget = ARTICLE,
     roots: tuple[str, ...] | None = None,
     sink: ChunkSink | None = None,
+    identities: Mapping[str, int] | None = None,
 ) -> list[LoadResult]:
     """:func:`load_article_file` for the files ``names`` in ``folder``, in order.
 
     ``display_folder`` is how messages name the folder; each result carries
     the lines of ``line_fields`` (for later messages) instead of every key's;
     ``budget`` and ``roots`` are as for :func:`load_article_file`. ``sink``,
-    if given, gets every chunk of results (the parse cache keeps them).
+    if given, gets every chunk of results with the ``identities`` of its files
+    (the parse cache keeps them; files without one are not kept).
     Spread over worker processes when that pays (module docstring).
     """
     store = ensure_store()
     workers = min(os.cpu_count() or 1, 8)
-    batches: list[_Batch] = [
-        (folder, display_folder, line_fields, names[i : i + LOAD_CHUNK], budget, roots or (folder,))
-        for i in range(0, len(names), LOAD_CHUNK)
-    ]
+    known = identities or {}
+    batches: list[_Batch] = []
+    for start in range(0, len(names), LOAD_CHUNK):
+        part = names[start : start + LOAD_CHUNK]
+        ids = {name: known[name] for name in part if name in known} if sink else {}
+        batches.append((folder, display_folder, line_fields, part, budget, roots or (folder,),
+                        sink, ids))  # fmt: skip
     try:
         with paused_gc():
             if len(names) < PARALLEL_MIN_FILES or workers < 2:
-                return _load_here(batches, sink)
-            return _load_in_workers(batches, workers, sink)
+                return _load_here(batches)
+            return _load_in_workers(batches, workers)
     finally:
         store.seal()  # the file's name goes (nothing else opens it); the kernel frees it at exit
 
 
-def _load_here(batches: list[_Batch], sink: ChunkSink | None) -> list[LoadResult]:
+def _load_here(batches: list[_Batch]) -> list[LoadResult]:
     results: list[LoadResult] = []
     for batch in batches:
         part = _read_batch(batch, put_text)
-        if sink is not None:
-            sink(batch[3], pack(part))
+        if batch[6] is not None and batch[7]:
+            _keep(batch, pack(part))
         results += part
     return results
 
 
-def _load_in_workers(
-    batches: list[_Batch], workers: int, sink: ChunkSink | None
-) -> list[LoadResult]:
+def _load_in_workers(batches: list[_Batch], workers: int) -> list[LoadResult]:
     context = _worker_context()
     if context is None:
-        return _load_here(batches, sink)
+        return _load_here(batches)
     results: list[LoadResult] = []
     try:
         with context.Pool(min(workers, len(batches))) as pool:
-            for batch, chunk in zip(batches, pool.imap(_load_batch, batches), strict=True):
+            for chunk in pool.imap(_load_batch, batches):
                 results += unpack(chunk)  # as each arrives: one chunk's bytes alive at a time
-                if sink is not None:
-                    sink(batch[3], chunk)
     except OSError:  # no processes to be had (limits, sandbox): read them here
         log.warning("no worker processes for reading articles; reading them in one")
-        return _load_here(batches, sink)
+        return _load_here(batches)
     return results
 
 

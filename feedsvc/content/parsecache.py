@@ -42,9 +42,12 @@ import os
 import pickle
 import sqlite3
 import sys
+import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -53,7 +56,7 @@ import feedsvc.text
 import feedsvc.version
 from feedsvc.content.chunks import Chunk, LoadResult, unpack
 from feedsvc.content.signatures import Signature, unchanged_since
-from feedsvc.state.store import StateStore
+from feedsvc.state.store import StateStore, mapped
 
 log = logging.getLogger("feedsvc")
 
@@ -132,12 +135,13 @@ class ParseCache:
         found: dict[str, LoadResult] = {}
         useless: list[int] = []
         try:
-            for row_id, uses in self._plan(hex_wanted, useless):
-                results = self._read_row(row_id, uses)
-                if results is None:
-                    useless.append(row_id)
-                    continue
-                found.update(results)
+            with self._state.reading() as db, mapped(db):
+                for row_id, uses in self._plan(hex_wanted, useless):
+                    results = self._read_row(row_id, uses)
+                    if results is None:
+                        useless.append(row_id)
+                        continue
+                    found.update(results)
         except (sqlite3.Error, ValueError) as exc:  # unreadable under us: read the files
             log.error("parse cache: unreadable (%s); reading the files", exc)
         self._forget(useless)
@@ -206,21 +210,78 @@ class ParseCache:
 
     # -- writing -------------------------------------------------------------
 
-    def remember(self, names: list[str], chunk: Chunk, identities: Mapping[str, Signature]) -> None:
-        """Keep a chunk of results read from ``names`` (in order) with their identities
-        then; files without one (changed too recently) are not taken from it later."""
+    def writer(self) -> RowWriter | None:
+        """What keeps the chunks read from now on (``None``: the state has no file)."""
+        if self._state.path is None:
+            return None
+        return RowWriter(str(self._state.path), self.folder, self.code, self.context)
+
+
+@dataclass(frozen=True, slots=True)
+class RowWriter:
+    """Writes chunks as rows, from whichever process read them (it pickles: load
+    workers write their own chunks, in parallel, instead of the parent writing
+    ~300 MB at 100k articles while it waits for them). Each process opens its
+    own connection to the state file; a failure is logged, never raised."""
+
+    path: str
+    folder: str
+    code: str
+    context: str
+
+    def __call__(self, names: list[str], identities: dict[str, int], chunk: Chunk) -> None:
+        """Keep a chunk read from ``names`` (in order), with their identities then;
+        files without one (changed too recently) are not taken from it later."""
         files = json.dumps(  # ASCII: names that are not UTF-8 stay escaped surrogates
             [[name, format(identities[name], "x") if name in identities else ""] for name in names]
         )
-        if not any(name in identities for name in names):
-            return
         texts, packed = chunk
         checksum = _checksum(self.folder, self.code, self.context, files, texts, packed)
-        self._state.attempt("writing the parse cache", lambda db: db.execute(
-            "INSERT INTO parsecache_chunks (folder, code, context, files, texts, results, "
-            "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (self.folder, self.code, self.context, files, texts, packed, checksum),
-        ))  # fmt: skip
+        row = (self.folder, self.code, self.context, files, texts, packed, checksum)
+        try:
+            with _writing(self.path) as db:
+                db.execute(
+                    "INSERT INTO parsecache_chunks (folder, code, context, files, texts, "
+                    "results, checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+        except sqlite3.Error as exc:
+            if self.path not in _FAILED:
+                _FAILED.add(self.path)
+                log.error(
+                    "parse cache: writing to %s failed (%s); going on without", self.path, exc
+                )
+
+
+_CONNECTIONS: dict[tuple[int, str], sqlite3.Connection] = {}  # (process, file): its connection
+_FAILED: set[str] = set()
+_WRITE_LOCK = threading.Lock()
+
+
+def close_writers() -> None:
+    """Close this process's writing connections (after a load: the state's own
+    connection, closed last, then folds the write-ahead log into the file)."""
+    with _WRITE_LOCK:
+        for key in [key for key in _CONNECTIONS if key[0] == os.getpid()]:
+            _CONNECTIONS.pop(key).close()
+
+
+@contextmanager
+def _writing(path: str) -> Iterator[sqlite3.Connection]:
+    """This process's connection to ``path``, in a transaction (one writer at a time here)."""
+    with _WRITE_LOCK:
+        key = (os.getpid(), path)
+        db = _CONNECTIONS.get(key)
+        if db is None:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            _CONNECTIONS[key] = db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
 
 
 def _uses(files: str, wanted: Mapping[str, str], taken: set[str]) -> list[int] | None:
