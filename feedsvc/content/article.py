@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,11 +28,12 @@ KNOWN_FIELDS = frozenset(
     {"title", "published", "updated", "author", "tags", "summary", "body", "views", "image",
      "attachments", "draft"}
 )  # fmt: skip
+PutText = Callable[[str, str], int]  # (summary, body) -> the article's text reference
 _SLUG_OK = re.compile(r"^[\w-]+$")
 
 
 def validate_article(
-    parsed: ParsedYaml, slug: str, display: str, revision: str
+    parsed: ParsedYaml, slug: str, display: str, revision: str, put: PutText = put_text
 ) -> tuple[Article | None, list[Problem]]:
     """Turn a parsed article mapping into an :class:`Article`, or say why not.
 
@@ -40,6 +41,7 @@ def validate_article(
     change its meaning such as ``draft``); warnings describe what was
     repaired or ignored (unknown fields, pasted HTML, a bad tag). Problems
     come in the order of the fields below, whatever the file's order.
+    ``put`` keeps the summary and body (load workers collect them in a chunk).
     """
     data = parsed.data
     if not isinstance(data, Mapping):
@@ -74,7 +76,7 @@ def validate_article(
         updated=updated,
         author=author,
         tags=tuple(tags),
-        text_ref=put_text(summary, body),
+        text_ref=put(summary, body),
         views=views,
         image=image,
         attachments=attachments,
@@ -137,17 +139,19 @@ def load_article_file(
     display: str,
     budget: Budget = ARTICLE,
     roots: tuple[str, ...] | None = None,
+    put: PutText = put_text,
 ) -> tuple[Article | None, list[Problem], Mapping[str, int]]:
     """Load and validate one article file (slug from the lower-cased file name).
 
     Returns the article (or ``None``), its problems and the line of each key.
     ``budget`` and ``roots`` (where symlinks may lead) are as for
-    :func:`~feedsvc.content.yamlfile.read_yaml_file`.
+    :func:`~feedsvc.content.yamlfile.read_yaml_file`; ``put`` as for
+    :func:`validate_article`.
     """
     parsed, raw, problems = read_yaml_file(path, display, budget, roots)
     if parsed is None:
         return None, problems, {}
     revision = hashlib.blake2b(raw, digest_size=12).hexdigest()
     stem = os.path.splitext(os.path.basename(path))[0]
-    article, more = validate_article(parsed, stem.lower(), display, revision)
+    article, more = validate_article(parsed, stem.lower(), display, revision, put)
     return article, problems + more, parsed.lines

@@ -14,7 +14,7 @@ change, so that a reload's work is proportional to what changed.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from feedsvc.content.model import Article
@@ -133,6 +133,37 @@ class ArticleFiles:
         self._set(
             name, FileEntry(signature, article, problems or NO_PROBLEMS, _shared_lint_lines(lines))
         )
+
+    def store_first(
+        self, names: list[str], signatures: Iterable[Signature], results: Iterable[LoadResult]
+    ) -> None:
+        """Every file of a first load at once (no entry yet): :meth:`store` and slug
+        resolution without the per-file bookkeeping of a change (~1 s at 100k files)."""
+        assert not self._entries
+        entries, slugs, problems = self._entries, self._slugs, self._problems
+        claims: dict[str, list[str]] = {}  # slugs claimed by several files
+        generations: dict[int, int] = {}
+        for name, signature, (article, found, lines) in zip(
+            names, signatures, results, strict=True
+        ):
+            entries[name] = FileEntry(signature, article, found or NO_PROBLEMS,
+                                      _shared_lint_lines(lines))  # fmt: skip
+            if found:
+                problems.add(found)
+            if article is None:
+                continue
+            self.text_bytes += text_length(article)
+            generation = generation_of(article.text_ref)
+            generations[generation] = generations.get(generation, 0) + 1
+            served = slugs.setdefault(article.slug, name)
+            if served is not name:
+                claims.setdefault(article.slug, [served]).append(name)  # type: ignore[list-item]
+        for generation, count in generations.items():
+            self._generations[generation] = count
+            ensure_store().hold((generation,))
+        for slug, claimed in claims.items():
+            del slugs[slug]  # nobody served it before: chosen as at any start
+            self._resolve_slug(slug, claimed)
 
     def _count_generation(self, article: Article | None, step: int) -> None:
         """Hold the text store generation of an article's text while any entry uses it."""
@@ -265,3 +296,22 @@ class ArticleFiles:
             )
             for n in claims
         ]
+
+
+def same_bytes_same_article(entry: FileEntry | None, result: LoadResult) -> LoadResult:
+    """A file read again with the bytes it had (a checkout or ``touch`` giving it new
+    times) keeps the very article object it had.
+
+    An article is made from its file's bytes alone, and its revision is their
+    hash; only its text reference would differ. Keeping the object means no
+    change to index or render, the same snapshot version, and no second copy
+    of every article held by feeds cut before (at 100k articles a full
+    re-read otherwise rebuilt every index and tag feed).
+    """
+    article = result[0]
+    old = entry.article if entry is not None else None
+    if article is None or old is None or article.revision != old.revision:
+        return result
+    if article.source != old.source:
+        return result
+    return (old, result[1], result[2])

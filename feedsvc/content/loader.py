@@ -30,20 +30,22 @@ from pathlib import Path
 from feedsvc.content.budgets import POPULARITY, SITE, article_budget
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
 from feedsvc.content.events import ContentEvents
-from feedsvc.content.files import LINT_FIELDS, ArticleFiles, FileEntry
+from feedsvc.content.files import LINT_FIELDS, ArticleFiles, same_bytes_same_article
 from feedsvc.content.index import SnapshotBuilder
 from feedsvc.content.lint import CrossArticleIndex, future_problems
 from feedsvc.content.model import Article, Snapshot
 from feedsvc.content.parallel import LoadResult, load_article_files
+from feedsvc.content.parsecache import ParseCache, cacheable, close_writers, merged
 from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.scan import ChangeScanner, Findings
-from feedsvc.content.signatures import Signature
+from feedsvc.content.signatures import RACY_SECONDS, Signature, recorded, unchanged_since
 from feedsvc.content.specials import PopularityFile, SiteFile
 from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store, text_length
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
 from feedsvc.memory import cap_malloc_arenas
 from feedsvc.problems import Problem
 from feedsvc.settings import max_article_kb_from_env
+from feedsvc.state.store import StateStore
 
 # Above this share of the articles changed in one reload (a checkout), the
 # snapshot and lint indexes are rebuilt rather than patched one by one.
@@ -63,6 +65,8 @@ class ContentLoader:
     ``settle=0`` (the default, and what ``feedsvc check`` uses) applies
     every change at once. :attr:`events`, when the service's watcher sets
     it, names the changed files instead of a comparison of every file.
+    With a durable ``state``, the parse cache (:mod:`.parsecache`) keeps what
+    was read, and a first load takes the files unchanged since from it.
 
     A reload's work after an edit is proportional to the edit: changed files
     are compared on the fly (no second table of every file), the snapshot
@@ -82,6 +86,7 @@ class ContentLoader:
         settle: float = 0.0,
         wall_clock: Callable[[], float] = time.time,
         display_prefix: str | None = None,
+        state: StateStore | None = None,
     ) -> None:
         self.content_dir = Path(content_dir)
         self.articles_dir = self.content_dir / "articles"
@@ -107,6 +112,10 @@ class ContentLoader:
         self._text_written = 0  # bytes of text this loader appended since it last compacted
         self._stale = False  # True while a load runs, and after one that failed half-way
         self._lint = CrossArticleIndex(self._files.served_articles, self._files.line_of)
+        self._wall_clock = wall_clock
+        # What changes how a file reads: its budget, how messages name it, where links lead.
+        read_with = (self._article_budget, self._articles_display, self._roots, LINT_FIELDS)
+        self._cache = ParseCache.open(state, str(self.articles_dir), repr(read_with))
 
     @property
     def events(self) -> ContentEvents | None:
@@ -186,7 +195,9 @@ class ContentLoader:
         # Articles: remember what each touched slug served, apply the files,
         # choose again, and pass on only the articles that changed.
         names = found.article_names()
-        before = self._files.before_change(names)
+        first = not self._loaded and not self._files.entries  # nothing to compare with
+        before = {} if first else self._files.before_change(names)
+        self._builder = None if first else self._builder  # then indexed from scratch
         self._apply_articles(found, names)
         self._compact_texts()
         self._scanner.forget_pending(found.ready)
@@ -238,10 +249,8 @@ class ContentLoader:
 
     def _apply_site(self, found: Findings) -> None:
         if found.ready.get(SITE_KEY) is None:
-            self._site.missing(self.content_dir.is_dir())
-            return
-        read = self._read_special(SITE_KEY, self._site.display, found)
-        if read is not None:
+            return self._site.missing(self.content_dir.is_dir())
+        if (read := self._read_special(SITE_KEY, self._site.display, found)) is not None:
             self._site.read(*read)
 
     def _apply_views(self, found: Findings) -> None:
@@ -262,18 +271,37 @@ class ContentLoader:
         to_read = [name for name in changed if found.ready[name] is not None]
         if not to_read:
             return
-        folder = str(self.articles_dir)
-        loaded = load_article_files(
-            folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget, self._roots
-        )
-        self.files_read += len(to_read)
+        loaded = self._read_articles(found, to_read)
         self._text_written += sum(text_length(result[0]) for result in loaded)
+        if not self._loaded and not self._files.entries:  # a first load: all stored at once
+            now = self._wall_clock()
+            settled = int((now - RACY_SECONDS) * 1e9)  # recorded() as is, for 100k files
+            signatures = (s if unchanged_since(s, settled) else recorded(s, now)
+                          for s in map(found.ready.__getitem__, to_read) if s)  # fmt: skip
+            self._files.store_first(to_read, signatures, loaded)
+            return
         rewritten = self._scanner.rewritten(found, to_read)
         entries = self._files.entries
         for name, result in zip(to_read, loaded, strict=True):
             kept = self._scanner.signature_to_keep(found, name, rewritten)
             if kept is not None:
-                self._files.store(name, kept, _same_bytes_same_article(entries.get(name), result))
+                self._files.store(name, kept, same_bytes_same_article(entries.get(name), result))
+
+    def _read_articles(self, found: Findings, names: list[str]) -> list[LoadResult]:
+        """The results of reading ``names``: from the parse cache at the first load
+        (files as they were when cached), else read (and kept in the cache)."""
+        folder = str(self.articles_dir)
+        cache = self._cache
+        identities = cacheable(found.ready, names, self._wall_clock()) if cache else {}
+        taken = cache.take(identities) if cache is not None and not self._loaded else {}
+        to_read = [name for name in names if name not in taken] if taken else names
+        loaded = load_article_files(
+            folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget,
+            self._roots, cache.writer() if cache else None, identities,
+        )  # fmt: skip
+        close_writers()
+        self.files_read += len(to_read)
+        return merged(names, taken, to_read, loaded)
 
     def _index(self, changes: list[Change], views_changed: bool) -> SnapshotBuilder:
         """The snapshot indexes (and the lint index) brought up to date with ``changes``."""
@@ -319,22 +347,3 @@ class ContentLoader:
         self._misc_problems = misc
         self.new_problems = self._problems.take_born()
         return self._problems.snapshot()
-
-
-def _same_bytes_same_article(entry: FileEntry | None, result: LoadResult) -> LoadResult:
-    """A file read again with the bytes it had (a checkout or ``touch`` giving it new
-    times) keeps the very article object it had.
-
-    An article is made from its file's bytes alone, and its revision is their
-    hash; only its text reference would differ. Keeping the object means no
-    change to index or render, the same snapshot version, and no second copy
-    of every article held by feeds cut before (at 100k articles a full
-    re-read otherwise rebuilt every index and tag feed).
-    """
-    article = result[0]
-    old = entry.article if entry is not None else None
-    if article is None or old is None or article.revision != old.revision:
-        return result
-    if article.source != old.source:
-        return result
-    return (old, result[1], result[2])

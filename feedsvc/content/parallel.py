@@ -1,10 +1,16 @@
-"""Reading many article files at once: forked workers for a first load.
+"""Reading many article files at once: worker processes for big batches.
 
-Reading 100k articles is YAML parsing bound (~0.1 ms a file), so a first
-load of many files is spread over one forked worker per CPU; articles come
-back pickled, which costs a fraction of parsing them. Forking is only safe
-while the process has a single thread, i.e. at start-up: later (watcher and
-server threads running) and for small batches, files are read here.
+Reading 100k articles is YAML parsing bound (~0.1 ms a file), so a batch of
+many files (a first load, a checkout changing every file) is spread over one
+worker process per CPU. Workers send their results back as chunks
+(:mod:`feedsvc.content.chunks`: texts and pickled articles), which is also
+what the parse cache keeps, so the caller can store them as they come.
+
+Workers are forked directly while the process has a single thread (at
+start: cheapest). Once threads run (the server, the watcher), forking could
+copy a lock some other thread holds, so workers then come from a forkserver:
+a small process started once, single-threaded, that forks them on demand
+(a full reload at 100k took 17 s on one core). Small batches are read here.
 """
 
 from __future__ import annotations
@@ -13,45 +19,56 @@ import logging
 import multiprocessing
 import os
 import threading
-from datetime import timezone
-from multiprocessing.reduction import ForkingPickler
-from typing import Any
+from collections.abc import Callable, Mapping
+from multiprocessing.context import BaseContext
+from typing import Protocol
 
 from feedsvc.content.article import load_article_file
 from feedsvc.content.budgets import ARTICLE, Budget
-from feedsvc.content.fields import shared
-from feedsvc.content.model import Article, Tag
-from feedsvc.content.textstore import MemoryTextStore, TextStore, ensure_store
+from feedsvc.content.chunks import Chunk, LoadResult, TextCollector, pack, unpack
+from feedsvc.content.textstore import ensure_store, put_text
 from feedsvc.memory import paused_gc
 from feedsvc.problems import Problem
+
+__all__ = ["LoadResult", "load_article_files"]
 
 log = logging.getLogger("feedsvc")
 
 # Below this many files to read, worker processes cost more than they save.
 PARALLEL_MIN_FILES = 2000
-LOAD_CHUNK = 500  # files per task sent to a worker
-# (article or None, its problems, the lines of the requested fields)
-LoadResult = tuple[Article | None, tuple[Problem, ...], tuple[int | None, ...]]
+LOAD_CHUNK = 500  # files per task sent to a worker (and per parse cache row)
+
+
+class ChunkSink(Protocol):
+    """Keeps each chunk (the parse cache): called with its files' names, their
+    identities (by name) and the chunk, in whichever process read them, so
+    it must pickle (workers get it with their batch)."""
+
+    def __call__(self, names: list[str], identities: dict[str, int], chunk: Chunk) -> None: ...
+
+
 # What a worker is sent: the folder, how it is named in messages, the fields
-# whose lines to report, the file names of one chunk, the budget of each file
-# and the folders symlinks may lead into.
-_Batch = tuple[str, str, tuple[str, ...], list[str], Budget, tuple[str, ...]]
+# whose lines to report, the file names of one chunk, the budget of each file,
+# the folders symlinks may lead into, and where to keep the chunk with the
+# identities of its files.
+_Batch = tuple[
+    str, str, tuple[str, ...], list[str], Budget, tuple[str, ...], ChunkSink | None, dict[str, int]
+]
 
 
-def _load_batch(batch: _Batch) -> list[LoadResult]:
-    """Worker side of :func:`load_article_files`: one chunk, in order.
+def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResult]:
+    """One batch, in order; each text kept by ``put``.
 
-    Results are packed here (problems as a tuple, the usual empty one shared;
-    lines as a tuple of the requested fields): the parent keeps the articles
-    for good, and every short-lived object unpickled between them would leave
-    a hole in its heap (tens of MB at 100k articles).
+    Results are packed (problems as a tuple, lines as a tuple of the
+    requested fields): the parent keeps the articles for good, and every
+    short-lived object made between them would leave a hole in its heap.
     """
-    folder, display_folder, fields, names, budget, roots = batch
+    folder, display_folder, fields, names, budget, roots = batch[:6]
     results: list[LoadResult] = []
     for name in names:
         path, display = os.path.join(folder, name), os.path.join(display_folder, name)
         try:
-            article, problems, lines = load_article_file(path, display, budget, roots)
+            article, problems, lines = load_article_file(path, display, budget, roots, put)
         except Exception:  # a bug must not take every other article down with this one
             log.exception("reading %s failed", display)
             article, lines = None, {}
@@ -60,22 +77,19 @@ def _load_batch(batch: _Batch) -> list[LoadResult]:
     return results
 
 
-def _shared_tag(name: str, slug: str) -> Tag:
-    return shared(Tag(name=name, slug=slug))
+def _load_batch(batch: _Batch) -> Chunk:
+    """Worker side of :func:`load_article_files`: one batch, as a chunk (kept by the
+    sink here, in parallel, rather than by the parent)."""
+    texts = TextCollector()
+    chunk = pack(_read_batch(batch, texts.put), texts)
+    _keep(batch, chunk)
+    return chunk
 
 
-def _shared_zone(*args: Any) -> timezone:
-    return shared(timezone(*args))
-
-
-def _reduce_tag(tag: Tag) -> tuple[Any, tuple[str, str]]:
-    return _shared_tag, (tag.name, tag.slug)
-
-
-def _reduce_zone(zone: timezone) -> tuple[Any, tuple[Any, ...]]:
-    reduced = zone.__reduce__()  # as pickle rebuilds a zone: (type, its arguments, ...)
-    assert isinstance(reduced, tuple)
-    return _shared_zone, reduced[1]
+def _keep(batch: _Batch, chunk: Chunk) -> None:
+    sink, identities = batch[6], batch[7]
+    if sink is not None and identities:
+        sink(batch[3], identities, chunk)
 
 
 def load_article_files(
@@ -85,47 +99,68 @@ def load_article_files(
     line_fields: tuple[str, ...],
     budget: Budget = ARTICLE,
     roots: tuple[str, ...] | None = None,
+    sink: ChunkSink | None = None,
+    identities: Mapping[str, int] | None = None,
 ) -> list[LoadResult]:
     """:func:`load_article_file` for the files ``names`` in ``folder``, in order.
 
     ``display_folder`` is how messages name the folder; each result carries
     the lines of ``line_fields`` (for later messages) instead of every key's;
-    ``budget`` and ``roots`` are as for :func:`load_article_file`.
-    Spread over forked workers when that pays and is safe (module docstring).
+    ``budget`` and ``roots`` are as for :func:`load_article_file`. ``sink``,
+    if given, gets every chunk of results with the ``identities`` of its files
+    (the parse cache keeps them; files without one are not kept).
+    Spread over worker processes when that pays (module docstring).
     """
-    store = ensure_store()  # created before any fork, so workers append to the same file
+    store = ensure_store()
     workers = min(os.cpu_count() or 1, 8)
-    chunks: list[_Batch] = [
-        (folder, display_folder, line_fields, names[i : i + LOAD_CHUNK], budget, roots or (folder,))
-        for i in range(0, len(names), LOAD_CHUNK)
-    ]
-    with paused_gc():
-        return _load_files(chunks, len(names), store, workers)
-
-
-def _load_files(
-    chunks: list[_Batch], count: int, store: TextStore | MemoryTextStore, workers: int
-) -> list[LoadResult]:
-    def here() -> list[LoadResult]:
-        return [result for chunk in chunks for result in _load_batch(chunk)]
-
+    known = identities or {}
+    batches: list[_Batch] = []
+    for start in range(0, len(names), LOAD_CHUNK):
+        part = names[start : start + LOAD_CHUNK]
+        ids = {name: known[name] for name in part if name in known} if sink else {}
+        batches.append((folder, display_folder, line_fields, part, budget, roots or (folder,),
+                        sink, ids))  # fmt: skip
     try:
-        if (
-            count < PARALLEL_MIN_FILES
-            or workers < 2
-            or not store.forkable
-            or threading.active_count() > 1
-            or "fork" not in multiprocessing.get_all_start_methods()
-        ):
-            return here()
-        # Tags and time zones come back as the parent's shared instances.
-        ForkingPickler.register(Tag, _reduce_tag)
-        ForkingPickler.register(timezone, _reduce_zone)
-        try:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                parts = pool.map(_load_batch, chunks, chunksize=1)
-        except OSError:  # no processes to be had (limits, sandbox): read them here
-            return here()
-        return [result for part in parts for result in part]
+        with paused_gc():
+            if len(names) < PARALLEL_MIN_FILES or workers < 2:
+                return _load_here(batches)
+            return _load_in_workers(batches, workers)
     finally:
-        store.seal()  # no more forks: the file's name goes, the kernel frees it at exit
+        store.seal()  # the file's name goes (nothing else opens it); the kernel frees it at exit
+
+
+def _load_here(batches: list[_Batch]) -> list[LoadResult]:
+    results: list[LoadResult] = []
+    for batch in batches:
+        part = _read_batch(batch, put_text)
+        if batch[6] is not None and batch[7]:
+            _keep(batch, pack(part))
+        results += part
+    return results
+
+
+def _load_in_workers(batches: list[_Batch], workers: int) -> list[LoadResult]:
+    context = _worker_context()
+    if context is None:
+        return _load_here(batches)
+    results: list[LoadResult] = []
+    try:
+        with context.Pool(min(workers, len(batches))) as pool:
+            for chunk in pool.imap(_load_batch, batches):
+                results += unpack(chunk)  # as each arrives: one chunk's bytes alive at a time
+    except OSError:  # no processes to be had (limits, sandbox): read them here
+        log.warning("no worker processes for reading articles; reading them in one")
+        return _load_here(batches)
+    return results
+
+
+def _worker_context() -> BaseContext | None:
+    """Fork while single-threaded, else a forkserver (``None``: neither exists here)."""
+    methods = multiprocessing.get_all_start_methods()
+    if threading.active_count() == 1 and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return None

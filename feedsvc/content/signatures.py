@@ -51,6 +51,16 @@ def changed_at(sig: Signature) -> float:
     return max(mtime_ns, ctime_ns) / 1e9
 
 
+def unchanged_since(sig: Signature, cutoff_ns: int) -> bool:
+    """Whether a file's last change (mtime and ctime) is before ``cutoff_ns``.
+
+    :func:`changed_at` for the checks that run for every file at start, without
+    its float: times compared unsigned, so a file dated before 1970 counts as
+    changed (re-read, never trusted as settled).
+    """
+    return sig >> 193 & _MASK64 < cutoff_ns and sig >> 129 & _MASK64 < cutoff_ns
+
+
 def recorded(sig: Signature, now: float) -> Signature:
     """The signature to remember for a file read at ``now`` (wall clock).
 

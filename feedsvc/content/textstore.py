@@ -181,9 +181,12 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class MemoryTextStore:
-    """The fallback where no folder is writable: texts in a list, same interface.
+    """The fallback where no folder is writable: texts in memory, same interface.
 
-    Never compacted (texts of rewritten articles stay until the process ends).
+    References have the file's layout (the index of the text, or chunk of
+    texts, put in place of the generation), so a chunk of texts put at once
+    can be addressed piece by piece (:func:`chunk_base`). Never compacted
+    (texts of rewritten articles stay until the process ends).
     """
 
     forkable = False
@@ -196,11 +199,15 @@ class MemoryTextStore:
         """Keep ``data``; returns its reference."""
         with self._lock:
             self._texts.append(data)
-            return len(self._texts) - 1
+            return ((len(self._texts) - 1) << _GENERATION_SHIFT) | len(data)
 
     def get(self, reference: int) -> bytes:
         """The bytes kept under ``reference``."""
-        return self._texts[reference]
+        length = reference & _LENGTH_MASK
+        if not length:
+            return b""
+        offset = (reference >> _LENGTH_BITS) & _OFFSET_MASK
+        return self._texts[reference >> _GENERATION_SHIFT][offset : offset + length]
 
     def seal(self) -> None:
         """Nothing to do."""
@@ -247,16 +254,35 @@ def ensure_store() -> TextStore | MemoryTextStore:
     return _store
 
 
+def encode_text(summary: str, body: str) -> bytes:
+    """An article's summary and body as the store keeps them (see :func:`get_text`)."""
+    head = summary.encode("utf-8", "surrogatepass")
+    return len(head).to_bytes(4, "big") + head + body.encode("utf-8", "surrogatepass")
+
+
 def put_text(summary: str, body: str) -> int:
     """Store an article's summary and body; returns the reference articles keep."""
-    head = summary.encode("utf-8", "surrogatepass")
-    data = len(head).to_bytes(4, "big") + head + body.encode("utf-8", "surrogatepass")
-    return ensure_store().put(data)
+    return ensure_store().put(encode_text(summary, body))
 
 
 def generation_of(reference: int) -> int:
     """The store generation a reference points into (0 for the memory store)."""
-    return reference >> _GENERATION_SHIFT
+    return 0 if isinstance(_store, MemoryTextStore) else reference >> _GENERATION_SHIFT
+
+
+def chunk_reference(offset: int, length: int) -> int:
+    """The reference of ``length`` bytes at ``offset`` of a chunk of texts not yet stored.
+
+    Load workers and the parse cache make chunks: many articles' texts in one
+    ``bytes``, each article referring to its part this way; :func:`put_chunk`
+    stores the chunk with one write and gives what to add to make them real.
+    """
+    return (offset << _LENGTH_BITS) | length
+
+
+def put_chunk(chunk: bytes) -> int:
+    """Store a chunk of texts at once; returns the base to add to its chunk references."""
+    return ensure_store().put(chunk) & ~_LENGTH_MASK
 
 
 def text_length(article: object) -> int:

@@ -34,10 +34,14 @@ from xml.sax.saxutils import escape as xml_escape
 from feedsvc.feeds.document import BASE_TOKEN
 from feedsvc.feeds.lastmodified import LastModifiedLedger
 from feedsvc.feeds.render import RenderedFeed
+from feedsvc.memory import release_free_memory
 
 V = TypeVar("V")
 VariantKey = tuple[str, int, str, str]  # (base URL, catalog sequence, feed key, format)
 PROBATION_SHARE = 0.25  # of each cache's bound: entries not yet read twice
+# Evicted this much, free memory is handed back to the system (malloc_trim): a
+# sweep of cold feeds otherwise leaves the bytes it evicted held by malloc.
+TRIM_AFTER_BYTES = 16 * 1024 * 1024
 
 
 def strong_etag(body: bytes, suffix: str = "") -> str:
@@ -78,6 +82,7 @@ class BoundedLRU(Generic[V]):
         self._probation_bytes = 0
         self._lock = threading.Lock()
         self.evictions = 0
+        self._evicted_bytes = 0  # since memory was last handed back to the system
         self.hits = 0
         self.misses = 0
 
@@ -117,6 +122,9 @@ class BoundedLRU(Generic[V]):
                 self._probation[key] = value
                 self._probation_bytes += size
             self._rebalance()
+        if self._evicted_bytes >= TRIM_AFTER_BYTES:  # outside the lock: a trim takes ms
+            self._evicted_bytes = 0
+            release_free_memory()
         return value
 
     def _rebalance(self) -> None:
@@ -135,6 +143,7 @@ class BoundedLRU(Generic[V]):
                 _, evicted = self._protected.popitem(last=False)
                 self._protected_bytes -= self._size_of(evicted)
             self.evictions += 1
+            self._evicted_bytes += self._size_of(evicted)
 
     def _remove(self, key: Hashable) -> V | None:
         """Take ``key`` out of whichever segment holds it (locked)."""

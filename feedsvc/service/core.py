@@ -49,7 +49,10 @@ class FeedService:
         self.state = state if state is not None else open_state(settings.state_dir)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.loader = ContentLoader(
-            settings.content_dir, env, settle=settle_seconds(settings.reload_interval)
+            settings.content_dir,
+            env,
+            settle=settle_seconds(settings.reload_interval),
+            state=self.state,  # its parse cache makes restarts fast
         )
         self.cache = FeedCache(settings.feed_cache_bytes, settings.render_slots)
         self.cache.ledger = LastModifiedLedger(self.state)  # dates never go back, across restarts
