@@ -10,7 +10,11 @@ on: inotify on Linux, else polling every 2 s; a real process on 127.0.0.1):
 * **memory**: the server's resident set (VmRSS) once serving, after its
   background prewarm, and again after a sweep of cold tag feeds;
 * **cold tag feed**: the first request of tag feeds never requested (nor
-  prewarmed) before, median and worst of a sample of rarely used tags;
+  prewarmed) before, median and worst of a sample of rarely used tags:
+  right after a first start on an empty state folder, again (other tags)
+  once the background pre-render of bodies is done (with ``/rss.xml``
+  latency while it ran), and after a restart on that state
+  (:mod:`bench.coldfeeds`);
 * **one-file edit, end to end**: save an edited article (one of the newest,
   so in the main feed) and request ``/rss.xml`` every 2 ms until the edit is
   in it, through the real watcher: nothing but the save triggers the reload.
@@ -46,8 +50,10 @@ import http.client
 import json
 import os
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +62,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.coldfeeds import cold_feeds, measure_prerender
 from bench.generate import tag_names, write_content
 from bench.servers import REPO, feedsvc_server
 
@@ -206,7 +213,39 @@ def measure_http(
 ) -> dict[str, object]:
     """Start, memory, cold tag feeds, edits and idle cost against a real ``feedsvc serve``."""
     # FEEDSVC_RELOAD and FEEDSVC_WATCH unset: the watcher runs as it does for users.
-    unset = {"FEEDSVC_RELOAD": None, "FEEDSVC_WATCH": None}
+    # A state folder of its own, empty at first: the restart after reuses it.
+    state = tempfile.mkdtemp(prefix="feedsvc-scale-state-")
+    unset = {"FEEDSVC_RELOAD": None, "FEEDSVC_WATCH": None, "FEEDSVC_STATE_DIR": state}
+    try:
+        result = measure_first_server(content, size, seed, sweep, edits, idle, unset)
+        result.update(measure_cold_restart(content, size, seed, unset))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    return result
+
+
+def measure_cold_restart(
+    content: Path, size: str, seed: int, env: dict[str, str | None]
+) -> dict[str, object]:
+    """Cold tag feeds after a restart on the state the first server left (rendered bodies)."""
+    server = feedsvc_server(content, reload=None, env=env, ready="/rss.xml", timeout=300,
+                            log_path=RESULTS_DIR / f"scale-{size}-restart.log")  # fmt: skip
+    server.start()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        wait_for_renders_to_settle(conn)  # the background prewarm
+        result = cold_feeds(conn, rare_tag_paths(size, seed, 20, skip=40), "cold_tag_restart")
+        conn.close()
+    finally:
+        server.stop(timeout=20)
+    return result
+
+
+def measure_first_server(
+    content: Path, size: str, seed: int, sweep: int, edits: int, idle: float,
+    unset: dict[str, str | None],
+) -> dict[str, object]:  # fmt: skip
+    """The first start (empty state), memory, cold feeds, edits and idle cost."""
     server = feedsvc_server(content, reload=None, env=unset, ready="/rss.xml", timeout=300,
                             log_path=RESULTS_DIR / f"scale-{size}-server.log")  # fmt: skip
     started = time.perf_counter()
@@ -232,6 +271,9 @@ def measure_http(
         result["cold_tag_ms_median"] = round(statistics.median(samples), 2)
         result["cold_tag_ms_max"] = round(max(samples), 2)
         result["warm_tag_ms_median"] = round(statistics.median(warm), 2)
+        # Once the bodies are pre-rendered in the background: other rare tags.
+        result.update(measure_prerender(conn, server.log_path))
+        result.update(cold_feeds(conn, rare_tag_paths(size, seed, 20, skip=20), "cold_tag_later"))
         # Two sweeps over different rare tags, all formats: if rendered feeds were
         # pinned, the second sweep would grow memory as much as the first did.
         for key, skip in (("rss_mb_after_sweep", 0), ("rss_mb_after_second_sweep", sweep)):
@@ -454,6 +496,7 @@ def print_http_figures(size: str, figures: dict[str, Any]) -> None:
           f"{figures['cold_tag_ms_max']} ms  "
           f"{verdict('cold_tag_ms', size, figures['cold_tag_ms_max'])}")  # fmt: skip
     print(f"  same feed again (cached)    {figures['warm_tag_ms_median']:>8} ms")
+    print_cold_feed_figures(size, figures)
     print(f"  one-file edit served, HTTP  {figures['edit_http_ms_median']:>8} ms  "
           f"(max {figures['edit_http_ms_max']} ms, server CPU "
           f"{figures['edit_http_cpu_ms_median']} ms; watcher: {figures['watch']}, "
@@ -461,6 +504,21 @@ def print_http_figures(size: str, figures: dict[str, Any]) -> None:
           f"{verdict('edit_ms', size, figures['edit_http_ms_median'])}")  # fmt: skip
     print(f"  server idle                 {figures['idle_cpu_ms_per_s']:>8} ms CPU/s "
           f"(over {figures['idle_s']:g} s; RSS then {figures['rss_mb_end']} MB)")  # fmt: skip
+
+
+def print_cold_feed_figures(size: str, figures: dict[str, Any]) -> None:
+    """The lines of the background pre-render and the later cold tag feeds."""
+    print(f"  pre-render of bodies        {figures['prerender_s']:>8} s   (after the prewarm)")
+    if "hot_during_prerender_ms_median" in figures:
+        print(f"  /rss.xml meanwhile (med/p99) {figures['hot_during_prerender_ms_median']:>7} / "
+              f"{figures['hot_during_prerender_ms_p99']} ms "
+              f"({figures['hot_during_prerender_requests']} requests); after: "
+              f"{figures['hot_after_prerender_ms_median']} / "
+              f"{figures['hot_after_prerender_ms_p99']} ms")  # fmt: skip
+    for key, label in (("cold_tag_later", "cold tag feed, pre-rendered"),
+                       ("cold_tag_restart", "cold tag feed, restarted")):  # fmt: skip
+        print(f"  {label:<27} {figures[key + '_ms_median']:>8} / {figures[key + '_ms_max']} ms  "
+              f"{verdict('cold_tag_ms', size, figures[key + '_ms_max'])}")  # fmt: skip
 
 
 def print_in_process_figures(size: str, figures: dict[str, Any]) -> None:

@@ -104,10 +104,13 @@ class Prerender:
                 self.ready(None)  # the start-up prewarm first: it renders the likeliest feeds
             if self._stopping.is_set():
                 return
-            started = int(time.time())
+            started = time.time()
             current = self._render_missing(self.current())
             if not self._stopping.is_set():
-                self.pruned = self.bodies.prune(current, before=started)
+                self.pruned = self.bodies.prune(current, before=int(started))
+                log.info("pre-rendered %d article bodies in %.1f s (%d were kept already; "
+                         "%d rows no article uses pruned)", self.stored, time.time() - started,
+                         len(current) - self.sent, self.pruned)  # fmt: skip
         except Exception:  # a background nicety: log it, never take the service down
             log.exception("pre-rendering article bodies failed")
         finally:
