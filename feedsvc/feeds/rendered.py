@@ -14,7 +14,7 @@ Table ``feeds_rendered_bodies``: ``key`` (BLAKE2b of version, URL and
 source), ``html`` (the sanitised HTML, zlib-compressed: a third of the
 disk), ``check`` (BLAKE2b of key and HTML: a row whose bytes were damaged,
 or copied under the wrong key, is never served but rendered again) and
-``made`` (Unix time of the write, for pruning).
+``made`` (Unix time of the write in milliseconds, for pruning).
 
 Only a durable state is used: with ``FEEDSVC_STATE_DIR=none`` (or a state
 that fell back to memory) bodies are rendered as before, and only
@@ -165,15 +165,17 @@ class RenderedBodies:
         """Store rows (a failure costs only durability: logged once by the store)."""
         if not self.kept:
             return
-        made = int(time.time())
+        made = time.time_ns() // 1_000_000
         values = [(key, blob, check, made) for key, blob, check in rows]
         self.store.attempt("keeping rendered bodies", lambda db: db.executemany(
             f"INSERT OR REPLACE INTO {TABLE_NAME} (key, html, check_hash, made)"
             " VALUES (?, ?, ?, ?)", values))  # fmt: skip
 
     def prune(self, current: set[bytes], before: int, batch: int = 500) -> int:
-        """Delete rows made before ``before`` whose key is not in ``current``; returns how many.
+        """Delete rows whose key is not in ``current`` made before ``before`` (Unix ms).
 
+        Returns how many. Rows made since are spared: a request may have
+        rendered an article that a reload added after ``current`` was taken.
         In small transactions, so a request writing meanwhile never waits long.
         """
         if not self.kept:
