@@ -24,6 +24,7 @@ from pathlib import Path
 
 HOT_PATH = "/rss.xml"
 POLL_S = 0.01  # between two requests of the hot feed while the helper runs
+PRERENDER_LIMIT_S = 900.0  # --prerender-limit: e.g. a few seconds for code without one
 DONE_LINE = "pre-rendered "  # what feedsvc/feeds/prerender.py logs when it is done
 
 
@@ -72,10 +73,11 @@ def prerender_done(log_path: Path) -> bool:
 
 
 def measure_prerender(
-    conn: http.client.HTTPConnection, log_path: Path, limit_s: float = 900
+    conn: http.client.HTTPConnection, log_path: Path, limit_s: float | None = None
 ) -> dict[str, float]:
     """Wait for the pre-render to end; ``/rss.xml`` latency meanwhile and after."""
     conn.close()  # reopened by the next request: the server may have closed it, idle
+    limit_s = PRERENDER_LIMIT_S if limit_s is None else limit_s
     started = time.monotonic()
     checked = [started]
 

@@ -62,6 +62,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import coldfeeds
 from bench.coldfeeds import cold_feeds, measure_prerender
 from bench.generate import tag_names, write_content
 from bench.servers import REPO, feedsvc_server
@@ -436,7 +437,12 @@ def main(argv: list[str] | None = None) -> int:
         default="http,in-process",
         help="comma list of http (a real server) and in-process (reload, poll, cache bound)",
     )
+    parser.add_argument("--prerender-limit", type=float, default=coldfeeds.PRERENDER_LIMIT_S,
+                        help="seconds to wait for the background pre-render of bodies (a few "
+                        "for code without one: the figures of cold feeds 'pre-rendered' then "
+                        "come after that wait)")  # fmt: skip
     args = parser.parse_args(argv)
+    coldfeeds.PRERENDER_LIMIT_S = args.prerender_limit
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
