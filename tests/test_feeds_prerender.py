@@ -8,14 +8,17 @@ same folder; the helper is a real ``python`` process.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Clock
+from feedcheck import parse_feed
+from support import Clock, wait_for
 
 from bench.generate import write_content
+from bench.servers import feedsvc_server
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
 from feedsvc.feeds.prerender import receive, send, serve_requests
@@ -132,3 +135,29 @@ def test_the_helper_protocol_round_trips_what_rendering_returns():
     for (url, source), (key, blob, check) in zip(bodies, received, strict=True):
         assert unpack_html(key, blob, check) == render_body(source, url)
         assert (key, blob, check) == pack_row(key, render_body(source, url))
+
+
+def _tag_slugs(site: Path) -> list[str]:
+    service = FeedService(ServiceSettings(content_dir=site, reload_interval=0), prewarm=False)
+    try:
+        return sorted(service.catalog.snapshot.tags)
+    finally:
+        service.close()
+
+
+@pytest.mark.slow
+def test_real_servers_pre_render_then_restart_without_rendering(site: Path, tmp_path: Path):
+    state = {"FEEDSVC_STATE_DIR": str(tmp_path / "state")}
+    paths = ["/tags/" + slug + "/rss.xml" for slug in _tag_slugs(site)][-10:]
+    with feedsvc_server(site, env=state, reload=0) as server:
+        wait_for(lambda: "pre-rendered " in server.log(), timeout=120, what="the pre-render")
+        first = [server.get(path) for path in paths]
+    assert re.search(r"pre-rendered [1-9]\d* article bodies", server.log())
+    with feedsvc_server(site, env=state, reload=0) as server:
+        wait_for(lambda: "pre-rendered " in server.log(), timeout=60, what="the pre-render")
+        assert "pre-rendered 0 article bodies" in server.log()  # every body was kept
+        again = [server.get(path) for path in paths]
+    for (status, _, body), (status_again, _, body_again) in zip(first, again, strict=True):
+        assert status == status_again == 200
+        items, items_again = parse_feed(body, "rss").entries, parse_feed(body_again, "rss").entries
+        assert items and [i.content for i in items] == [i.content for i in items_again]
