@@ -59,20 +59,26 @@ def test_kept_bodies_are_exactly_what_rendering_returns(tmp_path: Path, sources,
         for source in sources:
             expected = render_body(source, base)
             assert first.html(base, source) == expected  # rendered, then kept
+            first.flush()
             assert again.html(base, source) == expected  # from the state
         assert again.renders == 0 and again.hits == len(sources)
+        first.close()
+        again.close()
     finally:
         state.close()
 
 
 def test_kept_bodies_survive_a_restart_of_the_state(tmp_path: Path):
     state = kept_state(tmp_path / "state")
-    assert RenderedBodies(state).html(URL, SOURCE) == render_body(SOURCE, URL)
+    bodies = RenderedBodies(state)
+    assert bodies.html(URL, SOURCE) == render_body(SOURCE, URL)
+    bodies.close()  # its queued write done first
     state.close()
     state = kept_state(tmp_path / "state")  # as a restarted service opens it
     bodies = RenderedBodies(state)
     assert bodies.html(URL, SOURCE) == render_body(SOURCE, URL)
     assert (bodies.hits, bodies.renders) == (1, 0)
+    bodies.close()
     state.close()
 
 
@@ -80,10 +86,12 @@ def test_an_edit_or_another_url_is_rendered_anew(tmp_path: Path):
     state = kept_state(tmp_path / "state")
     bodies = RenderedBodies(state)
     bodies.html(URL, SOURCE)
+    bodies.flush()
     edited = SOURCE.replace("the map", "the new map")
     assert bodies.html(URL, edited) == render_body(edited, URL)
     other = "https://mirror.example/articles/a-story"
     assert bodies.html(other, SOURCE) == render_body(SOURCE, other)
+    bodies.flush()
     assert "https://mirror.example/images/map.png" in bodies.html(other, SOURCE)
     assert (bodies.renders, bodies.hits) == (3, 1)
     state.close()
@@ -91,7 +99,9 @@ def test_an_edit_or_another_url_is_rendered_anew(tmp_path: Path):
 
 def test_a_new_renderer_version_never_reads_the_old_rows(tmp_path: Path):
     state = kept_state(tmp_path / "state")
-    RenderedBodies(state, version="markdown-it-py 0.0; nh3 0.0; feedsvc.text old").html(URL, "x")
+    old = RenderedBodies(state, version="markdown-it-py 0.0; nh3 0.0; feedsvc.text old")
+    old.html(URL, "x")
+    old.close()
     current = RenderedBodies(state)
     assert current.version == renderer_version() != "markdown-it-py 0.0; nh3 0.0; feedsvc.text old"
     assert current.html(URL, "x") == render_body("x", URL)
@@ -115,6 +125,7 @@ def test_a_damaged_row_is_never_served(tmp_path: Path):
     state = kept_state(folder)
     bodies = RenderedBodies(state)
     expected = bodies.html(URL, SOURCE)
+    bodies.close()
     for damage in (
         zlib.compress(b"<p>someone else's body</p>"),  # valid zlib, wrong content
         b"not zlib at all",
@@ -124,7 +135,10 @@ def test_a_damaged_row_is_never_served(tmp_path: Path):
         again = RenderedBodies(state)
         assert again.html(URL, SOURCE) == expected
         assert (again.rejected, again.hits, again.renders) == (1, 0, 1)
-        assert RenderedBodies(state).html(URL, SOURCE) == expected  # rewritten whole
+        again.close()
+        later = RenderedBodies(state)
+        assert later.html(URL, SOURCE) == expected and later.hits == 1  # rewritten whole
+        later.close()
     state.close()
 
 
@@ -134,6 +148,7 @@ def test_a_row_copied_under_another_key_is_never_served(tmp_path: Path):
     bodies = RenderedBodies(state)
     bodies.html(URL, "first")
     bodies.html(URL, "second")
+    bodies.close()
     with sqlite3.connect(folder / "state.db") as db:
         rows = db.execute(f"SELECT key, html, check_hash FROM {TABLE_NAME}").fetchall()
         (_, html_a, check_a), (key_b, _, _) = rows
@@ -143,6 +158,7 @@ def test_a_row_copied_under_another_key_is_never_served(tmp_path: Path):
     assert again.html(URL, "first") == render_body("first", URL)
     assert again.html(URL, "second") == render_body("second", URL)
     assert again.rejected == 1
+    again.close()
     state.close()
 
 
@@ -161,6 +177,7 @@ def test_a_state_in_memory_keeps_nothing_and_still_renders():
 def test_a_closed_state_costs_a_render_never_a_failure(tmp_path: Path):
     state = kept_state(tmp_path / "state")
     bodies = RenderedBodies(state)
+    bodies.close()
     state.close()
     assert bodies.html(URL, SOURCE) == render_body(SOURCE, URL)
 
@@ -170,8 +187,27 @@ def test_prune_keeps_current_bodies_and_drops_the_rest(tmp_path: Path):
     bodies = RenderedBodies(state)
     for text in ("old", "current"):
         bodies.html(URL, text)
+    bodies.flush()
     current = {bodies.key(URL, "current")}
     assert bodies.prune(current, before=0) == 0  # nothing made before time 0
     assert bodies.prune(current, before=2**50) == 1
+    bodies.flush()
     assert bodies.missing([bodies.key(URL, "old"), *current]) == {bodies.key(URL, "old")}
+    bodies.close()
+    state.close()
+
+
+def test_a_lookup_never_waits_for_another_writer(tmp_path: Path):
+    """A write transaction held open elsewhere (another owner, another process) blocks no read."""
+    state = kept_state(tmp_path / "state")
+    bodies = RenderedBodies(state)
+    bodies.html(URL, SOURCE)
+    bodies.flush()
+    again = RenderedBodies(state)
+    with state.transaction() as db:  # the shared connection holds the write lock meanwhile
+        db.execute("CREATE TABLE elsewhere (x)")
+        assert again.html(URL, SOURCE) == render_body(SOURCE, URL) and again.hits == 1
+    assert not state.degraded
+    again.close()
+    bodies.close()
     state.close()

@@ -108,7 +108,9 @@ class Prerender:
             started = time.time()
             current = self._render_missing(self.current())
             if not self._stopping.is_set():
+                self.bodies.flush()  # stored, before saying so
                 self.pruned = self.bodies.prune(current, before=int(started * 1000))
+                self.bodies.flush()
                 log.info("pre-rendered %d article bodies in %.1f s (%d were kept already; "
                          "%d rows no article uses pruned)", self.stored, time.time() - started,
                          len(current) - self.sent, self.pruned)  # fmt: skip

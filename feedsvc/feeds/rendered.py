@@ -23,13 +23,18 @@ that fell back to memory) bodies are rendered as before, and only
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
+import logging
+import queue
 import sqlite3
+import threading
 import time
 import zlib
 from collections.abc import Iterable, Sequence
 from importlib import metadata
+from typing import Any
 
 import feedsvc.text
 from feedsvc.state.store import StateStore
@@ -42,8 +47,10 @@ TABLE = (
     " key BLOB PRIMARY KEY, html BLOB NOT NULL, check_hash BLOB NOT NULL, made INTEGER NOT NULL"
     ") WITHOUT ROWID"
 )
+WRITE_BATCH = 64  # queued writes per transaction
 KEY_BYTES = 20
 CHECK_BYTES = 16
+log = logging.getLogger("feedsvc")
 # One compressed row: (key, zlib(html), check).
 Row = tuple[bytes, bytes, bytes]
 
@@ -99,6 +106,13 @@ def unpack_html(key: bytes, blob: bytes, check: bytes) -> str | None:
 class RenderedBodies:
     """Rendered bodies by key, kept in ``store`` when it is durable.
 
+    Why connections of its own: a request looking a body up must never wait
+    behind a write (SQLite's WAL lets readers run beside a writer, but not
+    two uses of one connection), and storing 100k rows must not hold the
+    lock the other owners' writes take while its checkpoints ``fsync``.
+    So reads go through a reader connection and writes are queued to a
+    writer thread with its own; :meth:`flush` waits for them.
+
     ``hits``, ``renders`` and ``rejected`` (damaged rows) count what
     :meth:`html` did, for tests and benchmarks.
     """
@@ -106,10 +120,18 @@ class RenderedBodies:
     def __init__(self, store: StateStore, version: str | None = None) -> None:
         self.store = store
         self.version = version or renderer_version()
-        self.kept = store.durable
         self.hits = self.renders = self.rejected = 0
-        if self.kept:
-            store.schema(TABLE_NAME, SCHEMA_VERSION, [TABLE])
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
+        self._writer: _Writer | None = None
+        if store.durable and store.schema(TABLE_NAME, SCHEMA_VERSION, [TABLE]) >= 0:
+            try:
+                self._reader, writer = store.another_connection(), store.another_connection()
+            except sqlite3.Error as exc:
+                log.error("rendered bodies: cannot open the state (%s); not kept", exc)
+            else:
+                self._writer = _Writer(writer) if writer is not None else None
+        self.kept = self._reader is not None and self._writer is not None
 
     def key(self, url: str, source: str) -> bytes:
         """The row key of ``source`` rendered against ``url`` by this renderer."""
@@ -129,67 +151,115 @@ class RenderedBodies:
         self.put([pack_row(key, html)])
         return html
 
-    def get(self, key: bytes) -> str | None:
-        """The stored HTML of ``key``; ``None`` if absent, damaged (then dropped) or unreadable."""
+    def _read(self, sql: str, parameters: tuple[Any, ...]) -> list[Any] | None:
+        """Rows of a query on the reader connection; ``None`` if the state cannot be read."""
+        if self._reader is None:
+            return None
         try:
-            with self.store.reading() as db:
-                row = db.execute(
-                    f"SELECT html, check_hash FROM {TABLE_NAME} WHERE key = ?", (key,)
-                ).fetchone()
+            with self._read_lock:
+                return self._reader.execute(sql, parameters).fetchall()
         except sqlite3.Error:  # the state broke under us: render, never fail a request
             return None
-        if row is None:
+
+    def get(self, key: bytes) -> str | None:
+        """The stored HTML of ``key``; ``None`` if absent, damaged (then dropped) or unreadable."""
+        rows = self._read(f"SELECT html, check_hash FROM {TABLE_NAME} WHERE key = ?", (key,))
+        if not rows:
             return None
-        html = unpack_html(key, bytes(row[0]), bytes(row[1]))
+        html = unpack_html(key, bytes(rows[0][0]), bytes(rows[0][1]))
         if html is None:
             self.rejected += 1
-            self.store.attempt("dropping a damaged rendered body", lambda db: db.execute(
-                f"DELETE FROM {TABLE_NAME} WHERE key = ?", (key,)))  # fmt: skip
+            self._queue(DELETE, [(key,)])
         return html
 
     def missing(self, keys: Sequence[bytes]) -> set[bytes]:
         """Which of ``keys`` have no row (all of them if the state cannot be read)."""
-        if not self.kept or not keys:
-            return set(keys)
         marks = ",".join("?" * len(keys))
-        try:
-            with self.store.reading() as db:
-                rows = db.execute(
-                    f"SELECT key FROM {TABLE_NAME} WHERE key IN ({marks})", tuple(keys)
-                ).fetchall()
-        except sqlite3.Error:
-            return set(keys)
-        return set(keys) - {bytes(row[0]) for row in rows}
+        rows = self._read(f"SELECT key FROM {TABLE_NAME} WHERE key IN ({marks})", tuple(keys))
+        return set(keys) - {bytes(row[0]) for row in rows or ()}
 
     def put(self, rows: Iterable[Row]) -> None:
-        """Store rows (a failure costs only durability: logged once by the store)."""
-        if not self.kept:
-            return
+        """Queue rows to be stored (a failure costs only durability: logged once)."""
         made = time.time_ns() // 1_000_000
-        values = [(key, blob, check, made) for key, blob, check in rows]
-        self.store.attempt("keeping rendered bodies", lambda db: db.executemany(
-            f"INSERT OR REPLACE INTO {TABLE_NAME} (key, html, check_hash, made)"
-            " VALUES (?, ?, ?, ?)", values))  # fmt: skip
+        self._queue(INSERT, [(key, blob, check, made) for key, blob, check in rows])
 
     def prune(self, current: set[bytes], before: int, batch: int = 500) -> int:
         """Delete rows whose key is not in ``current`` made before ``before`` (Unix ms).
 
         Returns how many. Rows made since are spared: a request may have
         rendered an article that a reload added after ``current`` was taken.
-        In small transactions, so a request writing meanwhile never waits long.
         """
-        if not self.kept:
-            return 0
-        try:
-            with self.store.reading() as db:
-                rows = db.execute(f"SELECT key FROM {TABLE_NAME} WHERE made < ?", (before,))
-                stale = [(bytes(row[0]),) for row in rows if bytes(row[0]) not in current]
-        except sqlite3.Error:
-            return 0
+        rows = self._read(f"SELECT key FROM {TABLE_NAME} WHERE made < ?", (before,))
+        stale = [(bytes(r[0]),) for r in rows or () if bytes(r[0]) not in current]
         for start in range(0, len(stale), batch):
-            self._delete(stale[start : start + batch])
+            self._queue(DELETE, stale[start : start + batch])
         return len(stale)
 
-    def _delete(self, keys: list[tuple[bytes]]) -> None:
-        self.store.attempt("pruning rendered bodies", lambda db: db.executemany(
-            f"DELETE FROM {TABLE_NAME} WHERE key = ?", keys))  # fmt: skip
+    def _queue(self, statement: str, values: list[Any]) -> None:
+        if self._writer is not None and values:
+            self._writer.work.put((statement, values))
+
+    def flush(self) -> None:
+        """Wait until every queued write is done."""
+        if self._writer is not None:
+            self._writer.work.join()
+
+    def close(self) -> None:
+        """Finish the queued writes and close both connections."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader is not None:
+            with self._read_lock:
+                self._reader.close()
+        self.kept = False
+
+
+INSERT = f"INSERT OR REPLACE INTO {TABLE_NAME} (key, html, check_hash, made) VALUES (?, ?, ?, ?)"
+DELETE = f"DELETE FROM {TABLE_NAME} WHERE key = ?"
+_Work = tuple[str, list[Any]] | None
+
+
+class _Writer:
+    """A daemon thread running queued writes on a connection of its own, a batch at a time."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+        self.work: queue.Queue[_Work] = queue.Queue()
+        self._failed = False
+        self._thread = threading.Thread(target=self._run, name="feedsvc-bodies-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.work.get()
+            batch = [item]
+            while not self.work.empty() and len(batch) < WRITE_BATCH:
+                batch.append(self.work.get())
+            try:
+                self._write([work for work in batch if work is not None])
+            finally:
+                for _ in batch:
+                    self.work.task_done()
+            if None in batch:
+                return
+
+    def _write(self, batch: list[tuple[str, list[Any]]]) -> None:
+        if not batch:
+            return
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+            for statement, values in batch:
+                self.connection.executemany(statement, values)
+            self.connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.connection.execute("ROLLBACK")
+            if not self._failed:
+                self._failed = True
+                log.error("rendered bodies: writing failed (%s); they are rendered again", exc)
+
+    def close(self) -> None:
+        self.work.put(None)
+        self._thread.join(10)
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.close()

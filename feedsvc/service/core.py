@@ -170,4 +170,5 @@ class FeedService:
     def close(self) -> None:
         """Stop, then close the state (after every other user of it has stopped)."""
         self.stop()
+        self.bodies.close()
         self.state.close()
