@@ -72,6 +72,15 @@ def prerender_done(log_path: Path) -> bool:
     return DONE_LINE in log_path.read_text(errors="replace")
 
 
+def wait_prerendered(log_path: Path, limit_s: float | None = None) -> float:
+    """Wait (up to the limit) for the server to log the end of its pre-render; seconds waited."""
+    limit_s = PRERENDER_LIMIT_S if limit_s is None else limit_s
+    started = time.monotonic()
+    while not prerender_done(log_path) and time.monotonic() - started < limit_s:
+        time.sleep(0.1)
+    return round(time.monotonic() - started, 1)
+
+
 def measure_prerender(
     conn: http.client.HTTPConnection, log_path: Path, limit_s: float | None = None
 ) -> dict[str, float]:
