@@ -21,6 +21,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 HOT_PATH = "/rss.xml"
 POLL_S = 0.01  # between two requests of the hot feed while the helper runs
@@ -37,7 +38,7 @@ def get_ms(conn: http.client.HTTPConnection, path: str) -> tuple[int, float]:
     return response.status, (time.perf_counter() - started) * 1000
 
 
-def cold_feeds(conn: http.client.HTTPConnection, paths: list[str], name: str) -> dict[str, float]:
+def cold_feeds(conn: http.client.HTTPConnection, paths: list[str], name: str) -> dict[str, Any]:
     """Median and worst milliseconds of the first request of each of ``paths``."""
     conn.close()  # reopened by the next request: the server may have closed it, idle
     samples = []
@@ -49,6 +50,8 @@ def cold_feeds(conn: http.client.HTTPConnection, paths: list[str], name: str) ->
     return {
         f"{name}_ms_median": round(statistics.median(samples), 2),
         f"{name}_ms_max": round(max(samples), 2),
+        f"{name}_ms": [round(ms, 2) for ms in samples],  # in request order, with the paths
+        f"{name}_paths": paths,
     }
 
 
