@@ -10,7 +10,11 @@ on: inotify on Linux, else polling every 2 s; a real process on 127.0.0.1):
 * **memory**: the server's resident set (VmRSS) once serving, after its
   background prewarm, and again after a sweep of cold tag feeds;
 * **cold tag feed**: the first request of tag feeds never requested (nor
-  prewarmed) before, median and worst of a sample of rarely used tags;
+  prewarmed) before, median and worst of a sample of rarely used tags:
+  right after a first start on an empty state folder, again (other tags)
+  once the background pre-render of bodies is done (with ``/rss.xml``
+  latency while it ran), and after a restart on that state
+  (:mod:`bench.coldfeeds`);
 * **one-file edit, end to end**: save an edited article (one of the newest,
   so in the main feed) and request ``/rss.xml`` every 2 ms until the edit is
   in it, through the real watcher: nothing but the save triggers the reload.
@@ -58,6 +62,8 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import coldfeeds
+from bench.coldfeeds import cold_feeds, measure_prerender, wait_prerendered
 from bench.generate import tag_names, write_content
 from bench.servers import REPO, feedsvc_server
 
@@ -127,6 +133,13 @@ def rare_tag_paths(size: str, seed: int, count: int, skip: int = 0) -> list[str]
     step = max(1, len(tail) // (count + skip))
     chosen = tail[::step][skip : skip + count]
     return [f"/tags/{quote(tag_slug(name))}/rss.xml" for name in chosen]
+
+
+def other_rare_tag_paths(size: str, seed: int, batch: int) -> list[str]:
+    """Batch 0, 1, 2 of 20 rare tags, none in another batch nor among the first 20 measured."""
+    first = set(rare_tag_paths(size, seed, 20))
+    pool = [path for path in rare_tag_paths(size, seed, 80) if path not in first]
+    return pool[batch * 20 : batch * 20 + 20]
 
 
 def wait_for_renders_to_settle(conn: http.client.HTTPConnection, limit: float = 120) -> None:
@@ -217,16 +230,22 @@ def measure_http(
         if full:
             result = measure_first_server(content, size, seed, sweep, edits, idle, unset)
         else:  # --parts start: the cold start (no parse cache) and the restart only
-            result = measure_restart(content, size, unset)
+            result = measure_restart(content, size, seed, unset)
             result = {"start_s": result["restart_s"], "start_cpu_s": result["restart_cpu_s"],
                       "rss_mb_serving": result["restart_rss_mb_serving"]}  # fmt: skip
-        result.update(measure_restart(content, size, unset))
+        result.update(measure_restart(content, size, seed, unset))
         result["state_db_mb"] = round(os.path.getsize(Path(state, "state.db")) / 2**20, 1)
     return result
 
 
-def measure_restart(content: Path, size: str, env: dict[str, str | None]) -> dict[str, object]:
-    """A restart on the state the first server left (its parse cache): start, RSS."""
+def measure_restart(
+    content: Path, size: str, seed: int, env: dict[str, str | None]
+) -> dict[str, object]:
+    """A restart on the state the first server left (parse cache, rendered bodies).
+
+    Start and RSS, then cold tag feeds while the walk over kept bodies runs
+    and once it is done.
+    """
     server = feedsvc_server(content, reload=None, env=env, ready="/rss.xml", timeout=300,
                             log_path=RESULTS_DIR / f"scale-{size}-restart.log")  # fmt: skip
     started = time.perf_counter()
@@ -237,6 +256,11 @@ def measure_restart(content: Path, size: str, env: dict[str, str | None]) -> dic
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         wait_for_renders_to_settle(conn)
         result["restart_rss_mb_serving"] = round(vm_rss_mb(server.pid), 1)
+        result.update(
+            cold_feeds(conn, other_rare_tag_paths(size, seed, 1), "cold_tag_restart_early")
+        )
+        result["restart_prerender_s"] = wait_prerendered(server.log_path)  # all kept: a walk
+        result.update(cold_feeds(conn, other_rare_tag_paths(size, seed, 2), "cold_tag_restart"))
         conn.close()
     finally:
         server.stop(timeout=20)
@@ -247,7 +271,7 @@ def measure_first_server(
     content: Path, size: str, seed: int, sweep: int, edits: int, idle: float,
     unset: dict[str, str | None],
 ) -> dict[str, object]:  # fmt: skip
-    """The first start (no parse cache), memory, cold feeds, edits and idle cost."""
+    """The first start (empty state: no parse cache, no rendered bodies) and what follows."""
     server = feedsvc_server(content, reload=None, env=unset, ready="/rss.xml", timeout=300,
                             log_path=RESULTS_DIR / f"scale-{size}-server.log")  # fmt: skip
     started = time.perf_counter()
@@ -273,6 +297,9 @@ def measure_first_server(
         result["cold_tag_ms_median"] = round(statistics.median(samples), 2)
         result["cold_tag_ms_max"] = round(max(samples), 2)
         result["warm_tag_ms_median"] = round(statistics.median(warm), 2)
+        # Once the bodies are pre-rendered in the background: other rare tags.
+        result.update(measure_prerender(conn, server.log_path))
+        result.update(cold_feeds(conn, other_rare_tag_paths(size, seed, 0), "cold_tag_later"))
         # Two sweeps over different rare tags, all formats: if rendered feeds were
         # pinned, the second sweep would grow memory as much as the first did.
         for key, skip in (("rss_mb_after_sweep", 0), ("rss_mb_after_second_sweep", sweep)):
@@ -447,7 +474,12 @@ def main(argv: list[str] | None = None) -> int:
         help="comma list of http (a real server), in-process (reload, poll, cache bound) "
         "and start (only the cold start and the restart of a real server)",
     )
+    parser.add_argument("--prerender-limit", type=float, default=coldfeeds.PRERENDER_LIMIT_S,
+                        help="seconds to wait for the background pre-render of bodies (a few "
+                        "for code without one: the figures of cold feeds 'pre-rendered' then "
+                        "come after that wait)")  # fmt: skip
     args = parser.parse_args(argv)
+    coldfeeds.PRERENDER_LIMIT_S = args.prerender_limit
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     report: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -519,6 +551,7 @@ def print_http_figures(size: str, figures: dict[str, Any]) -> None:
           f"{figures['cold_tag_ms_max']} ms  "
           f"{verdict('cold_tag_ms', size, figures['cold_tag_ms_max'])}")  # fmt: skip
     print(f"  same feed again (cached)    {figures['warm_tag_ms_median']:>8} ms")
+    print_cold_feed_figures(size, figures)
     print(f"  one-file edit served, HTTP  {figures['edit_http_ms_median']:>8} ms  "
           f"(max {figures['edit_http_ms_max']} ms, server CPU "
           f"{figures['edit_http_cpu_ms_median']} ms; watcher: {figures['watch']}, "
@@ -526,6 +559,22 @@ def print_http_figures(size: str, figures: dict[str, Any]) -> None:
           f"{verdict('edit_ms', size, figures['edit_http_ms_median'])}")  # fmt: skip
     print(f"  server idle                 {figures['idle_cpu_ms_per_s']:>8} ms CPU/s "
           f"(over {figures['idle_s']:g} s; RSS then {figures['rss_mb_end']} MB)")  # fmt: skip
+
+
+def print_cold_feed_figures(size: str, figures: dict[str, Any]) -> None:
+    """The lines of the background pre-render and the later cold tag feeds."""
+    print(f"  pre-render of bodies        {figures['prerender_s']:>8} s   (after the prewarm)")
+    if "hot_during_prerender_ms_median" in figures:
+        print(f"  /rss.xml meanwhile (med/p99) {figures['hot_during_prerender_ms_median']:>7} / "
+              f"{figures['hot_during_prerender_ms_p99']} ms "
+              f"({figures['hot_during_prerender_requests']} requests); after: "
+              f"{figures['hot_after_prerender_ms_median']} / "
+              f"{figures['hot_after_prerender_ms_p99']} ms")  # fmt: skip
+    for key, label in (("cold_tag_later", "cold tag feed, pre-rendered"),
+                       ("cold_tag_restart_early", "… restarted, during walk"),
+                       ("cold_tag_restart", "… restarted, walk done")):  # fmt: skip
+        print(f"  {label:<27} {figures[key + '_ms_median']:>8} / {figures[key + '_ms_max']} ms  "
+              f"{verdict('cold_tag_ms', size, figures[key + '_ms_max'])}")  # fmt: skip
 
 
 def print_in_process_figures(size: str, figures: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 The Markdown is rendered and sanitised once per edit (cached by the text
 reference), then shared by every feed the article is in and every format.
+With a durable state, rendered bodies are kept there too
+(:mod:`feedsvc.feeds.rendered`), so a restart renders no body again.
 The article's image, made absolute, leads the body as a figure (with its alt
 text and caption); its attachments are made absolute here too.
 """
@@ -11,16 +13,36 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 from html import escape
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
-from feedsvc.content.model import Article, Attachment, Image
+from feedsvc.content.model import Article, Attachment, Image, Snapshot
 from feedsvc.content.textstore import get_text
+from feedsvc.feeds.rendered import RenderedBodies
 from feedsvc.text import is_absolute_http_url, render_body
+
+_kept: RenderedBodies | None = None
+
+
+def keep_rendered_bodies(bodies: RenderedBodies | None) -> None:
+    """Look rendered bodies up in ``bodies`` (and keep new ones there); ``None``: render only.
+
+    Process-wide, like the LRU in front of it: a body's key says everything
+    it depends on, so whichever service set it, a hit is the right HTML.
+    """
+    global _kept
+    _kept = bodies
 
 
 @functools.lru_cache(maxsize=4096)
 def _body_html(text_ref: int, url: str) -> str:
-    return render_body(get_text(text_ref)[1], url)
+    source = get_text(text_ref)[1]
+    kept = _kept
+    return render_body(source, url) if kept is None else kept.html(url, source)
+
+
+def body_url(snapshot: Snapshot, article: Article) -> str:
+    """The URL an article's body is made absolute against (its page on the news site)."""
+    return snapshot.site.article_url(quote(article.slug, safe="-"))
 
 
 def article_html(article: Article, url: str) -> str:

@@ -21,7 +21,13 @@ from urllib.parse import quote
 
 from feedsvc.content.branding import Brand
 from feedsvc.content.model import Article, Attachment, Image, Snapshot
-from feedsvc.feeds.body import article_attachments, article_image, figure_html, item_html
+from feedsvc.feeds.body import (
+    article_attachments,
+    article_image,
+    body_url,
+    figure_html,
+    item_html,
+)
 from feedsvc.feeds.spec import FeedSpec, feed_items, page_count
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.text import html_to_text, shorten
@@ -93,7 +99,7 @@ def feed_id(snapshot: Snapshot, spec: FeedSpec) -> str:
 def feed_item(snapshot: Snapshot, article: Article) -> FeedItem:
     """One article as a feed item: absolute URLs, HTML content, a summary."""
     site = snapshot.site
-    url = site.article_url(quote(article.slug, safe="-"))
+    url = body_url(snapshot, article)
     image = article_image(article, url)
     content = item_html(article, url, image)
     return FeedItem(

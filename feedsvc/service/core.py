@@ -18,9 +18,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from feedsvc.content.loader import ContentLoader
+from feedsvc.feeds.body import keep_rendered_bodies
 from feedsvc.feeds.cache import FeedCache, Variant
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.lastmodified import LastModifiedLedger
+from feedsvc.feeds.prerender import Prerender
+from feedsvc.feeds.rendered import RenderedBodies
 from feedsvc.feeds.served_tags import ServedTags
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FeedFormat
@@ -57,6 +60,8 @@ class FeedService:
         self.cache = FeedCache(settings.feed_cache_bytes, settings.render_slots)
         self.cache.ledger = LastModifiedLedger(self.state)  # dates never go back, across restarts
         self.served_tags = ServedTags(self.state)
+        self.bodies = RenderedBodies(self.state)  # rendered once per article version, kept
+        keep_rendered_bodies(self.bodies)
         self.bases = BaseURLs(settings.max_base_urls)
         self.prewarmer = Prewarmer(self.cache, self.bases, lambda: self.content.current)
         self.content = CatalogSwap(
@@ -71,8 +76,12 @@ class FeedService:
         self.watcher = Watcher(settings, self.loader, self.reload, self.content.seconds_until_due)
         if settings.public_url:
             self.bases.note(settings.public_url)
+        self.prerender = Prerender(
+            self.bodies, lambda: self.content.current.snapshot, self.wait_prewarmed
+        )
         if prewarm:
             self.prewarmer.start(self.content.current)
+            self.prerender.start()  # after the prewarm, in a niced helper process
 
     # -- serving (every request) -----------------------------------------
 
@@ -156,11 +165,13 @@ class FeedService:
         return self.prewarmer.wait(timeout)
 
     def stop(self) -> None:
-        """Stop the watcher and the start-up prewarm (waiting for each briefly)."""
+        """Stop the watcher, the start-up prewarm and the pre-render (waiting for each briefly)."""
         self.watcher.stop()
         self.prewarmer.stop()
+        self.prerender.stop()
 
     def close(self) -> None:
         """Stop, then close the state (after every other user of it has stopped)."""
         self.stop()
+        self.bodies.close()
         self.state.close()

@@ -121,6 +121,25 @@ class StateStore:
         found = self.attempt(f"creating the {owner} tables", create)
         return 0 if found is None else found
 
+    def another_connection(self) -> sqlite3.Connection | None:
+        """A connection of its own to the same file (``None`` for a state in memory).
+
+        For an owner whose traffic must not queue behind :attr:`lock`: in WAL
+        mode its reads never wait for a writer, and its writes (and their
+        checkpoints) never hold up the other owners' reads. Not checked
+        again (:func:`open_state` did); the caller closes it, before
+        :meth:`close`. Raises :class:`sqlite3.Error`.
+        """
+        if self.path is None:
+            return None
+        connection = sqlite3.connect(
+            str(self.path), check_same_thread=False, isolation_level=None,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+        )  # fmt: skip
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into ``state.db``)."""
         with self.lock:

@@ -1,0 +1,163 @@
+"""The background pre-render: a real helper process fills the state; feeds stay byte-identical.
+
+Real services on generated content (bench/generate.py) with real state
+folders, restarted by closing one service and starting another on the
+same folder; the helper is a real ``python`` process.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from feedcheck import parse_feed
+from support import Clock, wait_for
+
+from bench.generate import write_content
+from bench.servers import feedsvc_server
+from feedsvc.content.textstore import get_text
+from feedsvc.feeds.body import body_url
+from feedsvc.feeds.prerender import receive, send, serve_requests
+from feedsvc.feeds.rendered import pack_row, unpack_html
+from feedsvc.service.core import FeedService
+from feedsvc.settings import ServiceSettings
+from feedsvc.text import render_body
+from feedsvc.web.app import create_app
+
+FEEDS = ["/rss.xml", "/atom.xml", "/feed.json", "/popular/rss.xml"]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """300 articles over 40 tags: more bodies than the start-up prewarm renders."""
+    return write_content(tmp_path / "content", 300, 40, seed=3, items_per_feed=10)
+
+
+@pytest.fixture
+def start(clock: Clock) -> Iterator[Callable[..., tuple[FeedService, Any]]]:
+    """Start a service (prewarm and pre-render on, as ``feedsvc serve``) and its test client."""
+    services: list[FeedService] = []
+
+    def build(content: Path, **settings: Any) -> tuple[FeedService, Any]:
+        config = ServiceSettings(content_dir=content, reload_interval=0, **settings)
+        service = FeedService(config, clock=clock)
+        services.append(service)
+        app = create_app(config, service=service, watch=False)
+        return service, app.test_client()
+
+    yield build
+    for service in services:
+        service.close()
+
+
+def tag_feeds(service: FeedService) -> list[str]:
+    return [f"/tags/{slug}/{name}" for slug in sorted(service.catalog.snapshot.tags)
+            for name in ("rss.xml", "feed.json")]  # fmt: skip
+
+
+def test_the_helper_renders_every_missing_body_and_feeds_stay_identical(
+    site: Path, tmp_path: Path, start
+):
+    service, client = start(site, state_dir=str(tmp_path / "state"))
+    assert service.prerender.wait(120)
+    snapshot = service.catalog.snapshot
+    keys = {service.bodies.key(body_url(snapshot, a), get_text(a.text_ref)[1])
+            for a in snapshot.articles}  # fmt: skip
+    assert service.bodies.missing(sorted(keys)) == set()
+    assert service.prerender.sent > 0 and service.prerender.stored == service.prerender.sent
+    assert service.prerender.helper is not None and service.prerender.helper.returncode == 0
+    _, plain = start(site)  # FEEDSVC_STATE_DIR=none: rendered on request, kept in memory only
+    for path in FEEDS + tag_feeds(service):
+        kept, rendered = client.get(path), plain.get(path)
+        assert kept.status_code == rendered.status_code == 200, path
+        assert kept.data == rendered.data, path
+
+
+def test_a_restart_renders_no_body_and_an_edit_renders_one(site: Path, tmp_path: Path, start):
+    state = str(tmp_path / "state")
+    first, _ = start(site, state_dir=state)
+    assert first.prerender.wait(120)
+    first.close()
+    service, client = start(site, state_dir=state)
+    assert service.prerender.wait(60)
+    assert service.prerender.sent == 0 and service.prerender.helper is None
+    for path in tag_feeds(service):
+        assert client.get(path).status_code == 200
+    assert service.bodies.renders == 0 and service.bodies.hits > 0
+    newest = service.catalog.snapshot.articles[0]
+    path = site / "articles" / f"{newest.slug}.yaml"
+    path.write_text(path.read_text().replace("body: |", "body: |\n  An edited first line.\n", 1))
+    assert service.reload()
+    assert "An edited first line." in client.get("/rss.xml").get_data(as_text=True)
+    assert service.bodies.renders == 1
+
+
+def test_rows_of_deleted_articles_are_pruned_at_the_next_start(site: Path, tmp_path: Path, start):
+    state = str(tmp_path / "state")
+    first, _ = start(site, state_dir=state)
+    assert first.prerender.wait(120)
+    gone = first.catalog.snapshot.articles[5]
+    gone_key = first.bodies.key(body_url(first.catalog.snapshot, gone), get_text(gone.text_ref)[1])
+    first.close()
+    (site / "articles" / f"{gone.slug}.yaml").unlink()
+    service, _ = start(site, state_dir=state)
+    assert service.prerender.wait(60)
+    assert service.prerender.pruned == 1
+    assert service.bodies.missing([gone_key]) == {gone_key}
+
+
+def test_with_the_state_in_memory_nothing_is_started(site: Path, start):
+    service, client = start(site)
+    assert service.prerender.wait(1) and service.prerender.helper is None
+    assert client.get("/rss.xml").status_code == 200
+
+
+def test_stop_ends_the_helper(site: Path, tmp_path: Path, start):
+    service, _ = start(site, state_dir=str(tmp_path / "state"))
+    service.stop()
+    helper = service.prerender.helper
+    assert helper is None or helper.poll() is not None  # killed (or never needed)
+
+
+def test_the_helper_protocol_round_trips_what_rendering_returns():
+    bodies = [("https://n.example/a/1", "*one* [x](/y)"), ("http://h/b", "é\n\n<b>b</b>"),
+              ("https://n.example/a/3", "")]  # fmt: skip
+    requests = io.BytesIO()
+    for index, (url, source) in enumerate(bodies):
+        send(requests, bytes([index]) * 20, url, source)
+    rows = io.BytesIO()
+    assert serve_requests(io.BytesIO(requests.getvalue()), rows) == len(bodies)
+    received = list(receive(io.BytesIO(rows.getvalue())))
+    for (url, source), (key, blob, check) in zip(bodies, received, strict=True):
+        assert unpack_html(key, blob, check) == render_body(source, url)
+        assert (key, blob, check) == pack_row(key, render_body(source, url))
+
+
+def _tag_slugs(site: Path) -> list[str]:
+    service = FeedService(ServiceSettings(content_dir=site, reload_interval=0), prewarm=False)
+    try:
+        return sorted(service.catalog.snapshot.tags)
+    finally:
+        service.close()
+
+
+@pytest.mark.slow
+def test_real_servers_pre_render_then_restart_without_rendering(site: Path, tmp_path: Path):
+    state = {"FEEDSVC_STATE_DIR": str(tmp_path / "state")}
+    paths = ["/tags/" + slug + "/rss.xml" for slug in _tag_slugs(site)][-10:]
+    with feedsvc_server(site, env=state, reload=0) as server:
+        wait_for(lambda: "pre-rendered " in server.log(), timeout=120, what="the pre-render")
+        first = [server.get(path) for path in paths]
+    assert re.search(r"pre-rendered [1-9]\d* article bodies", server.log())
+    with feedsvc_server(site, env=state, reload=0) as server:
+        wait_for(lambda: "pre-rendered " in server.log(), timeout=60, what="the pre-render")
+        assert "pre-rendered 0 article bodies" in server.log()  # every body was kept
+        again = [server.get(path) for path in paths]
+    for (status, _, body), (status_again, _, body_again) in zip(first, again, strict=True):
+        assert status == status_again == 200
+        items, items_again = parse_feed(body, "rss").entries, parse_feed(body_again, "rss").entries
+        assert items and [i.content for i in items] == [i.content for i in items_again]
