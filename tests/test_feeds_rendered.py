@@ -7,6 +7,7 @@ rows are damaged with ``sqlite3`` as a broken disk or a hand edit would.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import zlib
 from pathlib import Path
 
@@ -211,3 +212,22 @@ def test_a_lookup_never_waits_for_another_writer(tmp_path: Path):
     again.close()
     bodies.close()
     state.close()
+
+
+def test_no_writer_thread_until_the_first_write(tmp_path: Path):
+    """The service makes this before its first load, which forks parse workers only
+    while the process has a single thread: making it must start no thread."""
+    state = kept_state(tmp_path / "state")
+    try:
+        before = set(threading.enumerate())
+        idle = RenderedBodies(state)
+        assert set(threading.enumerate()) == before
+        bodies = RenderedBodies(state)
+        assert bodies.html(URL, SOURCE + " read") == render_body(SOURCE + " read", URL)
+        bodies.flush()
+        started = set(threading.enumerate()) - before
+        assert [thread.name for thread in started] == ["feedsvc-bodies-writer"]
+        idle.close()  # never started: nothing to stop
+        bodies.close()
+    finally:
+        state.close()

@@ -197,7 +197,7 @@ class RenderedBodies:
 
     def _queue(self, statement: str, values: list[Any]) -> None:
         if self._writer is not None and values:
-            self._writer.work.put((statement, values))
+            self._writer.put((statement, values))
 
     def flush(self) -> None:
         """Wait until every queued write is done."""
@@ -220,14 +220,28 @@ _Work = tuple[str, list[Any]] | None
 
 
 class _Writer:
-    """A daemon thread running queued writes on a connection of its own, a batch at a time."""
+    """A daemon thread running queued writes on a connection of its own, a batch at a time.
+
+    The thread starts with the first write, not before: the service is made
+    (and this with it) before the first load, which forks its parse workers
+    only while the process has a single thread (content/parallel.py); a
+    thread started here made a 100k cold start take the slower path.
+    """
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
         self.work: queue.Queue[_Work] = queue.Queue()
         self._failed = False
         self._thread = threading.Thread(target=self._run, name="feedsvc-bodies-writer", daemon=True)
-        self._thread.start()
+        self._start_lock = threading.Lock()
+
+    def put(self, item: _Work) -> None:
+        """Queue ``item`` for the writer thread, starting it the first time."""
+        if not self._thread.is_alive():
+            with self._start_lock:
+                if self._thread.ident is None:
+                    self._thread.start()
+        self.work.put(item)
 
     def _run(self) -> None:
         while True:
@@ -259,7 +273,8 @@ class _Writer:
                 log.error("rendered bodies: writing failed (%s); they are rendered again", exc)
 
     def close(self) -> None:
-        self.work.put(None)
-        self._thread.join(10)
+        if self._thread.ident is not None:
+            self.work.put(None)
+            self._thread.join(10)
         with contextlib.suppress(sqlite3.Error):
             self.connection.close()
