@@ -311,6 +311,10 @@ class FeedCache:
         """Whether ``key``'s bytes are in memory (no render, no hit counted, no promotion)."""
         return key in self.variants
 
+    def cached_variant(self, key: VariantKey) -> Variant | None:
+        """``key``'s bytes if in memory (a hit, as :meth:`variant` counts it), never a render."""
+        return self.variants.get(key)
+
     def _build_variant(
         self,
         key: VariantKey,

@@ -102,6 +102,12 @@ class FeedService:
         """Whether :meth:`variant` would answer from memory, without a render."""
         return self.cache.has_variant(variant_key(base_url, catalog, spec, fmt))
 
+    def cached_variant(
+        self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat
+    ) -> Variant | None:
+        """What :meth:`variant` answers when it needs no render, else ``None``."""
+        return self.cache.cached_variant(variant_key(base_url, catalog, spec, fmt))
+
     def note_base(self, base_url: str) -> None:
         """Remember a base URL readers use, so reloads prewarm its variants."""
         self.bases.note(base_url)

@@ -217,14 +217,13 @@ class FeedEndpoint:
         catalog = self.service.catalog
         route = lookup(catalog, environ.get("PATH_INFO", ""))
         base = self.public_url or request_base_url(environ, self.allowed_hosts)
-        if route is None or base is None or not self.service.has_variant(catalog, base, *route):
+        if route is None or base is None:
+            return None
+        variant = self.service.cached_variant(catalog, base, *route)
+        if variant is None:  # a render: a worker's job
             return None
         if self.public_url is None and (self.allowed_hosts or from_loopback(environ)):
             self.service.note_base(base)
-        try:
-            variant = self.service.variant(catalog, base, *route)
-        except CacheBusy:  # evicted since has_variant(): a worker renders it
-            return None
         return FeedAnswer(route, variant, answer_key(environ, variant),
                           catalog.snapshot.site.cache_max_age)  # fmt: skip
 
