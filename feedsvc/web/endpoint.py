@@ -156,13 +156,10 @@ class FeedEndpoint:
         that must win the GIL back from whatever the workers are rendering.
         A wrong guess only costs time, never a different answer.
         """
-        if not self.guess_bases or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        read = self._plain_read(environ)
+        if read is None:
             return False
-        if wants_html(environ):
-            return False
-        catalog = self.service.catalog
-        route = lookup(catalog, environ.get("PATH_INFO", ""))
-        base = self.public_url or request_base_url(environ, self.allowed_hosts)
+        catalog, route, base = read
         if route is None:
             return (
                 base is not None
@@ -202,6 +199,22 @@ class FeedEndpoint:
         start_response(answer.status_line, answer.headers)
         return [answer.body] if answer.body and method != "HEAD" else []
 
+    def _plain_read(
+        self, environ: dict[str, Any]
+    ) -> tuple[Catalog, tuple[FeedSpec, FeedFormat] | None, str | None] | None:
+        """(catalog, feed route, base URL) of a GET/HEAD the loop may answer, else ``None``.
+
+        ``None`` when the base URL cannot be known before the WSGI call (trusted
+        proxy hops without a public URL) or the client is a browser wanting HTML.
+        """
+        if not self.guess_bases or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return None
+        if wants_html(environ):
+            return None
+        catalog = self.service.catalog
+        route = lookup(catalog, environ.get("PATH_INFO", ""))
+        return catalog, route, self.public_url or request_base_url(environ, self.allowed_hosts)
+
     def cached_answer(self, environ: dict[str, Any]) -> FeedAnswer | None:
         """What :meth:`__call__` would answer from memory for a plain feed read, else ``None``.
 
@@ -211,12 +224,10 @@ class FeedEndpoint:
         then takes the WSGI path. The decisions are :meth:`__call__`'s own
         (same helpers, same order), so both paths give the same answer.
         """
-        method = environ.get("REQUEST_METHOD")
-        if not self.guess_bases or method not in ("GET", "HEAD") or wants_html(environ):
+        read = self._plain_read(environ)
+        if read is None:
             return None
-        catalog = self.service.catalog
-        route = lookup(catalog, environ.get("PATH_INFO", ""))
-        base = self.public_url or request_base_url(environ, self.allowed_hosts)
+        catalog, route, base = read
         if route is None or base is None:
             return None
         variant = self.service.cached_variant(catalog, base, *route)
