@@ -56,7 +56,7 @@ import feedsvc.text
 import feedsvc.version
 from feedsvc.content.chunks import Chunk, LoadResult, unpack
 from feedsvc.content.signatures import Signature, unchanged_since
-from feedsvc.state.store import StateStore, mapped
+from feedsvc.state.store import StateStore, connect_file, mapped
 
 log = logging.getLogger("feedsvc")
 
@@ -273,7 +273,7 @@ def _writing(path: str) -> Iterator[sqlite3.Connection]:
         key = (os.getpid(), path)
         db = _CONNECTIONS.get(key)
         if db is None:
-            db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            db = connect_file(path, busy_ms=30_000)  # workers take turns on a long write
             _CONNECTIONS[key] = db
         db.execute("BEGIN IMMEDIATE")
         try:

@@ -130,15 +130,7 @@ class StateStore:
         again (:func:`open_state` did); the caller closes it, before
         :meth:`close`. Raises :class:`sqlite3.Error`.
         """
-        if self.path is None:
-            return None
-        connection = sqlite3.connect(
-            str(self.path), check_same_thread=False, isolation_level=None,
-            timeout=BUSY_TIMEOUT_MS / 1000,
-        )  # fmt: skip
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        return connection
+        return None if self.path is None else connect_file(str(self.path))
 
     def close(self) -> None:
         """Close the connection (checkpointing the WAL into ``state.db``)."""
@@ -163,16 +155,25 @@ def mapped(connection: sqlite3.Connection) -> Iterator[None]:
         connection.execute("PRAGMA mmap_size = 0")
 
 
-def _connect(target: str) -> sqlite3.Connection:
-    """A connection set up as every state file is used; checked readable whole."""
+def connect_file(target: str, busy_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """A connection as every user of a state file makes it: autocommit (owners say
+    ``BEGIN`` themselves), shared across threads, waiting ``busy_ms`` for another
+    writer, commits without fsync (``synchronous=NORMAL``: WAL keeps them atomic)."""
     connection = sqlite3.connect(
-        target, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+        target, check_same_thread=False, isolation_level=None, timeout=busy_ms / 1000
     )
+    connection.execute(f"PRAGMA busy_timeout = {busy_ms}")
+    if target != MEMORY:
+        connection.execute("PRAGMA synchronous = NORMAL")
+    return connection
+
+
+def _connect(target: str) -> sqlite3.Connection:
+    """The store's own connection (:func:`connect_file`), in WAL mode, checked readable whole."""
+    connection = connect_file(target)
     try:
-        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if target != MEMORY:
             connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
             with mapped(connection):  # the parse cache makes the file hundreds of MB
                 verdict = connection.execute("PRAGMA quick_check").fetchone()
             if verdict is None or verdict[0] != "ok":
