@@ -33,6 +33,7 @@ from feedsvc.web.channel import KeepAliveChannel
 from feedsvc.web.cpushare import BURST_SECONDS, CpuBudgets
 from feedsvc.web.fairqueue import FairDispatcher
 from feedsvc.web.fastpath import FastPath
+from feedsvc.web.priority import favour_event_loop
 
 AnswersFromMemory = Callable[[dict[str, Any]], bool]
 
@@ -170,6 +171,9 @@ def tune_interpreter() -> None:
 def serve_until_terminated(server: Server) -> None:
     """Run ``server`` until SIGINT or SIGTERM, then close its sockets.
 
+    The kernel is first asked to run the loop ahead of the worker threads
+    (:func:`~feedsvc.web.priority.favour_event_loop`).
+
     SIGTERM (what systemd and ``kill`` send) is turned into the same
     KeyboardInterrupt as Ctrl-C, so both stop the server the same clean way.
     """
@@ -178,6 +182,7 @@ def serve_until_terminated(server: Server) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    logging.getLogger(__name__).info("scheduling: %s", favour_event_loop().describe())
     try:
         server.run()
     except KeyboardInterrupt:
