@@ -53,7 +53,7 @@ def feed_variant(
         (base_url, catalog.seq, spec.key, fmt.name),  # variant_key(), inlined: every request
         catalog.fingerprint(spec),
         fmt.content_type,
-        lambda: render_feed(catalog.snapshot, spec),
+        partial(render_feed, catalog.snapshot, spec),  # of the formats the template lacks
         gated=gated,
         protected=protected,
     )
