@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from xml.sax.saxutils import escape as xml_escape
 
 from feedsvc.feeds.document import BASE_TOKEN
@@ -61,20 +62,39 @@ class Variant:
     """Bytes served for one URL at one content version and base URL, with validators.
 
     A feed in one format, or a page (:mod:`feedsvc.web.pagecache`).
+
+    The gzip copy of a feed built for a request is made on its first gzip
+    request (:attr:`gzip_body`), not with the variant: gzip at level 6 costs
+    about as much as rendering the format, and a cold request asking for
+    identity never needs it. Its ETag comes from the identity bytes, so a
+    304 needs no copy either. ``grown`` tells the cache holding the variant
+    that it got bigger (the bound counts the copy from then on).
     """
 
     body: bytes
     etag: str
-    gzip_body: bytes
+    gzip_copy: bytes | None  # None until first needed
     gzip_etag: str
     last_modified: datetime
     content_type: str
     extra: dict[str, object] = field(default_factory=dict)  # serving layer's memo
+    grown: Callable[[], None] | None = None
+
+    @property
+    def gzip_body(self) -> bytes:
+        """The gzip copy, made now if this is its first use (same bytes on every instance)."""
+        found = self.gzip_copy
+        if found is None:
+            found = self.gzip_copy = gzip_bytes(self.body)
+            if self.grown is not None:
+                self.grown()
+        return found
 
     @property
     def size(self) -> int:
-        """Approximate memory held by this variant."""
-        return len(self.body) + len(self.gzip_body) + 512
+        """Approximate memory held by this variant (the gzip copy once made)."""
+        copy = self.gzip_copy
+        return len(self.body) + (len(copy) if copy is not None else 0) + 512
 
 
 def fill_base(template: bytes, fmt: str, base_url: str) -> bytes:
@@ -174,9 +194,21 @@ class FeedCache:
         finally:
             slots.release()
 
-    def has_variant(self, key: VariantKey) -> bool:
-        """Whether ``key``'s bytes are in memory (no render, no hit counted, no promotion)."""
-        return key in self.variants
+    def has_variant(self, key: VariantKey, *, gzip: bool = False) -> bool:
+        """Whether ``key``'s bytes are in memory (no render, no hit counted, no promotion).
+
+        ``gzip``: its gzip copy too (else a request for it would gzip).
+        """
+        found = self.variants.peek(key)
+        return found is not None and (not gzip or found.gzip_copy is not None)
+
+    def rekey_variant(self, old: VariantKey, new: VariantKey) -> bool:
+        """Move a variant to another key (a feed unchanged by a reload); False if absent."""
+        moved = self.variants.rekey(old, new)
+        variant = self.variants.peek(new) if moved else None
+        if variant is not None:  # its gzip copy, made later, is counted under its new key
+            variant.grown = partial(self.variants.resize, new)
+        return moved
 
     def cached_variant(self, key: VariantKey) -> Variant | None:
         """``key``'s bytes if in memory (a hit, as :meth:`variant` counts it), never a render."""
@@ -200,10 +232,11 @@ class FeedCache:
         variant = Variant(
             body=body,
             etag=strong_etag(body),
-            gzip_body=gzip_bytes(body),
+            gzip_copy=gzip_bytes(body) if protected else None,  # prewarmed: hot, gzip now
             gzip_etag=strong_etag(body, "-gz"),
             last_modified=last_modified,
             content_type=content_type,
+            grown=partial(self.variants.resize, key),
         )
         self.variant_builds += 1
         return self.variants.put(key, variant, protected=protected)

@@ -37,6 +37,9 @@ class BoundedLRU(Generic[V]):
         self._size_of = size_of
         self._protected: OrderedDict[Hashable, V] = OrderedDict()
         self._probation: OrderedDict[Hashable, V] = OrderedDict()
+        # Each entry's size as counted: a value that grows (a variant given its
+        # gzip copy) is counted anew by resize(), and is uncounted exactly.
+        self._sizes: dict[Hashable, int] = {}
         self._protected_bytes = 0
         self._probation_bytes = 0
         self._lock = threading.Lock()
@@ -62,7 +65,7 @@ class BoundedLRU(Generic[V]):
         self.hits += 1
         with self._lock:  # read a second time: worth keeping
             if self._probation.pop(key, None) is not None:
-                size = self._size_of(value)
+                size = self._sizes[key]
                 self._probation_bytes -= size
                 self._protected[key] = value
                 self._protected_bytes += size
@@ -74,6 +77,7 @@ class BoundedLRU(Generic[V]):
         size = self._size_of(value)
         with self._lock:
             self._remove(key)
+            self._sizes[key] = size
             if protected:
                 self._protected[key] = value
                 self._protected_bytes += size
@@ -94,45 +98,60 @@ class BoundedLRU(Generic[V]):
         """
         with self._lock:
             for segment in (self._protected, self._probation):
-                old = segment.get(key)
-                if old is not None:
-                    grown = self._size_of(value) - self._size_of(old)
+                if key in segment:
                     segment[key] = value
-                    if segment is self._protected:
-                        self._protected_bytes += grown
-                    else:
-                        self._probation_bytes += grown
-                    self._rebalance()
+                    self._recount(key, segment)
                     return value
         return self.put(key, value)
+
+    def resize(self, key: Hashable) -> None:
+        """Count ``key``'s value anew (it grew in place); nothing if it is gone."""
+        with self._lock:
+            for segment in (self._protected, self._probation):
+                if key in segment:
+                    self._recount(key, segment)
+                    return
+
+    def _recount(self, key: Hashable, segment: OrderedDict[Hashable, V]) -> None:
+        """Count ``key`` (in ``segment``) at its value's size now, then rebalance (locked)."""
+        size = self._size_of(segment[key])
+        grown = size - self._sizes[key]
+        self._sizes[key] = size
+        if segment is self._protected:
+            self._protected_bytes += grown
+        else:
+            self._probation_bytes += grown
+        self._rebalance()
 
     def _rebalance(self) -> None:
         """Step protected entries back to probation, then evict probation's oldest (locked)."""
         while self._protected_bytes > self.protected_max and len(self._protected) > 1:
             key, value = self._protected.popitem(last=False)
-            size = self._size_of(value)
+            size = self._sizes[key]
             self._protected_bytes -= size
             self._probation[key] = value  # a last chance: read again, it is back
             self._probation_bytes += size
         while self.size_bytes > self.max_bytes and len(self) > 1:
             if len(self._probation) > 1 or not self._protected:
-                _, evicted = self._probation.popitem(last=False)
-                self._probation_bytes -= self._size_of(evicted)
+                key, _ = self._probation.popitem(last=False)
+                size = self._sizes.pop(key)
+                self._probation_bytes -= size
             else:  # one entry bigger than probation's share: it is kept alone, as in an LRU
-                _, evicted = self._protected.popitem(last=False)
-                self._protected_bytes -= self._size_of(evicted)
+                key, _ = self._protected.popitem(last=False)
+                size = self._sizes.pop(key)
+                self._protected_bytes -= size
             self.evictions += 1
-            self._evicted_bytes += self._size_of(evicted)
+            self._evicted_bytes += size
 
     def _remove(self, key: Hashable) -> V | None:
         """Take ``key`` out of whichever segment holds it (locked)."""
         value = self._protected.pop(key, None)
         if value is not None:
-            self._protected_bytes -= self._size_of(value)
+            self._protected_bytes -= self._sizes.pop(key)
             return value
         value = self._probation.pop(key, None)
         if value is not None:
-            self._probation_bytes -= self._size_of(value)
+            self._probation_bytes -= self._sizes.pop(key)
         return value
 
     def pop(self, key: Hashable) -> V | None:
@@ -150,6 +169,7 @@ class BoundedLRU(Generic[V]):
                 value = segment.pop(old, None)
                 if value is not None:
                     segment[new] = value
+                    self._sizes[new] = self._sizes.pop(old)
                     return True
         return False
 
@@ -166,6 +186,16 @@ class BoundedLRU(Generic[V]):
         """Every stored value (a copy of the list): tests and metrics."""
         with self._lock:
             return [*self._protected.values(), *self._probation.values()]
+
+    def all_keys(self) -> list[Hashable]:
+        """Every stored key (a copy of the list): tests and metrics."""
+        with self._lock:
+            return [*self._protected, *self._probation]
+
+    def peek(self, key: Hashable) -> V | None:
+        """The value for ``key`` without counting a hit or moving it, or ``None``."""
+        value = self._protected.get(key)
+        return value if value is not None else self._probation.get(key)
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._protected or key in self._probation

@@ -180,9 +180,8 @@ class Prewarmer:
         self, previous: Catalog, catalog: Catalog, spec: FeedSpec, bases: list[str]
     ) -> None:
         """Move an unchanged feed's variants from the previous catalog's keys to the new ones."""
-        variants = self.cache.variants
         for base in bases:
             for fmt in FORMATS.values():
-                variants.rekey(
+                self.cache.rekey_variant(
                     variant_key(base, previous, spec, fmt), variant_key(base, catalog, spec, fmt)
                 )
