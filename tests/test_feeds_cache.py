@@ -213,3 +213,22 @@ def test_a_swapped_value_keeps_its_place_and_its_bytes_are_counted_anew():
     assert lru.size_bytes == 80 and lru.evictions == 1  # (an entry past probation's share stays)
     lru.swap("new", b"z")  # absent: put on probation
     assert "new" in lru
+
+
+def test_a_carried_over_variant_counts_its_gzip_copy_under_its_new_key(small_content: Path):
+    """A reload carries an unchanged feed's variant to the new catalog's key
+    (FeedCache.rekey_variant); its gzip copy, made later, is still counted."""
+    snapshot = ContentLoader(small_content).load()
+    spec = main_feed(snapshot)
+    cache = FeedCache(1 << 20)
+    render = partial(render_feed, snapshot, spec)
+    fingerprint = feed_fingerprint(snapshot, spec)
+    built = cache.variant(("b", 1, "main", "rss"), fingerprint, "t", render)
+    assert built.gzip_copy is None and cache.variants.size_bytes == built.size
+    assert cache.rekey_variant(("b", 1, "main", "rss"), ("b", 2, "main", "rss"))
+    assert not cache.rekey_variant(("b", 1, "main", "atom"), ("b", 2, "main", "atom"))
+    assert gzip.decompress(built.gzip_body) == built.body
+    assert cache.variants.size_bytes == built.size == len(built.body) + len(built.gzip_body) + 512
+    assert cache.has_variant(("b", 2, "main", "rss"), gzip=True)
+    prewarmed = cache.variant(("b", 2, "main", "json"), fingerprint, "t", render, protected=True)
+    assert prewarmed.gzip_copy is not None  # prewarmed: hot, gzipped at once
