@@ -10,6 +10,8 @@ import itertools
 import json
 import threading
 from collections import Counter
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,9 @@ def test_a_burst_of_requests_for_a_cold_feed_renders_it_once(small_content: Path
     calls = []
     started = threading.Barrier(8)
 
-    def render() -> RenderedFeed:
+    def render(formats: Sequence[str]) -> RenderedFeed:
         calls.append(1)
-        return render_feed(snapshot, spec)
+        return render_feed(snapshot, spec, formats)
 
     def request() -> None:
         started.wait(timeout=10)
@@ -73,11 +75,13 @@ def test_a_variant_is_the_template_under_one_base_url_with_its_own_validators(
     def variant(fmt: str) -> Variant:
         key = (base, 1, spec.key, fmt)
         return cache.variant(
-            key, feed_fingerprint(snapshot, spec), "text/x", lambda: render_feed(snapshot, spec)
+            key, feed_fingerprint(snapshot, spec), "text/x", partial(render_feed, snapshot, spec)
         )
 
     rss, feed = variant("rss"), variant("json")
-    assert cache.renders == 1 and cache.variant_builds == 2  # one template, two variants
+    # One template, two variants: each format rendered on its own first request.
+    assert cache.renders == 2 and cache.variant_builds == 2
+    assert set(cache.templates.values()[0].bodies) == {"rss", "json"}
     assert BASE_TOKEN.encode() not in rss.body + feed.body
     assert b"https://example.test/a&amp;b&quot;c/rss.xml" in rss.body
     assert json.loads(feed.body)["feed_url"] == base + "/feed.json"
@@ -119,13 +123,13 @@ def test_a_request_past_the_render_slots_is_refused_not_queued(small_content: Pa
     spec = main_feed(snapshot)
     cache = FeedCache(1 << 20, render_slots=1)
     fingerprint = feed_fingerprint(snapshot, spec)
-    cache.variant(("b", 1, "main", "rss"), fingerprint, "t", lambda: render_feed(snapshot, spec))
+    cache.variant(("b", 1, "main", "rss"), fingerprint, "t", partial(render_feed, snapshot, spec))
     rendering, release = threading.Event(), threading.Event()
 
-    def slow_render() -> RenderedFeed:
+    def slow_render(formats: Sequence[str]) -> RenderedFeed:
         rendering.set()
         release.wait(timeout=10)
-        return render_feed(snapshot, spec)
+        return render_feed(snapshot, spec, formats)
 
     def cold(key: tuple[str, int, str, str]) -> Variant:
         return cache.variant(key, "other", "t", slow_render, gated=True)
@@ -170,3 +174,61 @@ def test_a_flood_of_one_off_combinations_keeps_the_hot_feeds_cached(make_app: An
     renders = service.cache.renders
     assert all(client.get(path).status_code == 200 for path in hot)
     assert service.cache.renders == renders
+
+
+def test_a_cold_request_renders_its_own_format_and_the_validators_do_not_depend_on_the_order(
+    small_content: Path,
+):
+    """Formats join one template lazily; bytes, ETags and Last-Modified are the same
+    whichever format a reader asked for first (two caches, opposite orders)."""
+    snapshot = ContentLoader(small_content).load()
+    spec = main_feed(snapshot)
+    fingerprint = feed_fingerprint(snapshot, spec)
+    served = []
+    for order in (("json", "atom", "rss"), ("rss", "atom", "json")):
+        cache = FeedCache(1 << 20)
+        rendered: list[tuple[str, ...]] = []
+
+        def render(formats: Sequence[str], log: list[tuple[str, ...]] = rendered) -> RenderedFeed:
+            log.append(tuple(formats))
+            return render_feed(snapshot, spec, formats)
+
+        got = {fmt: cache.variant(("b", 1, "main", fmt), fingerprint, "t", render) for fmt in order}
+        assert rendered == [(fmt,) for fmt in order]  # one format each, on its own request
+        template = cache.templates.get(fingerprint)
+        assert template is not None and set(template.bodies) == set(order)
+        bodies_size = sum(len(body) for body in template.bodies.values()) + 512
+        assert cache.templates.size_bytes == bodies_size  # the grown entry counted anew
+        served.append({f: (v.body, v.etag, v.gzip_etag, v.last_modified) for f, v in got.items()})
+    assert served[0] == served[1]
+
+
+def test_a_swapped_value_keeps_its_place_and_its_bytes_are_counted_anew():
+    lru: BoundedLRU[bytes] = BoundedLRU(100, len)
+    lru.put("a", b"x" * 10, protected=True)
+    lru.put("b", b"x" * 10)
+    lru.swap("a", b"x" * 30)
+    assert lru.size_bytes == 40 and lru.protected_keys == ["a"]
+    lru.swap("b", b"y" * 80)  # past the bound (30 + 80): probation's entry goes
+    assert lru.size_bytes == 80 and lru.evictions == 1  # (an entry past probation's share stays)
+    lru.swap("new", b"z")  # absent: put on probation
+    assert "new" in lru
+
+
+def test_a_carried_over_variant_counts_its_gzip_copy_under_its_new_key(small_content: Path):
+    """A reload carries an unchanged feed's variant to the new catalog's key
+    (FeedCache.rekey_variant); its gzip copy, made later, is still counted."""
+    snapshot = ContentLoader(small_content).load()
+    spec = main_feed(snapshot)
+    cache = FeedCache(1 << 20)
+    render = partial(render_feed, snapshot, spec)
+    fingerprint = feed_fingerprint(snapshot, spec)
+    built = cache.variant(("b", 1, "main", "rss"), fingerprint, "t", render)
+    assert built.gzip_copy is None and cache.variants.size_bytes == built.size
+    assert cache.rekey_variant(("b", 1, "main", "rss"), ("b", 2, "main", "rss"))
+    assert not cache.rekey_variant(("b", 1, "main", "atom"), ("b", 2, "main", "atom"))
+    assert gzip.decompress(built.gzip_body) == built.body
+    assert cache.variants.size_bytes == built.size == len(built.body) + len(built.gzip_body) + 512
+    assert cache.has_variant(("b", 2, "main", "rss"), gzip=True)
+    prewarmed = cache.variant(("b", 2, "main", "json"), fingerprint, "t", render, protected=True)
+    assert prewarmed.gzip_copy is not None  # prewarmed: hot, gzipped at once

@@ -61,3 +61,23 @@ def test_paging_and_hub_links_are_decided_once_for_every_format(small_content: P
         assert rels == ["first", "previous", "next", "last", "hub"], fmt
         assert links[2]["href"] == BASE_TOKEN + f"/page/3/{FORMATS[fmt].filename}"
     assert [item.title for item in doc.items] == ["Gamma"]
+
+
+def test_a_format_rendered_alone_is_byte_for_byte_the_one_rendered_with_the_others(
+    small_content: Path,
+):
+    """A cold request renders its format alone (feeds/cache.py); its bytes, and so its
+    ETag, must not depend on which formats were rendered before or with it. Paged,
+    with a hub: every per-format link is in play."""
+    site = yaml.safe_load((small_content / "site.yaml").read_text())
+    site.update(items_per_feed=1, websub_hub="https://hub.example.test/")
+    write_yaml(small_content / "site.yaml", site)
+    snapshot = ContentLoader(small_content).load()
+    specs = [main_feed(snapshot), main_feed(snapshot).at_page(2), tag_feed(snapshot, "china")]
+    for spec in specs:
+        assert spec is not None
+        together = render_feed(snapshot, spec).bodies
+        for formats in (("rss",), ("atom",), ("json",), ("atom", "rss"), ("json", "atom")):
+            alone = render_feed(snapshot, spec, formats)
+            assert set(alone.bodies) == set(formats)
+            assert all(alone.bodies[fmt] == together[fmt] for fmt in formats)

@@ -231,3 +231,27 @@ def test_no_writer_thread_until_the_first_write(tmp_path: Path):
         bodies.close()
     finally:
         state.close()
+
+
+def test_a_feeds_bodies_looked_up_at_once_are_those_looked_up_one_by_one(tmp_path: Path):
+    """RenderedBodies.many (one query for a cold feed's bodies): the same HTML as
+    html() for each, stored ones read, missing ones rendered and kept, a damaged
+    one never served."""
+    folder = tmp_path / "state"
+    state = kept_state(folder)
+    wanted = [(f"{URL}-{n}", f"{SOURCE}\n\nPart {n} [here](/p/{n})") for n in range(7)]
+    expected = [render_body(source, url) for url, source in wanted]
+    first = RenderedBodies(state)
+    assert [first.html(url, source) for url, source in wanted[:4]] == expected[:4]
+    damaged = first.key(*wanted[1])
+    first.close()
+    with sqlite3.connect(folder / "state.db") as db:  # one of the four stored rows damaged
+        db.execute(f"UPDATE {TABLE_NAME} SET html = ? WHERE key = ?", (b"broken", damaged))
+    again = RenderedBodies(state)
+    assert again.many(wanted) == expected
+    assert (again.hits, again.renders, again.rejected) == (3, 4, 1)
+    again.flush()
+    assert again.many(wanted) == expected and again.hits == 3 + 7  # all kept now
+    assert again.many([]) == []
+    again.close()
+    state.close()

@@ -440,10 +440,10 @@ def test_a_cold_feed_past_the_render_slots_is_a_503_and_warm_feeds_still_answer(
     assert client.get("/rss.xml").status_code == 200
     building, release = threading.Event(), threading.Event()
 
-    def slow() -> Any:
+    def slow(formats: Any) -> Any:
         building.set()
         release.wait(timeout=10)
-        return render_feed(service.catalog.snapshot, service.catalog.feeds["main"])
+        return render_feed(service.catalog.snapshot, service.catalog.feeds["main"], formats)
 
     holder = threading.Thread(
         target=lambda: service.cache.variant(("b", 0, "x", "rss"), "x", "t", slow, gated=True)

@@ -24,24 +24,20 @@ import gzip
 import hashlib
 import json
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, TypeVar
+from functools import partial
 from xml.sax.saxutils import escape as xml_escape
 
 from feedsvc.feeds.document import BASE_TOKEN
 from feedsvc.feeds.lastmodified import LastModifiedLedger
-from feedsvc.feeds.render import RenderedFeed
-from feedsvc.memory import release_free_memory
+from feedsvc.feeds.lru import BoundedLRU as BoundedLRU  # its users import it from here
+from feedsvc.feeds.render import ALL_FORMATS, RenderedFeed
 
-V = TypeVar("V")
+# Renders a feed in the formats named (those a template lacks): render_feed, partially applied.
+Render = Callable[[Sequence[str]], RenderedFeed]
 VariantKey = tuple[str, int, str, str]  # (base URL, catalog sequence, feed key, format)
-PROBATION_SHARE = 0.25  # of each cache's bound: entries not yet read twice
-# Evicted this much, free memory is handed back to the system (malloc_trim): a
-# sweep of cold feeds otherwise leaves the bytes it evicted held by malloc.
-TRIM_AFTER_BYTES = 16 * 1024 * 1024
 
 
 def strong_etag(body: bytes, suffix: str = "") -> str:
@@ -61,170 +57,44 @@ class CacheBusy(Exception):
     """Every render slot is taken: answer 503 (Retry-After) instead of taking a thread."""
 
 
-class BoundedLRU(Generic[V]):
-    """Thread-safe segmented LRU (SLRU) bounded by the summed size of its values.
-
-    A new entry enters *probation* (the last :data:`PROBATION_SHARE` of the
-    bound); read again there, it moves to *protected*, whose least recently
-    used entries step back to probation when it is full. Only probation
-    evicts. A flood of URLs read once each (made-up tag combinations, pages,
-    hosts) churns probation alone, so feeds read again and again stay cached.
-    Prewarmed entries (the likeliest feeds) go straight to protected.
-    """
-
-    def __init__(self, max_bytes: int, size_of: Callable[[V], int]) -> None:
-        self.max_bytes = max_bytes
-        self.protected_max = max_bytes - int(max_bytes * PROBATION_SHARE)
-        self._size_of = size_of
-        self._protected: OrderedDict[Hashable, V] = OrderedDict()
-        self._probation: OrderedDict[Hashable, V] = OrderedDict()
-        self._protected_bytes = 0
-        self._probation_bytes = 0
-        self._lock = threading.Lock()
-        self.evictions = 0
-        self._evicted_bytes = 0  # since memory was last handed back to the system
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, key: Hashable) -> V | None:
-        """The value for ``key`` (now most recent; promoted if on probation), or ``None``."""
-        value = self._protected.get(key)
-        if value is not None:
-            self.hits += 1
-            try:  # noqa: SIM105 - contextlib.suppress costs more than the lookup itself
-                self._protected.move_to_end(key)
-            except KeyError:  # stepped back to probation meanwhile; the value is still valid
-                pass
-            return value
-        value = self._probation.get(key)
-        if value is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        with self._lock:  # read a second time: worth keeping
-            if self._probation.pop(key, None) is not None:
-                size = self._size_of(value)
-                self._probation_bytes -= size
-                self._protected[key] = value
-                self._protected_bytes += size
-                self._rebalance()
-        return value
-
-    def put(self, key: Hashable, value: V, *, protected: bool = False) -> V:
-        """Store ``value`` on probation (``protected``: among the kept); evict beyond the bound."""
-        size = self._size_of(value)
-        with self._lock:
-            self._remove(key)
-            if protected:
-                self._protected[key] = value
-                self._protected_bytes += size
-            else:
-                self._probation[key] = value
-                self._probation_bytes += size
-            self._rebalance()
-        if self._evicted_bytes >= TRIM_AFTER_BYTES:  # outside the lock: a trim takes ms
-            self._evicted_bytes = 0
-            release_free_memory()
-        return value
-
-    def _rebalance(self) -> None:
-        """Step protected entries back to probation, then evict probation's oldest (locked)."""
-        while self._protected_bytes > self.protected_max and len(self._protected) > 1:
-            key, value = self._protected.popitem(last=False)
-            size = self._size_of(value)
-            self._protected_bytes -= size
-            self._probation[key] = value  # a last chance: read again, it is back
-            self._probation_bytes += size
-        while self.size_bytes > self.max_bytes and len(self) > 1:
-            if len(self._probation) > 1 or not self._protected:
-                _, evicted = self._probation.popitem(last=False)
-                self._probation_bytes -= self._size_of(evicted)
-            else:  # one entry bigger than probation's share: it is kept alone, as in an LRU
-                _, evicted = self._protected.popitem(last=False)
-                self._protected_bytes -= self._size_of(evicted)
-            self.evictions += 1
-            self._evicted_bytes += self._size_of(evicted)
-
-    def _remove(self, key: Hashable) -> V | None:
-        """Take ``key`` out of whichever segment holds it (locked)."""
-        value = self._protected.pop(key, None)
-        if value is not None:
-            self._protected_bytes -= self._size_of(value)
-            return value
-        value = self._probation.pop(key, None)
-        if value is not None:
-            self._probation_bytes -= self._size_of(value)
-        return value
-
-    def pop(self, key: Hashable) -> V | None:
-        """Remove and return the value for ``key`` (``None`` if absent)."""
-        with self._lock:
-            return self._remove(key)
-
-    def rekey(self, old: Hashable, new: Hashable) -> bool:
-        """Move a value to another key, in the segment it was in; False if absent."""
-        with self._lock:
-            if old not in self or old == new:
-                return old in self
-            self._remove(new)
-            for segment in (self._protected, self._probation):
-                value = segment.pop(old, None)
-                if value is not None:
-                    segment[new] = value
-                    return True
-        return False
-
-    def discard(self, doomed: Callable[[Hashable], bool]) -> int:
-        """Remove every entry whose key ``doomed`` names; returns how many."""
-        with self._lock:
-            keys = [key for segment in (self._protected, self._probation) for key in segment]
-            gone = [key for key in keys if doomed(key)]
-            for key in gone:
-                self._remove(key)
-        return len(gone)
-
-    def values(self) -> list[V]:
-        """Every stored value (a copy of the list): tests and metrics."""
-        with self._lock:
-            return [*self._protected.values(), *self._probation.values()]
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._protected or key in self._probation
-
-    def __len__(self) -> int:
-        return len(self._protected) + len(self._probation)
-
-    @property
-    def size_bytes(self) -> int:
-        """Sum of the sizes of the stored values."""
-        return self._protected_bytes + self._probation_bytes
-
-    @property
-    def protected_keys(self) -> list[Hashable]:
-        """Keys of the protected segment (least recently used first): tests and metrics."""
-        with self._lock:
-            return list(self._protected)
-
-
 @dataclass(slots=True)
 class Variant:
     """Bytes served for one URL at one content version and base URL, with validators.
 
     A feed in one format, or a page (:mod:`feedsvc.web.pagecache`).
+
+    The gzip copy of a feed built for a request is made on its first gzip
+    request (:attr:`gzip_body`), not with the variant: gzip at level 6 costs
+    about as much as rendering the format, and a cold request asking for
+    identity never needs it. Its ETag comes from the identity bytes, so a
+    304 needs no copy either. ``grown`` tells the cache holding the variant
+    that it got bigger (the bound counts the copy from then on).
     """
 
     body: bytes
     etag: str
-    gzip_body: bytes
+    gzip_copy: bytes | None  # None until first needed
     gzip_etag: str
     last_modified: datetime
     content_type: str
     extra: dict[str, object] = field(default_factory=dict)  # serving layer's memo
+    grown: Callable[[], None] | None = None
+
+    @property
+    def gzip_body(self) -> bytes:
+        """The gzip copy, made now if this is its first use (same bytes on every instance)."""
+        found = self.gzip_copy
+        if found is None:
+            found = self.gzip_copy = gzip_bytes(self.body)
+            if self.grown is not None:
+                self.grown()
+        return found
 
     @property
     def size(self) -> int:
-        """Approximate memory held by this variant."""
-        return len(self.body) + len(self.gzip_body) + 512
+        """Approximate memory held by this variant (the gzip copy once made)."""
+        copy = self.gzip_copy
+        return len(self.body) + (len(copy) if copy is not None else 0) + 512
 
 
 def fill_base(template: bytes, fmt: str, base_url: str) -> bytes:
@@ -261,21 +131,38 @@ class FeedCache:
         self.busy = 0  # requests refused because every render slot was taken
 
     def template(
-        self, fingerprint: str, render: Callable[[], RenderedFeed], *, protected: bool = False
+        self,
+        fingerprint: str,
+        render: Render,
+        formats: Sequence[str] = ALL_FORMATS,
+        *,
+        protected: bool = False,
     ) -> RenderedFeed:
-        """The rendered feed for ``fingerprint``, rendering it on a miss only.
+        """The rendered feed for ``fingerprint`` holding (at least) ``formats``.
 
+        Only the formats it lacks are rendered: a cold request for RSS
+        renders RSS alone (about half the work of all three), and the
+        Atom and JSON bytes join the same entry on their own first request.
+        Each format's bytes do not depend on which were rendered with it,
+        so ETags and Last-Modified are the same whatever the order.
         Renders are serialised: under a burst of requests for a cold feed,
         one thread renders and the others reuse its result.
         """
         found = self.templates.get(fingerprint)
-        if found is not None:
+        if found is not None and all(fmt in found.bodies for fmt in formats):
             return found
         with self._render_lock:
             found = self.templates.get(fingerprint)
-            if found is None:
-                found = self.templates.put(fingerprint, render(), protected=protected)
+            have = found.bodies if found is not None else {}
+            missing = tuple(fmt for fmt in formats if fmt not in have)
+            if found is None or missing:
+                rendered = render(missing)
                 self.renders += 1
+                if found is None:
+                    found = self.templates.put(fingerprint, rendered, protected=protected)
+                else:  # same fingerprint: same content, same date; a new entry, not a mutation
+                    found = RenderedFeed({**have, **rendered.bodies}, found.updated)
+                    self.templates.swap(fingerprint, found)
         return found
 
     def variant(
@@ -283,7 +170,7 @@ class FeedCache:
         key: VariantKey,
         fingerprint: str,
         content_type: str,
-        render: Callable[[], RenderedFeed],
+        render: Render,
         *,
         gated: bool = False,
         protected: bool = False,
@@ -307,9 +194,21 @@ class FeedCache:
         finally:
             slots.release()
 
-    def has_variant(self, key: VariantKey) -> bool:
-        """Whether ``key``'s bytes are in memory (no render, no hit counted, no promotion)."""
-        return key in self.variants
+    def has_variant(self, key: VariantKey, *, gzip: bool = False) -> bool:
+        """Whether ``key``'s bytes are in memory (no render, no hit counted, no promotion).
+
+        ``gzip``: its gzip copy too (else a request for it would gzip).
+        """
+        found = self.variants.peek(key)
+        return found is not None and (not gzip or found.gzip_copy is not None)
+
+    def rekey_variant(self, old: VariantKey, new: VariantKey) -> bool:
+        """Move a variant to another key (a feed unchanged by a reload); False if absent."""
+        moved = self.variants.rekey(old, new)
+        variant = self.variants.peek(new) if moved else None
+        if variant is not None:  # its gzip copy, made later, is counted under its new key
+            variant.grown = partial(self.variants.resize, new)
+        return moved
 
     def cached_variant(self, key: VariantKey) -> Variant | None:
         """``key``'s bytes if in memory (a hit, as :meth:`variant` counts it), never a render."""
@@ -320,12 +219,12 @@ class FeedCache:
         key: VariantKey,
         fingerprint: str,
         content_type: str,
-        render: Callable[[], RenderedFeed],
+        render: Render,
         protected: bool,
     ) -> Variant:
         """The template (rendered on a miss) under one base URL, gzipped, with validators."""
         base_url, seq, feed_key, fmt = key
-        rendered = self.template(fingerprint, render, protected=protected)
+        rendered = self.template(fingerprint, render, (fmt,), protected=protected)
         template = rendered.bodies[fmt]
         template_hash = hashlib.blake2b(template, digest_size=12).hexdigest()
         last_modified = self.ledger.observe(feed_key, fmt, seq, template_hash, rendered.updated)
@@ -333,10 +232,11 @@ class FeedCache:
         variant = Variant(
             body=body,
             etag=strong_etag(body),
-            gzip_body=gzip_bytes(body),
+            gzip_copy=gzip_bytes(body) if protected else None,  # prewarmed: hot, gzip now
             gzip_etag=strong_etag(body, "-gz"),
             last_modified=last_modified,
             content_type=content_type,
+            grown=partial(self.variants.resize, key),
         )
         self.variant_builds += 1
         return self.variants.put(key, variant, protected=protected)

@@ -27,6 +27,7 @@ from feedsvc.feeds.body import (
     body_url,
     figure_html,
     item_html,
+    prefetch_bodies,
 )
 from feedsvc.feeds.spec import FeedSpec, feed_items, page_count
 from feedsvc.feeds.urls import FORMATS
@@ -169,6 +170,7 @@ def feed_document(snapshot: Snapshot, spec: FeedSpec) -> FeedDocument:
     """Decide everything ``spec``'s document says, in every format."""
     site = snapshot.site
     articles = feed_items(snapshot, spec)
+    prefetch_bodies([(article, body_url(snapshot, article)) for article in articles])
     pages = page_count(snapshot, spec)
     return FeedDocument(
         id=feed_id(snapshot, spec),

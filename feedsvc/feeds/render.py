@@ -15,6 +15,8 @@ Atom's logo to RSS's image).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -34,20 +36,41 @@ from feedsvc.version import __version__
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
+ALL_FORMATS = tuple(FORMATS)
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedFeed:
-    """One feed in every format, with the content date it was built from."""
+    """One feed in some or all formats, with the content date it was built from.
+
+    ``bodies`` holds only the formats asked for: a first request renders its
+    own format alone (half the work of all three), the cache adds the others
+    on their own first requests (:meth:`~feedsvc.feeds.cache.FeedCache.template`).
+    """
 
     bodies: dict[str, bytes]  # format name -> template bytes (with BASE_TOKEN)
     updated: datetime
 
 
-def render_feed(snapshot: Snapshot, spec: FeedSpec) -> RenderedFeed:
-    """Render one feed in all formats (a single feedgen build serves RSS and Atom)."""
+def render_feed(
+    snapshot: Snapshot, spec: FeedSpec, formats: Sequence[str] = ALL_FORMATS
+) -> RenderedFeed:
+    """Render one feed in ``formats`` (all by default) from one decided document.
+
+    RSS and Atom share a single feedgen build when both are asked for; a
+    format not asked for costs nothing. Each format's bytes are the same
+    whichever others are rendered with it (tests/test_feeds_render.py).
+    """
     doc = feed_document(snapshot, spec)
-    fg = _feed_generator(doc)
-    bodies = {"rss": _rss(fg, doc), "atom": _atom(fg, doc), "json": json_feed(doc)}
-    assert set(bodies) == set(FORMATS)
+    bodies: dict[str, bytes] = {}
+    fg = _feed_generator(doc) if "rss" in formats or "atom" in formats else None
+    for fmt in formats:
+        if fmt == "json":
+            bodies[fmt] = json_feed(doc)
+        elif fmt in ("rss", "atom"):
+            bodies[fmt] = _rss(fg, doc) if fmt == "rss" else _atom(fg, doc)
+        else:
+            raise KeyError(fmt)
     return RenderedFeed(bodies=bodies, updated=doc.updated)
 
 
@@ -80,9 +103,23 @@ class AtomLinks:
         return atom_feed
 
 
+@functools.cache
+def _dublin_core() -> tuple[type, type]:
+    """feedgen's Dublin Core extension classes, imported once.
+
+    ``load_extension("dc")`` does what registering these does, but looks for a
+    ``feedgen.ext.dc_entry`` module on every build (there is none: a failed
+    import, ~0.25 ms a feed). Imported here, not at the top: feedgen.ext.dc
+    needs feedgen.feed imported first (it uses ``lxml.etree`` unimported).
+    """
+    from feedgen.ext.dc import DcEntryExtension, DcExtension
+
+    return DcExtension, DcEntryExtension
+
+
 def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: Any to mypy
     fg = FeedGenerator()
-    fg.load_extension("dc", atom=False, rss=True)
+    fg.register_extension("dc", *_dublin_core(), atom=False, rss=True)
     fg.register_extension("atomlinks", AtomLinks, atom=False, rss=True)
     fg.register_extension("media", MediaFeed, MediaEntry, atom=True, rss=True)
     fg.media.icon, fg.media.logo = doc.icon, doc.logo

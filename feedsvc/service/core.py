@@ -98,9 +98,17 @@ class FeedService:
         """
         return feed_variant(self.cache, catalog, base_url, spec, fmt, gated=True)
 
-    def has_variant(self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat) -> bool:
-        """Whether :meth:`variant` would answer from memory, without a render."""
-        return self.cache.has_variant(variant_key(base_url, catalog, spec, fmt))
+    def has_variant(
+        self,
+        catalog: Catalog,
+        base_url: str,
+        spec: FeedSpec,
+        fmt: FeedFormat,
+        *,
+        gzip: bool = False,
+    ) -> bool:
+        """Whether :meth:`variant` would answer from memory, without a render (nor a gzip)."""
+        return self.cache.has_variant(variant_key(base_url, catalog, spec, fmt), gzip=gzip)
 
     def cached_variant(
         self, catalog: Catalog, base_url: str, spec: FeedSpec, fmt: FeedFormat

@@ -53,7 +53,7 @@ def feed_variant(
         (base_url, catalog.seq, spec.key, fmt.name),  # variant_key(), inlined: every request
         catalog.fingerprint(spec),
         fmt.content_type,
-        lambda: render_feed(catalog.snapshot, spec),
+        partial(render_feed, catalog.snapshot, spec),  # of the formats the template lacks
         gated=gated,
         protected=protected,
     )
@@ -180,9 +180,8 @@ class Prewarmer:
         self, previous: Catalog, catalog: Catalog, spec: FeedSpec, bases: list[str]
     ) -> None:
         """Move an unchanged feed's variants from the previous catalog's keys to the new ones."""
-        variants = self.cache.variants
         for base in bases:
             for fmt in FORMATS.values():
-                variants.rekey(
+                self.cache.rekey_variant(
                     variant_key(base, previous, spec, fmt), variant_key(base, catalog, spec, fmt)
                 )

@@ -56,29 +56,36 @@ def plain_response(
     return [body]
 
 
-def _variant_headers(variant: Variant, max_age: int) -> VariantHeaders:
-    """Header lists for 200/304 in both encodings, built once per variant."""
+def _variant_headers(variant: Variant, max_age: int, key: str) -> Headers:
+    """The header list of one answer (200/304, ``gz`` for gzip) of a variant.
+
+    Only a gzip 200 reads the gzip copy (its length), so a 304 or an
+    identity 200 never has one made (:attr:`Variant.gzip_body`).
+    """
     common = [("Last-Modified", http_date(variant.last_modified)), *policy.feed(max_age)]
-    identity = [("Content-Type", variant.content_type), ("Content-Length", str(len(variant.body)))]
-    gzipped = [
-        ("Content-Type", variant.content_type),
-        ("Content-Encoding", "gzip"),
-        ("Content-Length", str(len(variant.gzip_body))),
-    ]
-    return {
-        "200": [*identity, ("ETag", variant.etag), *policy.NOSNIFF, *common],
-        "200gz": [*gzipped, ("ETag", variant.gzip_etag), *policy.NOSNIFF, *common],
-        "304": [("ETag", variant.etag), *common],
-        "304gz": [("ETag", variant.gzip_etag), ("Content-Encoding", "gzip"), *common],
-    }
+    if key == "200":
+        length = str(len(variant.body))
+        return [("Content-Type", variant.content_type), ("Content-Length", length),
+                ("ETag", variant.etag), *policy.NOSNIFF, *common]  # fmt: skip
+    if key == "200gz":
+        length = str(len(variant.gzip_body))
+        return [("Content-Type", variant.content_type), ("Content-Encoding", "gzip"),
+                ("Content-Length", length), ("ETag", variant.gzip_etag),
+                *policy.NOSNIFF, *common]  # fmt: skip
+    if key == "304":
+        return [("ETag", variant.etag), *common]
+    return [("ETag", variant.gzip_etag), ("Content-Encoding", "gzip"), *common]
 
 
-def _headers(variant: Variant, max_age: int) -> VariantHeaders:
-    """The variant's header lists, built on its first request and kept with it."""
-    found = variant.extra.get("headers")
+def _headers(variant: Variant, max_age: int, key: str) -> Headers:
+    """One answer's header list, built on its first use and kept with the variant."""
+    found = cast(VariantHeaders | None, variant.extra.get("headers"))
     if found is None:
-        found = variant.extra["headers"] = _variant_headers(variant, max_age)
-    return cast(VariantHeaders, found)
+        found = variant.extra["headers"] = {}
+    headers = found.get(key)
+    if headers is None:
+        headers = found[key] = _variant_headers(variant, max_age, key)
+    return headers
 
 
 _STATUS_LINES = {"200": "200 OK", "304": "304 Not Modified"}
@@ -109,7 +116,7 @@ class FeedAnswer:
     @property
     def headers(self) -> Headers:
         """The variant's header list for this answer (built once per variant)."""
-        return _headers(self.variant, self.max_age)[self.key]
+        return _headers(self.variant, self.max_age, self.key)
 
     @property
     def body(self) -> bytes:
@@ -165,7 +172,8 @@ class FeedEndpoint:
                 base is not None
                 and self.memo.find(self.memo.key(environ, catalog.seq, base)) is not None
             )
-        return base is None or self.service.has_variant(catalog, base, *route)
+        gz = accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING"))  # no gzip made on the loop
+        return base is None or self.service.has_variant(catalog, base, *route, gzip=gz)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """A GET/HEAD of a canonical feed URL: page for browsers, else 304 or the bytes."""
@@ -233,10 +241,12 @@ class FeedEndpoint:
         variant = self.service.cached_variant(catalog, base, *route)
         if variant is None:  # a render: a worker's job
             return None
+        key = answer_key(environ, variant)
+        if key == "200gz" and variant.gzip_copy is None:  # gzip to make: a worker's job too
+            return None
         if self.public_url is None and (self.allowed_hosts or from_loopback(environ)):
             self.service.note_base(base)
-        return FeedAnswer(route, variant, answer_key(environ, variant),
-                          catalog.snapshot.site.cache_max_age)  # fmt: skip
+        return FeedAnswer(route, variant, key, catalog.snapshot.site.cache_max_age)
 
     def not_a_feed_read(
         self,
