@@ -19,7 +19,7 @@ from typing import Any
 from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.fields import FieldChecker, tags_of
 from feedsvc.content.media import attachments_of, image_of
-from feedsvc.content.model import Article, source_parts
+from feedsvc.content.model import Article, pack_revision, source_parts
 from feedsvc.content.textstore import put_text
 from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown, shown_key
 from feedsvc.problems import Problem
@@ -84,7 +84,7 @@ def validate_article(
         draft=draft,
         folder=folder,
         file_name=file_name,
-        revision=revision,
+        packed_revision=pack_revision(revision),
     )
     return article, problems
 
