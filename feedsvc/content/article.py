@@ -19,7 +19,7 @@ from typing import Any
 from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.fields import FieldChecker, tags_of
 from feedsvc.content.media import attachments_of, image_of
-from feedsvc.content.model import Article
+from feedsvc.content.model import Article, pack_revision, source_parts
 from feedsvc.content.textstore import put_text
 from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown, shown_key
 from feedsvc.problems import Problem
@@ -69,6 +69,7 @@ def validate_article(
     problems = check.problems
     if any(p.severity == "error" for p in problems) or title is None or published is None:
         return None, problems
+    folder, file_name = source_parts(display, slug)
     article = Article(
         slug=slug,
         title=title,
@@ -81,8 +82,9 @@ def validate_article(
         image=image,
         attachments=attachments,
         draft=draft,
-        source=display,
-        revision=revision,
+        folder=folder,
+        file_name=file_name,
+        packed_revision=pack_revision(revision),
     )
     return article, problems
 

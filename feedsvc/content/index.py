@@ -234,7 +234,9 @@ class SnapshotBuilder:
                 shown[id(article)] = known
                 continue
             until = replace(
-                article, updated=None, revision=f"{article.revision}:until-{article.updated}"
+                article,
+                updated=None,
+                packed_revision=f"{article.revision}:until-{article.updated}",
             )
             shown[id(article)] = (article, until)
         return shown
