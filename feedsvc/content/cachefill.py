@@ -48,18 +48,7 @@ class CacheFill:
 
     def __init__(self) -> None:
         self._thread: threading.Thread | None = None
-        self._pending: tuple[RowWriter, list[Kept]] | None = None
         self.rows_written = 0
-
-    def pending(self, writer: RowWriter, kept: list[Kept]) -> None:
-        """Rows to write once :meth:`start_pending` is called (when the load is done)."""
-        self._pending = (writer, kept)
-
-    def start_pending(self) -> None:
-        """:meth:`start` what :meth:`pending` was given, if anything."""
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self.start(*pending)
 
     def start(self, writer: RowWriter, kept: list[Kept]) -> None:
         """Write ``kept`` as rows of :data:`~feedsvc.content.parallel.LOAD_CHUNK`

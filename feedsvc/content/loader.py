@@ -24,12 +24,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
-from feedsvc.content.beside import run_beside
 from feedsvc.content.budgets import POPULARITY, SITE, article_budget
-from feedsvc.content.cachefill import CacheFill, kept_unchanged
+from feedsvc.content.cachefill import CacheFill, Kept, kept_unchanged
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.files import LINT_FIELDS, ArticleFiles, same_bytes_same_article
@@ -37,7 +35,7 @@ from feedsvc.content.index import SnapshotBuilder
 from feedsvc.content.lint import CrossArticleIndex, future_problems
 from feedsvc.content.model import Article, Snapshot
 from feedsvc.content.parallel import LoadResult, load_article_files
-from feedsvc.content.parsecache import ParseCache, cacheable, close_writers, merged
+from feedsvc.content.parsecache import ParseCache, RowWriter, cacheable, close_writers, merged
 from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.reading import display_path
 from feedsvc.content.scan import ChangeScanner, Findings
@@ -101,15 +99,14 @@ class ContentLoader:
         self._scanner = ChangeScanner(
             self.content_dir, self.articles_dir, settle=settle, wall_clock=wall_clock
         )
-        shown = partial(display_path, content_dir=self.content_dir, prefix=display_prefix)
-        self._articles_display = shown(self.articles_dir)
+        self._articles_display = self._display(self.articles_dir)
         self._article_budget = article_budget(max_article_kb_from_env(env))
         # Symlinks are followed only into these (see feedsvc.content.reading).
         self._roots = (str(self.content_dir), str(self.articles_dir))
         self._problems = ProblemSet()
         self._files = ArticleFiles(self._articles_display, self._problems)
-        self._site = SiteFile(shown(Path(self._scanner.site_path)), env)
-        self._views = PopularityFile(shown(Path(self._scanner.views_path)))
+        self._site = SiteFile(self._display(Path(self._scanner.site_path)), env)
+        self._views = PopularityFile(self._display(Path(self._scanner.views_path)))
         self._misc_problems: list[Problem] = []
         self._builder: SnapshotBuilder | None = None
         self.text_compactions = 0  # text store compactions (see SnapshotBuilder's text_epoch)
@@ -121,6 +118,7 @@ class ContentLoader:
         read_with = (self._article_budget, self._articles_display, self._roots, LINT_FIELDS)
         self._cache = ParseCache.open(state, str(self.articles_dir), repr(read_with))
         self.cache_fill = CacheFill()  # rows for files a reload kept without a parse
+        self._fill_later: tuple[RowWriter, list[Kept]] | None = None
 
     @property
     def events(self) -> ContentEvents | None:
@@ -135,6 +133,10 @@ class ContentLoader:
     def full_scans(self) -> int:
         """How many times every file was compared (for metrics)."""
         return self._scanner.full_scans
+
+    def _display(self, path: Path) -> str:
+        """How a file is named in messages (see :func:`~.reading.display_path`)."""
+        return display_path(path, self.content_dir, self.display_prefix)
 
     # -- finding changes -------------------------------------------------------
 
@@ -155,14 +157,7 @@ class ContentLoader:
         with inotify the events are taken here, and findings not passed on
         are found again only by the next full comparison.
         """
-        if self._loaded or self._cache is None:
-            return self._scanner.find(self._applied, self._files.entries, loaded=self._loaded)
-        # A start with a parse cache: files stat-ed in a fork while it unpacks (.beside)
-        scan = self._scanner.find
-        first = run_beside(lambda: scan(self._applied, self._files.entries, loaded=False),
-                           self._cache.prefetch)  # fmt: skip
-        self._scanner.full_scans += 1  # counted in the copy
-        return first
+        return self._scanner.find(self._applied, self._files.entries, loaded=self._loaded)
 
     def next_settle_at(self) -> float | None:
         """Wall-clock time when a pending change may be ready (for the watcher)."""
@@ -204,7 +199,9 @@ class ContentLoader:
         snapshot = builder.build(now, self._current_problems(builder, now))
         ensure_store().pin(snapshot, self._files.generations())  # its texts stay readable
         self._stale = False
-        self.cache_fill.start_pending()  # once the reload that kept them is done
+        if self._fill_later is not None:
+            self.cache_fill.start(*self._fill_later)
+            self._fill_later = None
         return snapshot
 
     def all_articles(self) -> list[Article]:
@@ -254,8 +251,10 @@ class ContentLoader:
 
     def _apply_views(self, found: Findings) -> None:
         if found.ready[VIEWS_KEY] is None:
-            return self._views.missing()
-        if (read := self._read_special(VIEWS_KEY, self._views.display, found)) is not None:
+            self._views.missing()
+            return
+        read = self._read_special(VIEWS_KEY, self._views.display, found)
+        if read is not None:
             self._views.read(*read)
 
     def _apply_articles(self, found: Findings, names: list[str]) -> None:
@@ -301,9 +300,7 @@ class ContentLoader:
         close_writers()
         self.files_read += len(to_read)
         if writer is not None and revisions:  # rows for files kept unparsed, once loaded
-            self.cache_fill.pending(
-                writer, kept_unchanged(to_read, loaded, identities, self._files)
-            )
+            self._fill_later = (writer, kept_unchanged(to_read, loaded, identities, self._files))
         return merged(names, taken, to_read, loaded)
 
     def _index(self, changes: list[Change], views_changed: bool) -> SnapshotBuilder:
@@ -340,7 +337,9 @@ class ContentLoader:
         self._problems.add(new_lint)
         misc = [*self._site.problems, *self._views.problems]
         if not self.articles_dir.is_dir():
-            misc.append(Problem(self._articles_display, "(dir)", "is missing", None, "warning"))
+            misc.append(
+                Problem(self._display(self.articles_dir), "(dir)", "is missing", None, "warning")
+            )
         future = builder.future(now)
         if future:
             misc += future_problems(future, now, self._files.line_of)

@@ -116,10 +116,6 @@ class ParseCache:
         self.code = code_version()
         self.context = hashlib.blake2b(settings.encode(), digest_size=16).hexdigest()
         self.hits = self.rows_dropped = 0
-        self.prefetch_seconds = 0.0
-        # Rows read ahead: (id, its [name, identity] list, its results), newest first.
-        self._rows: list[tuple[int, list[list[str]], list[LoadResult]]] | None = None
-        self._useless: list[int] = []
         state.schema(OWNER, SCHEMA_VERSION, [TABLE, INDEX])
 
     @classmethod
@@ -131,85 +127,80 @@ class ParseCache:
 
     # -- reading (the first load) --------------------------------------------
 
-    def prefetch(self) -> None:
-        """Read and unpack every intact row of this folder, code and settings, before
-        the files' identities are known (a restart stats the files meanwhile, in
-        another process: :func:`~feedsvc.content.beside.run_beside`). Rows of
-        another code version, or not intact, are dropped by :meth:`take`."""
-        if self._rows is not None:
-            return
-        started = time.perf_counter()
-        self._rows = []
-        try:
-            with self._state.reading() as db, mapped(db):
-                listed = db.execute(
-                    "SELECT id, code, context FROM parsecache_chunks WHERE folder = ? "
-                    "ORDER BY id DESC",
-                    (self.folder,),
-                ).fetchall()
-                other_code = [row_id for row_id, code, _ in listed if code != self.code]
-                self._useless += other_code
-                for row_id, code, context in listed:
-                    if code == self.code and context == self.context:  # else another command's
-                        self._read_row(db, row_id)
-        except (sqlite3.Error, ValueError) as exc:  # unreadable under us: read the files
-            log.error("parse cache: unreadable (%s); reading the files", exc)
-        if other_code:
-            log.info("parse cache: %d rows written by another code version ignored",
-                     len(other_code))  # fmt: skip
-        self.prefetch_seconds = time.perf_counter() - started
-
     def take(self, wanted: Mapping[str, Signature]) -> dict[str, LoadResult]:
         """The cached results of the files in ``wanted`` (name -> identity now) that
-        have that identity, newest row first; drops rows no file needs any more,
-        and untrusted ones."""
+        have that identity; drops rows no file needs any more, and untrusted ones."""
         started = time.perf_counter()
-        self.prefetch()
         hex_wanted = {name: format(identity, "x") for name, identity in wanted.items()}
         found: dict[str, LoadResult] = {}
-        taken: set[str] = set()
-        for row_id, entries, results in self._rows or ():
-            uses = _uses(entries, hex_wanted, taken)
-            if uses is None:
-                self._useless.append(row_id)
-                continue
-            found.update((entries[i][0], results[i]) for i in uses)
-        self._rows = None  # the unpacked results not taken go with it
-        useless, self._useless = self._useless, []
+        useless: list[int] = []
+        try:
+            with self._state.reading() as db, mapped(db):
+                for row_id, uses in self._plan(hex_wanted, useless):
+                    results = self._read_row(row_id, uses)
+                    if results is None:
+                        useless.append(row_id)
+                        continue
+                    found.update(results)
+        except (sqlite3.Error, ValueError) as exc:  # unreadable under us: read the files
+            log.error("parse cache: unreadable (%s); reading the files", exc)
         self._forget(useless)
         self.hits = len(found)
         log.info("parse cache: %d of %d files taken in %.2f s (%d rows dropped)",
-                 len(found), len(wanted), time.perf_counter() - started + self.prefetch_seconds,
+                 len(found), len(wanted), time.perf_counter() - started,
                  len(useless))  # fmt: skip
         return found
 
-    def _read_row(self, db: sqlite3.Connection, row_id: int) -> None:
-        """Unpack one row into the prefetched ones if it is intact, else mark it useless."""
-        row = db.execute(
-            "SELECT folder, code, context, files, texts, results, checksum "
-            "FROM parsecache_chunks WHERE id = ?",
-            (row_id,),
-        ).fetchone()
+    def _plan(self, wanted: Mapping[str, str], useless: list[int]) -> list[tuple[int, list[int]]]:
+        """Which rows to read, newest first, and which of their files to take;
+        rows with nothing to take go to ``useless``."""
+        with self._state.reading() as db:
+            rows = db.execute(
+                "SELECT id, code, context, files FROM parsecache_chunks WHERE folder = ? "
+                "ORDER BY id DESC",
+                (self.folder,),
+            ).fetchall()
+        taken: set[str] = set()
+        plan: list[tuple[int, list[int]]] = []
+        other_code = 0
+        for row_id, code, context, files in rows:
+            if code != self.code:
+                other_code += 1
+                useless.append(row_id)
+                continue
+            if context != self.context:
+                continue  # another command's settings (check names files otherwise): theirs
+            uses = _uses(files, wanted, taken)
+            if uses is None:
+                useless.append(row_id)
+            elif uses:
+                plan.append((row_id, uses))
+        if other_code:
+            log.info("parse cache: %d rows written by another code version ignored", other_code)
+        return plan
+
+    def _read_row(self, row_id: int, uses: list[int]) -> dict[str, LoadResult] | None:
+        """The results at ``uses`` in one row, by name; ``None`` if it is not intact."""
+        with self._state.reading() as db:
+            row = db.execute(
+                "SELECT folder, code, context, files, texts, results, checksum "
+                "FROM parsecache_chunks WHERE id = ?",
+                (row_id,),
+            ).fetchone()
         if row is None:
-            return
+            return {}
         folder, code, context, files, texts, packed, checksum = row
         if _checksum(folder, code, context, files, texts, packed) != checksum:
             self.rows_dropped += 1
-            self._useless.append(row_id)
             log.warning("parse cache: row %d does not match its checksum; ignored", row_id)
-            return
-        try:
-            entries = json.loads(files)
-        except ValueError:
-            entries = None
+            return None
+        entries = json.loads(files)
         results = unpack((texts, packed))
-        if not isinstance(entries, list) or len(results) != len(entries):
+        if len(results) != len(entries):
             self.rows_dropped += 1
-            self._useless.append(row_id)
             log.warning("parse cache: row %d is inconsistent; ignored", row_id)
-            return
-        assert self._rows is not None
-        self._rows.append((row_id, entries, results))
+            return None
+        return {entries[i][0]: results[i] for i in uses}
 
     def _forget(self, row_ids: list[int]) -> None:
         if row_ids:
@@ -293,9 +284,13 @@ def _writing(path: str) -> Iterator[sqlite3.Connection]:
         db.commit()
 
 
-def _uses(entries: list[list[str]], wanted: Mapping[str, str], taken: set[str]) -> list[int] | None:
+def _uses(files: str, wanted: Mapping[str, str], taken: set[str]) -> list[int] | None:
     """Positions in a row's file list to take (not taken from a newer row); ``None``
     when the row has nothing any file needs now (dropped)."""
+    try:
+        entries = json.loads(files)
+    except ValueError:
+        return None  # the checksum would fail too: not worth reading
     uses: list[int] = []
     live = False
     for position, (name, identity) in enumerate(entries):
