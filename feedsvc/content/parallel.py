@@ -35,7 +35,7 @@ from feedsvc.content.chunks import (
     pack,
     unpack,
 )
-from feedsvc.content.reading import read_content_file
+from feedsvc.content.reading import Refused, read_content_file
 from feedsvc.content.textstore import ensure_store, put_text
 from feedsvc.memory import paused_gc
 from feedsvc.problems import Problem
@@ -74,7 +74,7 @@ def _same_bytes(path: str, roots: tuple[str, ...], budget: Budget, revision: str
     article's revision is made), read under the same policy as a real read."""
     try:
         raw = read_content_file(path, roots, budget.max_bytes)
-    except OSError:  # Refused included: the real read words the problem
+    except (OSError, Refused):  # the real read words the problem
         return False
     return hashlib.blake2b(raw, digest_size=12).hexdigest() == revision
 
