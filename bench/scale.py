@@ -403,6 +403,34 @@ def measure_in_process(content: Path, size: str, seed: int, sweep: int) -> dict[
         shutil.rmtree(state, ignore_errors=True)
 
 
+def measure_full_reload(content: Path) -> dict[str, object]:
+    """Only the full reload of the in-process part: a service with a state folder,
+    every file touched (same bytes, new times: a checkout), ``reload()`` timed."""
+    from feedsvc.service.core import FeedService
+    from feedsvc.settings import ServiceSettings
+
+    state = tempfile.mkdtemp(prefix="feedsvc-scale-state-")
+    settings = ServiceSettings(content_dir=content, reload_interval=0, state_dir=state)
+    try:
+        service = FeedService(settings)
+        service.wait_prewarmed(timeout=300)
+        reads = service.loader.files_read
+        now = time.time() + 5
+        for entry in os.scandir(content / "articles"):
+            os.utime(entry.path, (now, now))
+        started, cpu = time.perf_counter(), time.process_time()
+        service.reload()
+        result: dict[str, object] = {
+            "full_reload_s": round(time.perf_counter() - started, 3),
+            "full_reload_cpu_s": round(time.process_time() - cpu, 2),  # this process only
+            "full_reload_files_read": service.loader.files_read - reads,
+        }
+        service.close()
+        return result
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
 def _measure_in_process(
     content: Path, size: str, seed: int, sweep: int, settings: Any
 ) -> dict[str, object]:
@@ -472,7 +500,8 @@ def main(argv: list[str] | None = None) -> int:
         "--parts",
         default="http,in-process",
         help="comma list of http (a real server), in-process (reload, poll, cache bound) "
-        "and start (only the cold start and the restart of a real server)",
+        "and start (only the cold start and the restart of a real server), reload "
+        "(only the in-process part's full reload)",
     )
     parser.add_argument("--prerender-limit", type=float, default=coldfeeds.PRERENDER_LIMIT_S,
                         help="seconds to wait for the background pre-render of bodies (a few "
@@ -501,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
                                         args.idle, full="http" in parts))  # fmt: skip
         if "in-process" in parts:
             figures.update(measure_in_process(content, size, args.seed, args.sweep))
+        elif "reload" in parts:
+            figures.update(measure_full_reload(content))
         report["sizes"][size] = figures  # type: ignore[index]
         print_figures(size, articles, tags, figures)
     report["load_average_after"] = os.getloadavg()
@@ -527,6 +558,11 @@ def print_figures(size: str, articles: int, tags: int, figures: dict[str, Any]) 
               f"{verdict('restart_s', size, figures['restart_s'])}")  # fmt: skip
     if "edit_ms" in figures:
         print_in_process_figures(size, figures)
+    elif "full_reload_s" in figures:
+        print(f"  full reload (all touched)   {figures['full_reload_s']:>8} s   "
+              f"(CPU {figures['full_reload_cpu_s']} s here; "
+              f"{figures['full_reload_files_read']} files read) "
+              f"{verdict('full_reload_s', size, figures['full_reload_s'])}")  # fmt: skip
 
 
 def print_http_figures(size: str, figures: dict[str, Any]) -> None:

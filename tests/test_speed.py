@@ -42,9 +42,17 @@ def test_a_compaction_during_a_reload_that_changes_nothing_leaves_every_feed_rea
     for i in range(count):
         data = article(f"Story {i}", f"2025-01-{i % 28 + 1:02d}T10:00:00Z", body=body)
         write_yaml(root / "articles" / f"story-{i}.yaml", {**data, "tags": [f"Tag {i}"]})
+    originals = {path: path.read_bytes() for path in (root / "articles").iterdir()}
     service = FeedService(ServiceSettings(content_dir=root, reload_interval=0), clock=Clock())
     try:
         for seconds in (1_000_000, 2_000_000, 3_000_000):
+            # Broken, then the bytes they had back: read again (a touch alone is not
+            # parsed any more, see test_a_touch_of_every_file_parses_none_of_them).
+            for path in originals:
+                path.write_bytes(b"title: [unclosed\n")
+            service.reload()
+            for path, data in originals.items():
+                path.write_bytes(data)
             _touch_every_article(root, seconds)
             service.reload()
             gc.collect()

@@ -34,6 +34,17 @@ from feedsvc.problems import Problem
 LoadResult = tuple[Article | None, tuple[Problem, ...], tuple[int | None, ...]]
 # (texts, pickled results): see the module docstring
 Chunk = tuple[bytes, bytes]
+# The result for a file read again with the very bytes its served article was
+# made from (a checkout or ``touch``): not parsed; the caller keeps what it has.
+# No real result looks like it: a file without an article has problems, and
+# lines are never negative.
+UNCHANGED: LoadResult = (None, (), (-1,))
+
+
+def is_unchanged(result: LoadResult) -> bool:
+    """Whether ``result`` is :data:`UNCHANGED` (also once pickled and back)."""
+    return result[0] is None and result[2] == UNCHANGED[2]
+
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(Article))
 _TEXT = _FIELDS.index("text_ref")

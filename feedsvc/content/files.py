@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from feedsvc.content.model import Article
-from feedsvc.content.parallel import LoadResult
+from feedsvc.content.parallel import LoadResult, is_unchanged
 from feedsvc.content.problemset import NO_PROBLEMS, ProblemSet
 from feedsvc.content.signatures import Signature
 from feedsvc.content.textstore import ensure_store, generation_of, text_length
@@ -90,6 +90,21 @@ class ArticleFiles:
         # A string join, not a Path per file: pathlib interns every name it
         # parses, and the interning table keeps its size (MBs at 100k files).
         return os.path.join(self._display_folder, name)
+
+    def revisions(self, names: Iterable[str]) -> dict[str, str]:
+        """The revision each of ``names`` was read with, for those serving the article
+        their bytes made (not a last good one kept beside a problem): a file still
+        holding those bytes needs no parse (see :func:`same_bytes_same_article`)."""
+        revisions: dict[str, str] = {}
+        entries = self._entries
+        for name in names:
+            entry = entries.get(name)
+            if entry is None or entry.article is None:
+                continue
+            if entry.problems and entry.problems[-1] == still_serving(self.display(name)):
+                continue  # kept while broken: its revision is not the file's bytes
+            revisions[name] = entry.article.revision
+        return revisions
 
     def report_to(self, problems: ProblemSet) -> None:
         """Count every file's and collision's problems into a fresh set, and keep it
@@ -306,10 +321,15 @@ def same_bytes_same_article(entry: FileEntry | None, result: LoadResult) -> Load
     hash; only its text reference would differ. Keeping the object means no
     change to index or render, the same snapshot version, and no second copy
     of every article held by feeds cut before (at 100k articles a full
-    re-read otherwise rebuilt every index and tag feed).
+    re-read otherwise rebuilt every index and tag feed). A result found
+    :data:`~feedsvc.content.chunks.UNCHANGED` by its hash alone (not parsed)
+    is the entry as it was.
     """
     article = result[0]
     old = entry.article if entry is not None else None
+    if is_unchanged(result):
+        assert entry is not None and old is not None  # only files with a revision are
+        return (old, entry.problems, entry.lines)
     if article is None or old is None or article.revision != old.revision:
         return result
     if article.source != old.source:

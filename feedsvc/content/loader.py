@@ -20,7 +20,6 @@ patch the snapshot indexes and the problem list, cut a snapshot.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from feedsvc.content.budgets import POPULARITY, SITE, article_budget
+from feedsvc.content.cachefill import CacheFill, Kept, kept_unchanged
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.files import LINT_FIELDS, ArticleFiles, same_bytes_same_article
@@ -35,8 +35,9 @@ from feedsvc.content.index import SnapshotBuilder
 from feedsvc.content.lint import CrossArticleIndex, future_problems
 from feedsvc.content.model import Article, Snapshot
 from feedsvc.content.parallel import LoadResult, load_article_files
-from feedsvc.content.parsecache import ParseCache, cacheable, close_writers, merged
+from feedsvc.content.parsecache import ParseCache, RowWriter, cacheable, close_writers, merged
 from feedsvc.content.problemset import ProblemSet
+from feedsvc.content.reading import display_path
 from feedsvc.content.scan import ChangeScanner, Findings
 from feedsvc.content.signatures import RACY_SECONDS, Signature, recorded, unchanged_since
 from feedsvc.content.specials import PopularityFile, SiteFile
@@ -116,6 +117,8 @@ class ContentLoader:
         # What changes how a file reads: its budget, how messages name it, where links lead.
         read_with = (self._article_budget, self._articles_display, self._roots, LINT_FIELDS)
         self._cache = ParseCache.open(state, str(self.articles_dir), repr(read_with))
+        self.cache_fill = CacheFill()  # rows for files a reload kept without a parse
+        self._fill_later: tuple[RowWriter, list[Kept]] | None = None
 
     @property
     def events(self) -> ContentEvents | None:
@@ -132,18 +135,8 @@ class ContentLoader:
         return self._scanner.full_scans
 
     def _display(self, path: Path) -> str:
-        """How a file is named in messages: as the user named the directory for
-        ``check``, else relative to the content directory's parent."""
-        if self.display_prefix is not None:
-            try:
-                relative = path.relative_to(self.content_dir)
-            except ValueError:
-                return str(path)
-            return os.path.normpath(os.path.join(self.display_prefix, relative))
-        try:
-            return str(path.relative_to(self.content_dir.parent))
-        except ValueError:
-            return str(path)
+        """How a file is named in messages (see :func:`~.reading.display_path`)."""
+        return display_path(path, self.content_dir, self.display_prefix)
 
     # -- finding changes -------------------------------------------------------
 
@@ -206,6 +199,9 @@ class ContentLoader:
         snapshot = builder.build(now, self._current_problems(builder, now))
         ensure_store().pin(snapshot, self._files.generations())  # its texts stay readable
         self._stale = False
+        if self._fill_later is not None:
+            self.cache_fill.start(*self._fill_later)
+            self._fill_later = None
         return snapshot
 
     def all_articles(self) -> list[Article]:
@@ -295,12 +291,16 @@ class ContentLoader:
         identities = cacheable(found.ready, names, self._wall_clock()) if cache else {}
         taken = cache.take(identities) if cache is not None and not self._loaded else {}
         to_read = [name for name in names if name not in taken] if taken else names
+        revisions = self._files.revisions(to_read) if self._loaded else {}  # hashed, not parsed
+        writer = cache.writer() if cache else None
         loaded = load_article_files(
             folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget,
-            self._roots, cache.writer() if cache else None, identities,
+            self._roots, writer, identities, revisions,
         )  # fmt: skip
         close_writers()
         self.files_read += len(to_read)
+        if writer is not None and revisions:  # rows for files kept unparsed, once loaded
+            self._fill_later = (writer, kept_unchanged(to_read, loaded, identities, self._files))
         return merged(names, taken, to_read, loaded)
 
     def _index(self, changes: list[Change], views_changed: bool) -> SnapshotBuilder:

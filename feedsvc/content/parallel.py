@@ -15,6 +15,7 @@ a small process started once, single-threaded, that forks them on demand
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -25,12 +26,21 @@ from typing import Protocol
 
 from feedsvc.content.article import load_article_file
 from feedsvc.content.budgets import ARTICLE, Budget
-from feedsvc.content.chunks import Chunk, LoadResult, TextCollector, pack, unpack
+from feedsvc.content.chunks import (
+    UNCHANGED,
+    Chunk,
+    LoadResult,
+    TextCollector,
+    is_unchanged,
+    pack,
+    unpack,
+)
+from feedsvc.content.reading import Refused, read_content_file
 from feedsvc.content.textstore import ensure_store, put_text
 from feedsvc.memory import paused_gc
 from feedsvc.problems import Problem
 
-__all__ = ["LoadResult", "load_article_files"]
+__all__ = ["UNCHANGED", "LoadResult", "is_unchanged", "load_article_files"]
 
 log = logging.getLogger("feedsvc")
 
@@ -49,11 +59,24 @@ class ChunkSink(Protocol):
 
 # What a worker is sent: the folder, how it is named in messages, the fields
 # whose lines to report, the file names of one chunk, the budget of each file,
-# the folders symlinks may lead into, and where to keep the chunk with the
-# identities of its files.
+# the folders symlinks may lead into, where to keep the chunk with the
+# identities of its files, and the revision (hash of the bytes) each file's
+# served article was made from, for files that need no parse if they still
+# have those bytes.
 _Batch = tuple[
-    str, str, tuple[str, ...], list[str], Budget, tuple[str, ...], ChunkSink | None, dict[str, int]
-]
+    str, str, tuple[str, ...], list[str], Budget, tuple[str, ...], ChunkSink | None,
+    dict[str, int], dict[str, str],
+]  # fmt: skip
+
+
+def _same_bytes(path: str, roots: tuple[str, ...], budget: Budget, revision: str) -> bool:
+    """Whether ``path`` still holds the bytes whose hash is ``revision`` (as an
+    article's revision is made), read under the same policy as a real read."""
+    try:
+        raw = read_content_file(path, roots, budget.max_bytes)
+    except (OSError, Refused):  # the real read words the problem
+        return False
+    return hashlib.blake2b(raw, digest_size=12).hexdigest() == revision
 
 
 def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResult]:
@@ -64,9 +87,14 @@ def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResul
     short-lived object made between them would leave a hole in its heap.
     """
     folder, display_folder, fields, names, budget, roots = batch[:6]
+    revisions = batch[8]
     results: list[LoadResult] = []
     for name in names:
         path, display = os.path.join(folder, name), os.path.join(display_folder, name)
+        revision = revisions.get(name)
+        if revision is not None and _same_bytes(path, roots, budget, revision):
+            results.append(UNCHANGED)  # a checkout or touch: the caller keeps its article
+            continue
         try:
             article, problems, lines = load_article_file(path, display, budget, roots, put)
         except Exception:  # a bug must not take every other article down with this one
@@ -81,15 +109,23 @@ def _load_batch(batch: _Batch) -> Chunk:
     """Worker side of :func:`load_article_files`: one batch, as a chunk (kept by the
     sink here, in parallel, rather than by the parent)."""
     texts = TextCollector()
-    chunk = pack(_read_batch(batch, texts.put), texts)
-    _keep(batch, chunk)
+    results = _read_batch(batch, texts.put)
+    chunk = pack(results, texts)
+    _keep(batch, results, chunk)
     return chunk
 
 
-def _keep(batch: _Batch, chunk: Chunk) -> None:
+def _keep(batch: _Batch, results: list[LoadResult], chunk: Chunk) -> None:
+    """Hand a chunk to the sink; files found :data:`UNCHANGED` go without an identity
+    (the chunk holds no article for them; the caller keeps theirs in the cache)."""
     sink, identities = batch[6], batch[7]
-    if sink is not None and identities:
-        sink(batch[3], identities, chunk)
+    if sink is None or not identities:
+        return
+    if batch[8]:
+        pairs = zip(batch[3], results, strict=True)
+        same = {name for name, result in pairs if is_unchanged(result)}
+        identities = {name: identity for name, identity in identities.items() if name not in same}
+    sink(batch[3], identities, chunk)
 
 
 def load_article_files(
@@ -101,6 +137,7 @@ def load_article_files(
     roots: tuple[str, ...] | None = None,
     sink: ChunkSink | None = None,
     identities: Mapping[str, int] | None = None,
+    revisions: Mapping[str, str] | None = None,
 ) -> list[LoadResult]:
     """:func:`load_article_file` for the files ``names`` in ``folder``, in order.
 
@@ -108,18 +145,22 @@ def load_article_files(
     the lines of ``line_fields`` (for later messages) instead of every key's;
     ``budget`` and ``roots`` are as for :func:`load_article_file`. ``sink``,
     if given, gets every chunk of results with the ``identities`` of its files
-    (the parse cache keeps them; files without one are not kept).
+    (the parse cache keeps them; files without one are not kept). A file
+    named in ``revisions`` that still has the bytes of that revision is not
+    parsed: its result is :data:`UNCHANGED` (a checkout touching every file
+    then costs a read and a hash per file, not a parse).
     Spread over worker processes when that pays (module docstring).
     """
     store = ensure_store()
     workers = min(os.cpu_count() or 1, 8)
-    known = identities or {}
+    known, same = identities or {}, revisions or {}
     batches: list[_Batch] = []
     for start in range(0, len(names), LOAD_CHUNK):
         part = names[start : start + LOAD_CHUNK]
         ids = {name: known[name] for name in part if name in known} if sink else {}
+        revs = {name: same[name] for name in part if name in same} if same else {}
         batches.append((folder, display_folder, line_fields, part, budget, roots or (folder,),
-                        sink, ids))  # fmt: skip
+                        sink, ids, revs))  # fmt: skip
     try:
         with paused_gc():
             if len(names) < PARALLEL_MIN_FILES or workers < 2:
@@ -134,7 +175,7 @@ def _load_here(batches: list[_Batch]) -> list[LoadResult]:
     for batch in batches:
         part = _read_batch(batch, put_text)
         if batch[6] is not None and batch[7]:
-            _keep(batch, pack(part))
+            _keep(batch, part, pack(part))
         results += part
     return results
 

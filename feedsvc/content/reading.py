@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from pathlib import Path
 
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -92,3 +93,18 @@ def read_content_file(path: str, roots: tuple[str, ...], limit: int) -> bytes:
     if len(data) > limit:  # grew between fstat and read
         raise Refused(f"too large (over {limit} bytes, limit {limit})")
     return data
+
+
+def display_path(path: Path, content_dir: Path, prefix: str | None) -> str:
+    """How a content file is named in messages: as the user named the directory for
+    ``check`` (``prefix``), else relative to the content directory's parent."""
+    if prefix is not None:
+        try:
+            relative = path.relative_to(content_dir)
+        except ValueError:
+            return str(path)
+        return os.path.normpath(os.path.join(prefix, relative))
+    try:
+        return str(path.relative_to(content_dir.parent))
+    except ValueError:
+        return str(path)
