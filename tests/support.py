@@ -19,6 +19,12 @@ from urllib.parse import parse_qs
 
 import yaml
 
+from feedsvc.content.loader import ContentLoader
+from feedsvc.content.model import Snapshot
+from feedsvc.feeds.render import render_feed
+from feedsvc.feeds.spec import all_feeds
+from feedsvc.state.store import open_state
+
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,3 +181,27 @@ class Hub:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def snapshot_feeds(snapshot: Snapshot) -> dict[str, bytes]:
+    """Every feed of a snapshot in every format, its version and its problems.
+
+    Two loads that agree on this served the same thing: the parse cache's
+    tests compare a cached load with a parsed one through it.
+    """
+    out = {"version": snapshot.version.encode(), "problems": repr(snapshot.problems).encode()}
+    for spec in all_feeds(snapshot):
+        for fmt, body in render_feed(snapshot, spec).bodies.items():
+            out[f"{spec.key}:{fmt}"] = body
+    return out
+
+
+def fresh_load(content: Path, state: Path | None) -> tuple[ContentLoader, dict[str, bytes]]:
+    """A fresh loader's first load (``state``: its state folder; ``None``: no cache)."""
+    store = open_state(state) if state is not None else None
+    try:
+        loader = ContentLoader(content, state=store)
+        return loader, snapshot_feeds(loader.load())
+    finally:
+        if store is not None:
+            store.close()

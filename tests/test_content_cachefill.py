@@ -15,36 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+from support import fresh_load, snapshot_feeds
 
 import feedsvc.content.parallel as parallel
 import feedsvc.content.parsecache as parsecache
 from bench.generate import write_content
 from feedsvc.content.loader import ContentLoader
-from feedsvc.content.model import Snapshot
 from feedsvc.content.textstore import ensure_store
-from feedsvc.feeds.render import render_feed
-from feedsvc.feeds.spec import all_feeds
 from feedsvc.state.store import open_state
-
-
-def feeds(snapshot: Snapshot) -> dict[str, bytes]:
-    """Every feed of a snapshot in every format, its version and its problems."""
-    out = {"version": snapshot.version.encode(), "problems": repr(snapshot.problems).encode()}
-    for spec in all_feeds(snapshot):
-        for fmt, body in render_feed(snapshot, spec).bodies.items():
-            out[f"{spec.key}:{fmt}"] = body
-    return out
-
-
-def load(content: Path, state: Path | None) -> tuple[ContentLoader, dict[str, bytes]]:
-    """A fresh loader's first load (``state``: its state folder; ``None``: no cache)."""
-    store = open_state(state) if state is not None else None
-    try:
-        loader = ContentLoader(content, state=store)
-        return loader, feeds(loader.load())
-    finally:
-        if store is not None:
-            store.close()
 
 
 @pytest.fixture(autouse=True)
@@ -70,11 +48,11 @@ def touch_every_article(root: Path, seconds: int) -> None:
 def test_a_touch_of_every_file_parses_none_of_them(content: Path):
     loader = ContentLoader(content)
     before = loader.load()
-    expected = feeds(before)
+    expected = snapshot_feeds(before)
     written = ensure_store().size()
     touch_every_article(content, 1_000_000)
     after = loader.load()
-    assert feeds(after) == expected
+    assert snapshot_feeds(after) == expected
     assert all(a is b for a, b in zip(before.articles, after.articles, strict=True))
     assert ensure_store().size() == written  # no text stored: nothing was parsed
 
@@ -88,7 +66,7 @@ def test_an_edit_among_touched_files_is_read(content: Path):
     snapshot = loader.load()
     edited = [a for a in snapshot.articles if a.title.startswith("Edited")]
     assert [a.slug for a in edited] == [path.stem]
-    assert feeds(snapshot) == feeds(ContentLoader(content).load())
+    assert snapshot_feeds(snapshot) == snapshot_feeds(ContentLoader(content).load())
 
 
 def test_a_broken_file_put_back_is_read_again(content: Path):
@@ -104,7 +82,7 @@ def test_a_broken_file_put_back_is_read_again(content: Path):
     path.write_bytes(original)
     restored = loader.load()
     assert restored.problems == clean.problems
-    assert feeds(restored) == feeds(clean)
+    assert snapshot_feeds(restored) == snapshot_feeds(clean)
 
 
 @pytest.mark.parametrize("workers", [False, True], ids=["here", "workers"])
@@ -114,19 +92,19 @@ def test_after_a_touch_the_next_start_takes_every_file_from_the_cache(
     if workers:  # the load workers' path: chunks written by them, unchanged files left out
         monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 10)
     state = tmp_path / "state"
-    _, expected = load(content, None)
+    _, expected = fresh_load(content, None)
     store = open_state(state)
     try:
         loader = ContentLoader(content, state=store)
         loader.load()
         touch_every_article(content, 1_000_000)
         read = loader.files_read
-        assert feeds(loader.load()) == expected
+        assert snapshot_feeds(loader.load()) == expected
         assert loader.files_read - read == 120  # every file read (hashed), none parsed
         assert loader.cache_fill.wait(30)
         assert loader.cache_fill.rows_written >= 1
     finally:
         store.close()
-    restarted, filled = load(content, state)
+    restarted, filled = fresh_load(content, state)
     assert filled == expected
     assert restarted.files_read == 1  # site.yaml alone: every article from the cache

@@ -17,14 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from support import REPO
+from support import REPO, fresh_load, snapshot_feeds
 
 import feedsvc.content.parallel as parallel
 import feedsvc.content.parsecache as parsecache
 from feedsvc.content.loader import ContentLoader
-from feedsvc.content.model import Snapshot
-from feedsvc.feeds.render import render_feed
-from feedsvc.feeds.spec import all_feeds
 from feedsvc.state.store import open_state
 
 sys.path.insert(0, str(REPO))
@@ -45,26 +42,6 @@ def content(tmp_path: Path) -> Path:
     return root
 
 
-def feeds(snapshot: Snapshot) -> dict[str, bytes]:
-    """Every feed of a snapshot in every format, and what else a snapshot shows."""
-    out = {"version": snapshot.version.encode(), "problems": repr(snapshot.problems).encode()}
-    for spec in all_feeds(snapshot):
-        for fmt, body in render_feed(snapshot, spec).bodies.items():
-            out[f"{spec.key}:{fmt}"] = body
-    return out
-
-
-def load(content: Path, state: Path | None) -> tuple[ContentLoader, dict[str, bytes]]:
-    """A fresh loader's first load (``state``: its state folder; ``None``: no cache)."""
-    store = open_state(state) if state is not None else None
-    try:
-        loader = ContentLoader(content, state=store)
-        return loader, feeds(loader.load())
-    finally:
-        if store is not None:
-            store.close()
-
-
 def articles_read(loader: ContentLoader) -> int:
     return loader.files_read - 1  # site.yaml
 
@@ -76,10 +53,10 @@ def execute(state: Path, sql: str) -> None:
 
 def test_a_restart_from_the_cache_gives_the_feeds_of_a_cold_load(content: Path, tmp_path: Path):
     state = tmp_path / "state"
-    _, expected = load(content, None)
-    first, filled = load(content, state)
+    _, expected = fresh_load(content, None)
+    first, filled = fresh_load(content, state)
     assert articles_read(first) == 120 and filled == expected
-    warm, restarted = load(content, state)
+    warm, restarted = fresh_load(content, state)
     assert articles_read(warm) == 0  # every article from the cache
     assert restarted == expected
 
@@ -90,16 +67,16 @@ def test_workers_fill_the_cache_and_a_restart_reads_it(
     monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 10)  # worker processes, chunks of 500
     monkeypatch.setattr(parallel, "LOAD_CHUNK", 25)
     state = tmp_path / "state"
-    _, expected = load(content, None)
-    first, filled = load(content, state)
-    warm, restarted = load(content, state)
+    _, expected = fresh_load(content, None)
+    first, filled = fresh_load(content, state)
+    warm, restarted = fresh_load(content, state)
     assert articles_read(first) == 120 and articles_read(warm) == 0
     assert filled == expected and restarted == expected
 
 
 def test_files_changed_while_stopped_are_read_again(content: Path, tmp_path: Path):
     state = tmp_path / "state"
-    load(content, state)
+    fresh_load(content, state)
     articles = content / "articles"
     names = sorted(p.name for p in articles.iterdir())
     # Edited in place with the same size, its mtime put back (ctime still moves).
@@ -122,9 +99,9 @@ def test_files_changed_while_stopped_are_read_again(content: Path, tmp_path: Pat
     (articles / names[2]).rename(articles / f"renamed-{names[2]}")
     (articles / names[3]).unlink()
     time.sleep(0.1)
-    warm, restarted = load(content, state)
+    warm, restarted = fresh_load(content, state)
     assert articles_read(warm) == 3  # edited, replaced, renamed
-    _, expected = load(content, None)
+    _, expected = fresh_load(content, None)
     assert restarted == expected
     titles = {a.slug: a.title for a in warm.all_articles()}
     assert titles[names[0].removesuffix(".yaml")].startswith("X")
@@ -136,12 +113,12 @@ def test_a_corrupt_row_is_never_trusted_and_is_logged(
     content: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     state = tmp_path / "state"
-    _, expected = load(content, state)
+    _, expected = fresh_load(content, state)
     # A flipped byte in one row's texts (the checksum no longer matches).
     flip = "CAST(replace(CAST(texts AS TEXT), 'a', 'b') AS BLOB)"
     execute(state, f"UPDATE parsecache_chunks SET texts = {flip}")
     with caplog.at_level(logging.WARNING, logger="feedsvc"):
-        warm, restarted = load(content, state)
+        warm, restarted = fresh_load(content, state)
     assert articles_read(warm) == 120 and restarted == expected
     assert "does not match its checksum" in caplog.text
 
@@ -150,13 +127,13 @@ def test_rows_of_another_code_version_are_ignored_and_logged(
     content: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     state = tmp_path / "state"
-    _, expected = load(content, state)
+    _, expected = fresh_load(content, state)
     execute(state, "UPDATE parsecache_chunks SET code = 'another version'")
     with caplog.at_level(logging.INFO, logger="feedsvc"):
-        warm, restarted = load(content, state)
+        warm, restarted = fresh_load(content, state)
     assert articles_read(warm) == 120 and restarted == expected
     assert "written by another code version ignored" in caplog.text
-    warm, _ = load(content, state)  # dropped, and the new rows written instead
+    warm, _ = fresh_load(content, state)  # dropped, and the new rows written instead
     assert articles_read(warm) == 0
 
 
@@ -164,12 +141,12 @@ def test_a_truncated_database_is_moved_aside_and_the_files_read(
     content: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     state = tmp_path / "state"
-    _, expected = load(content, state)
+    _, expected = fresh_load(content, state)
     db = state / "state.db"
     with db.open("r+b") as handle:
         handle.truncate(db.stat().st_size // 2)
     with caplog.at_level(logging.ERROR):
-        warm, restarted = load(content, state)
+        warm, restarted = fresh_load(content, state)
     assert restarted == expected and articles_read(warm) == 120
     assert any(p.name.startswith("state.db.corrupt-") for p in state.iterdir())
 
@@ -179,9 +156,9 @@ def test_two_content_folders_sharing_a_cache_keep_their_own_articles(tmp_path: P
     two = write_content(tmp_path / "two", 40, 5, seed=2)  # the same file names, other articles
     time.sleep(0.1)
     state = tmp_path / "state"
-    expected = {folder: load(folder, None)[1] for folder in (one, two)}
+    expected = {folder: fresh_load(folder, None)[1] for folder in (one, two)}
     for folder in (one, two, one, two):
-        _, got = load(folder, state)
+        _, got = fresh_load(folder, state)
         assert got == expected[folder]
     assert expected[one] != expected[two]
 
@@ -201,15 +178,15 @@ def test_a_full_reload_with_threads_running_reads_in_worker_processes(
         for path in (content / "articles").iterdir():  # a checkout: new bytes in every file
             path.write_bytes(path.read_bytes().replace(b"title: ", b"title: New ", 1))
         time.sleep(0.1)
-        reloaded = feeds(loader.load())
+        reloaded = snapshot_feeds(loader.load())
         assert loader.files_read == 1 + 2 * 120
     finally:
         stop.set()
         thread.join()
         store.close()
-    _, expected = load(content, None)
+    _, expected = fresh_load(content, None)
     assert reloaded == expected
-    warm, restarted = load(content, tmp_path / "state")  # what the reload read was cached
+    warm, restarted = fresh_load(content, tmp_path / "state")  # what the reload read was cached
     assert articles_read(warm) == 0 and restarted == expected
 
 
