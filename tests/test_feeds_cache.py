@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -232,3 +233,46 @@ def test_a_carried_over_variant_counts_its_gzip_copy_under_its_new_key(small_con
     assert cache.has_variant(("b", 2, "main", "rss"), gzip=True)
     prewarmed = cache.variant(("b", 2, "main", "json"), fingerprint, "t", render, protected=True)
     assert prewarmed.gzip_copy is not None  # prewarmed: hot, gzipped at once
+
+
+def test_discard_while_readers_promote_keys_never_raises():
+    """A reload's discard runs while readers' get() reorder keys without the lock.
+
+    A Python loop over a segment, switched out by the GIL mid-way, met
+    'OrderedDict mutated during iteration' (seen once in tests/test_live_load.py);
+    a switch interval of a microsecond makes it happen within the second.
+    """
+    lru: BoundedLRU[int] = BoundedLRU(10**9, lambda value: 1)
+    for n in range(3000):
+        lru.put(("feed", n), n, protected=True)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        for n in itertools.count(step=7):
+            if stop.is_set():
+                return
+            lru.get(("feed", n % 3000))
+
+    def discard() -> None:
+        try:
+            for _ in range(200):
+                lru.discard(lambda key: False)
+        except RuntimeError as exc:
+            errors.append(exc)
+        finally:
+            stop.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=read), threading.Thread(target=discard)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        sys.setswitchinterval(interval)
+        stop.set()
+    assert errors == []
+    assert len(lru) == 3000

@@ -176,7 +176,10 @@ class BoundedLRU(Generic[V]):
     def discard(self, doomed: Callable[[Hashable], bool]) -> int:
         """Remove every entry whose key ``doomed`` names; returns how many."""
         with self._lock:
-            keys = [key for segment in (self._protected, self._probation) for key in segment]
+            # One C-level copy each, never a Python loop over a segment: get() moves
+            # protected keys without the lock, and a loop the GIL switches out of
+            # meanwhile raised 'OrderedDict mutated during iteration' mid-reload.
+            keys = [*self._protected, *self._probation]
             gone = [key for key in keys if doomed(key)]
             for key in gone:
                 self._remove(key)
