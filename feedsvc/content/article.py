@@ -136,6 +136,15 @@ def _dates(data: Mapping[Any, Any], check: FieldChecker) -> tuple[datetime | Non
     return published, updated
 
 
+def revision_of(raw: bytes) -> str:
+    """An article's revision: a hash of its file's bytes (equal bytes, same article).
+
+    The one spelling of it: a reload compares a file's bytes with its served
+    article's revision without parsing (:mod:`feedsvc.content.parallel`).
+    """
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
 def load_article_file(
     path: str | os.PathLike[str],
     display: str,
@@ -153,7 +162,7 @@ def load_article_file(
     parsed, raw, problems = read_yaml_file(path, display, budget, roots)
     if parsed is None:
         return None, problems, {}
-    revision = hashlib.blake2b(raw, digest_size=12).hexdigest()
+    revision = revision_of(raw)
     stem = os.path.splitext(os.path.basename(path))[0]
     article, more = validate_article(parsed, stem.lower(), display, revision, put)
     return article, problems + more, parsed.lines

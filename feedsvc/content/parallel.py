@@ -15,7 +15,6 @@ a small process started once, single-threaded, that forks them on demand
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -24,7 +23,7 @@ from collections.abc import Callable, Mapping
 from multiprocessing.context import BaseContext
 from typing import Protocol
 
-from feedsvc.content.article import load_article_file
+from feedsvc.content.article import load_article_file, revision_of
 from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.chunks import (
     UNCHANGED,
@@ -70,13 +69,13 @@ _Batch = tuple[
 
 
 def _same_bytes(path: str, roots: tuple[str, ...], budget: Budget, revision: str) -> bool:
-    """Whether ``path`` still holds the bytes whose hash is ``revision`` (as an
-    article's revision is made), read under the same policy as a real read."""
+    """Whether ``path`` still holds the bytes whose :func:`revision_of` is ``revision``,
+    read under the same policy as a real read."""
     try:
         raw = read_content_file(path, roots, budget.max_bytes)
     except (OSError, Refused):  # the real read words the problem
         return False
-    return hashlib.blake2b(raw, digest_size=12).hexdigest() == revision
+    return revision_of(raw) == revision
 
 
 def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResult]:

@@ -222,7 +222,11 @@ class FeedCache:
         render: Render,
         protected: bool,
     ) -> Variant:
-        """The template (rendered on a miss) under one base URL, gzipped, with validators."""
+        """The template (rendered on a miss) under one base URL, with validators.
+
+        Gzipped now only when prewarmed; otherwise on its first gzip request
+        (:attr:`Variant.gzip_body`).
+        """
         base_url, seq, feed_key, fmt = key
         rendered = self.template(fingerprint, render, (fmt,), protected=protected)
         template = rendered.bodies[fmt]

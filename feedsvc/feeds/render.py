@@ -65,10 +65,12 @@ def render_feed(
     bodies: dict[str, bytes] = {}
     fg = _feed_generator(doc) if "rss" in formats or "atom" in formats else None
     for fmt in formats:
-        if fmt == "json":
+        if fmt == "rss":
+            bodies[fmt] = _rss(fg, doc)
+        elif fmt == "atom":
+            bodies[fmt] = _atom(fg, doc)
+        elif fmt == "json":
             bodies[fmt] = json_feed(doc)
-        elif fmt in ("rss", "atom"):
-            bodies[fmt] = _rss(fg, doc) if fmt == "rss" else _atom(fg, doc)
         else:
             raise KeyError(fmt)
     return RenderedFeed(bodies=bodies, updated=doc.updated)
