@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from feedsvc.content.model import Article
+from feedsvc.content.filetable import FileEntry, FileTable, named_after
+from feedsvc.content.model import DEFAULT_SUFFIX, Article
 from feedsvc.content.parallel import LoadResult, is_unchanged
 from feedsvc.content.problemset import NO_PROBLEMS, ProblemSet
 from feedsvc.content.signatures import Signature
@@ -30,18 +31,6 @@ LINT_FIELDS = ("title", "tags", "published")
 
 # Slugs about to change: slug -> (its changed files, the article it serves before).
 BeforeChange = dict[str, tuple[list[str], Article | None]]
-
-
-@dataclass(slots=True)
-class FileEntry:
-    """What the loader remembers about one article file between reloads."""
-
-    signature: Signature
-    article: Article | None  # last good version, kept while the file is broken
-    problems: tuple[Problem, ...]
-    # Lines of LINT_FIELDS in the served version: a small tuple, not the
-    # parser's dict (100k dicts are ~100 MB).
-    lines: tuple[int | None, ...] = ()
 
 
 _SHARED_LINES: dict[tuple[int | None, ...], tuple[int | None, ...]] = {}
@@ -67,23 +56,27 @@ def _stem(name: str) -> str:
 class ArticleFiles:
     """Every article file's entry, and which file serves each slug.
 
-    ``display_folder`` is how messages name the articles folder. Not
-    thread-safe (the loader's lock).
+    The entries are rows of a :class:`~.filetable.FileTable`. A slug served
+    by the one file named after it (``slug.yaml``, nearly every slug) is
+    found through that table; ``_slugs`` lists only the others (a slug
+    claimed by an odd name such as ``x.yml``, or by several files). A
+    dict of every slug was ~4 MB at 100k articles. ``display_folder`` is
+    how messages name the articles folder. Not thread-safe (the loader's lock).
     """
 
     def __init__(self, display_folder: str, problems: ProblemSet) -> None:
         self._display_folder = display_folder
         self._problems = problems
-        self._entries: dict[str, FileEntry] = {}  # by file name in articles/
-        self._slugs: dict[str, str | list[str]] = {}  # slug -> its file (served first if several)
+        self._table = FileTable()  # by file name in articles/
+        self._slugs: dict[str, str | list[str]] = {}  # slug -> its file(s), served first; see above
         self._collisions: dict[str, list[Problem]] = {}
         self.text_bytes = 0  # bytes of text the entries' articles hold in the text store
         self._generations: dict[int, int] = {}  # text store generation -> articles using it
 
     @property
-    def entries(self) -> Mapping[str, FileEntry]:
+    def entries(self) -> FileTable:
         """Every known file's entry, by name (what the scanner compares with)."""
-        return self._entries
+        return self._table
 
     def display(self, name: str) -> str:
         """How messages name an article file."""
@@ -96,22 +89,24 @@ class ArticleFiles:
         their bytes made (not a last good one kept beside a problem): a file still
         holding those bytes needs no parse (see :func:`same_bytes_same_article`)."""
         revisions: dict[str, str] = {}
-        entries = self._entries
+        table = self._table
         for name in names:
-            entry = entries.get(name)
-            if entry is None or entry.article is None:
+            row = table.row(name)
+            article = None if row is None else table.article_at(row)
+            if row is None or article is None:
                 continue
-            if entry.problems and entry.problems[-1] == still_serving(self.display(name)):
+            problems = table.problems_at(row)
+            if problems and problems[-1] == still_serving(self.display(name)):
                 continue  # kept while broken: its revision is not the file's bytes
-            revisions[name] = entry.article.revision
+            revisions[name] = article.revision
         return revisions
 
     def report_to(self, problems: ProblemSet) -> None:
         """Count every file's and collision's problems into a fresh set, and keep it
         up to date from now on (after a load that failed half-way)."""
         self._problems = problems
-        for entry in self._entries.values():
-            problems.add(entry.problems)
+        for found in self._table.problems():
+            problems.add(found)
         for collision in self._collisions.values():
             problems.add(collision)
 
@@ -119,9 +114,11 @@ class ArticleFiles:
 
     def _set(self, name: str, entry: FileEntry | None) -> None:
         """Replace (or, with ``None``, forget) a file's entry, keeping problems in step."""
-        old = self._entries.pop(name, None) if entry is None else self._entries.get(name)
-        if entry is not None:
-            self._entries[name] = entry
+        old = self._table.get(name)
+        if entry is None:
+            self._table.remove(name)
+        else:
+            self._table.put(name, entry)
         old_article = old.article if old is not None else None
         new_article = entry.article if entry is not None else None
         if old_article is not new_article:
@@ -140,7 +137,7 @@ class ArticleFiles:
     def store(self, name: str, signature: Signature, result: LoadResult) -> None:
         """The file was read whole: its new article, or its last good one kept."""
         article, problems, lines = result
-        entry = self._entries.get(name)
+        entry = self._table.get(name)
         if article is None and entry is not None and entry.article is not None:
             kept = (*problems, still_serving(self.display(name)))
             self._set(name, FileEntry(signature, entry.article, kept, entry.lines))
@@ -154,15 +151,15 @@ class ArticleFiles:
     ) -> None:
         """Every file of a first load at once (no entry yet): :meth:`store` and slug
         resolution without the per-file bookkeeping of a change (~1 s at 100k files)."""
-        assert not self._entries
-        entries, slugs, problems = self._entries, self._slugs, self._problems
-        claims: dict[str, list[str]] = {}  # slugs claimed by several files
+        table, problems = self._table, self._problems
+        assert not table
+        odd: dict[str, list[str]] = {}  # slugs claimed by files not named after them
         generations: dict[int, int] = {}
         for name, signature, (article, found, lines) in zip(
             names, signatures, results, strict=True
         ):
-            entries[name] = FileEntry(signature, article, found or NO_PROBLEMS,
-                                      _shared_lint_lines(lines))  # fmt: skip
+            table.put(name, FileEntry(signature, article, found or NO_PROBLEMS,
+                                      _shared_lint_lines(lines)))  # fmt: skip
             if found:
                 problems.add(found)
             if article is None:
@@ -170,15 +167,13 @@ class ArticleFiles:
             self.text_bytes += text_length(article)
             generation = generation_of(article.text_ref)
             generations[generation] = generations.get(generation, 0) + 1
-            served = slugs.setdefault(article.slug, name)
-            if served is not name:
-                claims.setdefault(article.slug, [served]).append(name)  # type: ignore[list-item]
+            if not named_after(name, article):
+                odd.setdefault(article.slug, []).append(name)
         for generation, count in generations.items():
             self._generations[generation] = count
             ensure_store().hold((generation,))
-        for slug, claimed in claims.items():
-            del slugs[slug]  # nobody served it before: chosen as at any start
-            self._resolve_slug(slug, claimed)
+        for slug, claimed in odd.items():  # chosen as at any start: nobody served it before
+            self._resolve_slug(slug, [*self._slug_files(slug), *claimed], first=True)
 
     def _count_generation(self, article: Article | None, step: int) -> None:
         """Hold the text store generation of an article's text while any entry uses it."""
@@ -204,50 +199,61 @@ class ArticleFiles:
         Each entry gets a copy of its article with the new reference (new
         objects: the loader's indexes must be rebuilt from the entries).
         """
-        for entry in self._entries.values():
-            old = entry.article
-            if old is not None:
-                entry.article = replace(old, text_ref=moved[old.text_ref])
-                self._count_generation(entry.article, 1)
-                self._count_generation(old, -1)
+        copies: dict[int, Article] = {}
+        for row, old in self._table.rows_with_articles():
+            copies[row] = new = replace(old, text_ref=moved[old.text_ref])
+            self._count_generation(new, 1)
+            self._count_generation(old, -1)
+        self._table.replace_articles(copies)
 
     def text_refs(self) -> list[int]:
         """The text reference of every entry's article (what a compaction keeps)."""
-        return [e.article.text_ref for e in self._entries.values() if e.article is not None]
+        return [article.text_ref for article in self._table.articles()]
 
     def all_articles(self) -> list[Article]:
         """Every file's article, drafts and future ones included (colliding ones too)."""
-        return [entry.article for entry in self._entries.values() if entry.article is not None]
+        return list(self._table.articles())
 
     # -- slugs: one article per slug ---------------------------------------------
 
     def _slug_files(self, slug: str) -> list[str]:
         names = self._slugs.get(slug)
         if names is None:
-            return []
+            own = slug + DEFAULT_SUFFIX
+            return [own] if self._table.row(own) is not None else []
         return [names] if isinstance(names, str) else names
 
-    def _served_name(self, slug: str) -> str | None:
+    def _served_row(self, slug: str) -> int | None:
         names = self._slugs.get(slug)
-        return names if names is None or isinstance(names, str) else names[0]
+        if names is None:  # served by slug.yaml if by any file
+            row = self._table.row(slug + DEFAULT_SUFFIX)
+            return row if row is not None and self._table.article_at(row) is not None else None
+        return self._table.row(names if isinstance(names, str) else names[0])
+
+    def _served_name(self, slug: str) -> str | None:
+        row = self._served_row(slug)
+        return None if row is None else self._table.name_at(row)
 
     def served_article(self, slug: str) -> Article | None:
         """The article served under ``slug``, if any."""
-        name = self._served_name(slug)
-        return self._entries[name].article if name is not None else None
+        row = self._served_row(slug)
+        return None if row is None else self._table.article_at(row)
 
     def served_articles(self) -> Iterator[Article]:
         """Every served article (one per slug), drafts and future ones included."""
-        entries = self._entries
-        for names in self._slugs.values():
-            article = entries[names if isinstance(names, str) else names[0]].article
-            if article is not None:
+        table, odd = self._table, self._slugs
+        for slug, article in table.named_after_slugs():
+            if slug not in odd:
                 yield article
+        for names in odd.values():
+            served = self._article_of(names if isinstance(names, str) else names[0])
+            if served is not None:
+                yield served
 
     def line_of(self, article: Article, field: str) -> int | None:
         """The line of ``field`` (one of LINT_FIELDS) in the file serving ``article``."""
-        name = self._served_name(article.slug)
-        lines = self._entries[name].lines if name is not None else ()
+        row = self._served_row(article.slug)
+        lines = self._table.lines_at(row) if row is not None else ()
         index = LINT_FIELDS.index(field)
         return lines[index] if index < len(lines) else None
 
@@ -270,34 +276,33 @@ class ArticleFiles:
                 changes.append((served, after))
         return changes
 
-    def _resolve_slug(self, slug: str, names: list[str]) -> None:
-        """Choose the file serving ``slug`` among its files (``names``: maybe changed)."""
-        entries = self._entries
-        if len(names) == 1 and slug not in self._collisions:  # the usual case, 100k times at start
-            (name,) = names
-            entry = entries.get(name)
-            if entry is None or entry.article is None:
-                self._slugs.pop(slug, None)
-            else:  # keyed by the article's own slug string, not a copy of it
-                self._slugs[slug if slug in self._slugs else entry.article.slug] = name
-            return
-        previous = self._served_name(slug)
+    def _resolve_slug(self, slug: str, names: list[str], *, first: bool = False) -> None:
+        """Choose the file serving ``slug`` among its files (``names``: maybe changed;
+        ``first``: at a first load, where nobody served it before).
+
+        ``_slugs`` lists only a slug served otherwise than by its own
+        ``slug.yaml`` alone, keyed by the article's own slug string."""
+        previous = None if first else self._served_name(slug)
         claims = sorted(
-            {n for n in names if (e := entries.get(n)) is not None and e.article is not None},
+            {n for n in names if self._article_of(n) is not None},
             key=lambda n: (n != previous, _stem(n) != _stem(n).lower(), n),
         )
-        if not claims:
+        if not claims or claims == [slug + DEFAULT_SUFFIX]:
             self._slugs.pop(slug, None)
         elif slug in self._slugs:
             self._slugs[slug] = claims[0] if len(claims) == 1 else claims
-        else:  # keyed by the article's own slug string, not a copy of it
-            article = entries[claims[0]].article
+        else:
+            article = self._article_of(claims[0])
             assert article is not None and article.slug == slug
             self._slugs[article.slug] = claims[0] if len(claims) == 1 else claims
         problems = self._collision_problems(slug, claims) if len(claims) > 1 else []
         self._problems.replace(self._collisions.pop(slug, NO_PROBLEMS), problems)
         if problems:
             self._collisions[slug] = problems
+
+    def _article_of(self, name: str) -> Article | None:
+        row = self._table.row(name)
+        return None if row is None else self._table.article_at(row)
 
     def _collision_problems(self, slug: str, claims: list[str]) -> list[Problem]:
         """One problem in each file claiming ``slug``; ``claims[0]`` is served."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -63,10 +63,15 @@ class Findings:
         return [key for key in self.ready if key not in (SITE_KEY, VIEWS_KEY)]
 
 
-class Signed(Protocol):
-    """Anything that remembers the signature of a file as applied."""
+class KnownFiles(Protocol):
+    """The article files as applied, by name (the loader's :class:`~.filetable.FileTable`)."""
 
-    signature: Signature
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def signature(self, name: str) -> Signature | None:
+        """The signature file ``name`` was applied with (``None``: not known)."""
 
 
 @dataclass(slots=True)
@@ -118,7 +123,7 @@ class ChangeScanner:
     def find(
         self,
         applied: Callable[[str], Signature | None],
-        known: Mapping[str, Signed],
+        known: KnownFiles,
         *,
         loaded: bool,
     ) -> Findings:
@@ -141,7 +146,7 @@ class ChangeScanner:
         return Findings(ready, frozenset(trusted), verify)
 
     def _scan(
-        self, applied: Callable[[str], Signature | None], known: Mapping[str, Signed]
+        self, applied: Callable[[str], Signature | None], known: KnownFiles
     ) -> dict[str, Signature | None]:
         """Every file whose signature differs from the one applied (``None``: gone).
 
@@ -156,7 +161,7 @@ class ChangeScanner:
             sig = stat_signature(self.path_of(key))
             if sig != applied(key):
                 changed[key] = sig
-        find, sign = known.get, signature_of  # locals: this loop runs over every file
+        find, sign = known.signature, signature_of  # locals: this loop runs over every file
         seen = 0
         try:
             with os.scandir(self._articles_path) as entries:
@@ -168,13 +173,13 @@ class ChangeScanner:
                         sig = sign(entry.stat()) if entry.is_file() else None
                     except OSError:
                         sig = None
-                    entry_known = find(name)
-                    if entry_known is None:
+                    applied_sig = find(name)
+                    if applied_sig is None:
                         if sig is not None:
                             changed[name] = sig
                         continue
                     seen += 1
-                    if entry_known.signature != sig:
+                    if applied_sig != sig:
                         changed[name] = sig
         except OSError:
             pass
