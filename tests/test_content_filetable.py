@@ -15,7 +15,7 @@ from support import NOW, SITE, article, write_yaml
 
 from feedsvc.content.filetable import FileEntry, FileTable
 from feedsvc.content.loader import ContentLoader
-from feedsvc.content.model import Article
+from feedsvc.content.model import Article, extras_of
 from feedsvc.content.signatures import recorded, signature_of
 from feedsvc.problems import Problem
 
@@ -23,7 +23,7 @@ WHEN = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def _article(slug: str, name: str | None = None) -> Article:
-    return Article(slug, slug.title(), WHEN, 0, file_name=name)
+    return Article(slug, slug.title(), WHEN, 0, extras=extras_of("", name))
 
 
 def test_signatures_and_entries_come_back_exactly(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from feedsvc.content.article import load_article_file
-from feedsvc.content.model import Article, pack_revision, source_parts
+from feedsvc.content.model import Article, extras_of, pack_revision, source_parts
 
 
 @pytest.mark.parametrize(
@@ -25,8 +25,8 @@ from feedsvc.content.model import Article, pack_revision, source_parts
 )
 def test_source_is_given_back_exactly(source: str, slug: str) -> None:
     folder, name = source_parts(source, slug)
-    article = Article(slug, "T", datetime(2024, 1, 1, tzinfo=UTC), 0, folder=folder,
-                      file_name=name)  # fmt: skip
+    article = Article(slug, "T", datetime(2024, 1, 1, tzinfo=UTC), 0,
+                      extras=extras_of(folder, name))  # fmt: skip
     assert article.source == source
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.fields import FieldChecker, tags_of
 from feedsvc.content.media import attachments_of, image_of
-from feedsvc.content.model import Article, pack_revision, source_parts
+from feedsvc.content.model import Article, extras_of, pack_revision, source_parts
 from feedsvc.content.textstore import put_text
 from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown, shown_key
 from feedsvc.problems import Problem
@@ -75,16 +75,11 @@ def validate_article(
         title=title,
         published=published,
         updated=updated,
-        author=author,
         tags=tuple(tags),
         text_ref=put(summary, body),
         views=views,
-        image=image,
-        attachments=attachments,
-        draft=draft,
-        folder=folder,
-        file_name=file_name,
         packed_revision=pack_revision(revision),
+        extras=extras_of(folder, file_name, author, image, attachments, draft),
     )
     return article, problems
 

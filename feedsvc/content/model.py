@@ -81,6 +81,53 @@ def pack_revision(revision: str) -> bytes | str:
 
 
 @dataclass(frozen=True, slots=True)
+class Extras:
+    """What few articles have (an author, pictures, attachments, a draft flag, a
+    file name that is not ``slug.yaml``) and the folder every article came from.
+
+    One object and one slot of :class:`Article` for all of them: every
+    article without any shares its folder's one instance (:func:`extras_of`),
+    where six slots of its own were 48 bytes an article (3.2 MB at 100k;
+    bench/README.md, "Memory at 100k").
+    """
+
+    folder: str = ""  # the source's folder as shown, with its separator (see source_parts)
+    file_name: str | None = None  # None: the slug plus ".yaml", as nearly every file is named
+    author: str | None = None
+    image: Image | None = None
+    attachments: tuple[Attachment, ...] = ()
+    draft: bool = False
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # Unpickled (the parse cache) through extras_of: plain ones shared again.
+        return extras_of, (self.folder, self.file_name, self.author, self.image,
+                           self.attachments, self.draft)  # fmt: skip
+
+
+_PLAIN: dict[str, Extras] = {}  # the shared Extras of a folder's plain articles
+
+
+def extras_of(
+    folder: str = "",
+    file_name: str | None = None,
+    author: str | None = None,
+    image: Image | None = None,
+    attachments: tuple[Attachment, ...] = (),
+    draft: bool = False,
+) -> Extras:
+    """An article's :class:`Extras`; for a plain article, its folder's shared one."""
+    if file_name is None and author is None and image is None and not attachments and not draft:
+        plain = _PLAIN.get(folder)
+        if plain is None:  # bounded like _FOLDERS: one per folder shown
+            plain = _PLAIN[folder] = Extras(_FOLDERS.setdefault(folder, folder))
+        return plain
+    return Extras(folder, file_name, author, image, attachments, draft)
+
+
+PLAIN = extras_of()
+
+
+@dataclass(frozen=True, slots=True)
 class Article:
     """One validated article file.
 
@@ -95,7 +142,8 @@ class Article:
     the articles read together, and its name only when that is not the slug
     plus ``.yaml``. A path string of its own per article was ~80 bytes, 8 MB
     at 100k articles (bench/README.md, "Memory at 100k"). Its revision is
-    kept as bytes for the same reason (:func:`pack_revision`).
+    kept as bytes for the same reason (:func:`pack_revision`), and the
+    fields few articles have are in one shared :class:`Extras`.
     """
 
     slug: str
@@ -104,14 +152,39 @@ class Article:
     text_ref: int
     tags: tuple[Tag, ...] = ()
     updated: datetime | None = None
-    author: str | None = None
     views: int = 0
-    image: Image | None = None
-    attachments: tuple[Attachment, ...] = ()
-    draft: bool = False
-    folder: str = ""  # the source's folder as shown, with its separator (see source_parts)
-    file_name: str | None = None  # None: the slug plus ".yaml", as nearly every file is named
     packed_revision: bytes | str = ""  # see pack_revision
+    extras: Extras = PLAIN
+
+    @property
+    def folder(self) -> str:
+        """The source's folder as shown, with its separator (see :func:`source_parts`)."""
+        return self.extras.folder
+
+    @property
+    def file_name(self) -> str | None:
+        """The source's file name; ``None``: the slug plus ``.yaml``."""
+        return self.extras.file_name
+
+    @property
+    def author(self) -> str | None:
+        """The byline, if the article has one (feeds fall back to the site's)."""
+        return self.extras.author
+
+    @property
+    def image(self) -> Image | None:
+        """The article's picture, if any."""
+        return self.extras.image
+
+    @property
+    def attachments(self) -> tuple[Attachment, ...]:
+        """Audio or video files that go with the article."""
+        return self.extras.attachments
+
+    @property
+    def draft(self) -> bool:
+        """Drafts are in no feed."""
+        return self.extras.draft
 
     @property
     def revision(self) -> str:
@@ -122,8 +195,9 @@ class Article:
     @property
     def source(self) -> str:
         """The file this article was read from, as messages name it."""
-        name = self.file_name
-        return self.folder + (self.slug + DEFAULT_SUFFIX if name is None else name)
+        extras = self.extras
+        name = extras.file_name
+        return extras.folder + (self.slug + DEFAULT_SUFFIX if name is None else name)
 
     @property
     def summary(self) -> str:
