@@ -53,7 +53,7 @@ def test_a_file_moves_between_slug_and_name_keys_and_rows_are_reused() -> None:
     table.put("C.yaml", FileEntry(6, _article("c", "C.yaml"), ()))  # odd name, same slug
     assert table.signature("c.yaml") == 4 and table.signature("C.yaml") == 6
     assert table.name_at(table.row("C.yaml") or 0) == "C.yaml"
-    assert [slug for slug, _ in table.named_after_slugs()] == ["c"]
+    assert [a.slug for a in table.named_after_slugs()] == ["c"]
     table.remove("c.yaml")
     assert table.get("c.yaml") is None and len(table) == 1
     table.put("d.yaml", FileEntry(8, _article("d"), ()))

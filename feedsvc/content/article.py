@@ -19,7 +19,7 @@ from typing import Any
 from feedsvc.content.budgets import ARTICLE, Budget
 from feedsvc.content.fields import FieldChecker, tags_of
 from feedsvc.content.media import attachments_of, image_of
-from feedsvc.content.model import Article, extras_of, pack_revision, source_parts
+from feedsvc.content.model import Article, extras_of, pack_revision, pack_title, source_parts
 from feedsvc.content.textstore import put_text
 from feedsvc.content.yamlfile import ParsedYaml, read_yaml_file, shown, shown_key
 from feedsvc.problems import Problem
@@ -72,7 +72,7 @@ def validate_article(
     folder, file_name = source_parts(display, slug)
     article = Article(
         slug=slug,
-        title=title,
+        packed_title=pack_title(title),
         published=published,
         updated=updated,
         tags=tuple(tags),

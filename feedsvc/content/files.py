@@ -158,8 +158,7 @@ class ArticleFiles:
         for name, signature, (article, found, lines) in zip(
             names, signatures, results, strict=True
         ):
-            table.put(name, FileEntry(signature, article, found or NO_PROBLEMS,
-                                      _shared_lint_lines(lines)))  # fmt: skip
+            table.add_new(name, signature, article, found or NO_PROBLEMS, _shared_lint_lines(lines))
             if found:
                 problems.add(found)
             if article is None:
@@ -241,10 +240,8 @@ class ArticleFiles:
 
     def served_articles(self) -> Iterator[Article]:
         """Every served article (one per slug), drafts and future ones included."""
-        table, odd = self._table, self._slugs
-        for slug, article in table.named_after_slugs():
-            if slug not in odd:
-                yield article
+        odd = self._slugs
+        yield from self._table.named_after_slugs(odd)
         for names in odd.values():
             served = self._article_of(names if isinstance(names, str) else names[0])
             if served is not None:

@@ -17,7 +17,7 @@ already are. :class:`FileEntry` is the view of one row that callers read
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 
 from feedsvc.content.model import DEFAULT_SUFFIX, Article
@@ -123,13 +123,13 @@ class FileTable:
         """The problems a row keeps."""
         return self._problems.get(row, ())
 
-    def named_after_slugs(self) -> Iterator[tuple[str, Article]]:
-        """Every file named after its article's slug, as (slug, article)."""
+    def named_after_slugs(self, skip: Container[str] = ()) -> list[Article]:
+        """The article of every file named after its slug, but for the slugs in ``skip``
+        (a list made in one pass: the loader's rebuilds take every article)."""
         articles = self._articles
-        for slug, row in self._by_slug.items():
-            article = articles[row]
-            assert article is not None  # keyed by its slug
-            yield slug, article
+        if not skip:
+            return [articles[row] for row in self._by_slug.values()]  # type: ignore[misc]
+        return [articles[row] for slug, row in self._by_slug.items() if slug not in skip]  # type: ignore[misc]
 
     def lines_at(self, row: int) -> tuple[int | None, ...]:
         """The lint lines a row keeps."""
@@ -166,6 +166,31 @@ class FileTable:
         if named_after(name, entry.article):
             assert entry.article is not None
             self._by_slug[entry.article.slug] = row  # the article's own string
+        else:
+            self._by_name[name] = row
+            self._names[row] = name
+
+    def add_new(
+        self,
+        name: str,
+        signature: Signature,
+        article: Article | None,
+        problems: tuple[Problem, ...],
+        lines: tuple[int | None, ...],
+    ) -> None:
+        """:meth:`put` for a file not known yet (a first load, 100k times): no
+        lookup, no entry object. The caller knows ``name`` is new."""
+        if self._free:  # rows to reuse: not the case this is made for
+            self.put(name, FileEntry(signature, article, problems, lines))
+            return
+        row = len(self._articles)
+        self._articles.append(article)
+        self._lines.append(lines)
+        if problems:
+            self._problems[row] = problems
+        self._signatures += signature.to_bytes(SIGNATURE_BYTES, "little")
+        if article is not None and name.endswith(DEFAULT_SUFFIX) and name[:_CUT] == article.slug:
+            self._by_slug[article.slug] = row
         else:
             self._by_name[name] = row
             self._names[row] = name
