@@ -85,6 +85,7 @@ def test_a_restart_renders_no_body_and_an_edit_renders_one(site: Path, tmp_path:
     service, client = start(site, state_dir=state)
     assert service.prerender.wait(60)
     assert service.prerender.sent == 0 and service.prerender.helper is None
+    assert not service.prerender.walked  # the first walk was complete: unchanged content
     for path in tag_feeds(service):
         assert client.get(path).status_code == 200
     assert service.bodies.renders == 0 and service.bodies.hits > 0
@@ -94,6 +95,23 @@ def test_a_restart_renders_no_body_and_an_edit_renders_one(site: Path, tmp_path:
     assert service.reload()
     assert "An edited first line." in client.get("/rss.xml").get_data(as_text=True)
     assert service.bodies.renders == 1
+
+
+def test_a_walk_cut_short_or_other_content_walks_again(site: Path, tmp_path: Path, start):
+    state = str(tmp_path / "state")
+    first, _ = start(site, state_dir=state)
+    first.prerender.stop()  # before (or while) walking: nothing recorded
+    first.close()
+    second, _ = start(site, state_dir=state)
+    assert second.prerender.wait(120) and second.prerender.walked
+    second.close()
+    edited = sorted((site / "articles").glob("*.yaml"))[0]
+    edited.write_text(edited.read_text().replace("body: |", "body: |\n  Edited.\n", 1))
+    third, _ = start(site, state_dir=state)
+    assert third.prerender.wait(120) and third.prerender.walked  # (the prewarm may render it)
+    third.close()
+    fourth, _ = start(site, state_dir=state)
+    assert fourth.prerender.wait(60) and not fourth.prerender.walked
 
 
 def test_rows_of_deleted_articles_are_pruned_at_the_next_start(site: Path, tmp_path: Path, start):
@@ -106,7 +124,7 @@ def test_rows_of_deleted_articles_are_pruned_at_the_next_start(site: Path, tmp_p
     (site / "articles" / f"{gone.slug}.yaml").unlink()
     service, _ = start(site, state_dir=state)
     assert service.prerender.wait(60)
-    assert service.prerender.pruned == 1
+    assert service.prerender.pruned == 2  # its body, and the record of the complete walk before
     assert service.bodies.missing([gone_key]) == {gone_key}
 
 

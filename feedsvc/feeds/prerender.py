@@ -2,11 +2,14 @@
 
 Why: the rendered-body store (:mod:`feedsvc.feeds.rendered`) makes a
 restart render nothing, but a state without the bodies (the first start, a
-new markdown-it-py, nh3 or ``text.py``, a checkout that changed every body)
-would still render each tag feed's bodies on its first request: ~0.45 ms a
-body, 10–25 ms a feed at 100k articles. So once the start-up prewarm is
-done, :class:`Prerender` walks the catalog, newest first, and has the
-bodies the state lacks rendered in the background.
+new cmarkgfm, nh3 or ``text.py``, a checkout that changed every body)
+would still render each tag feed's bodies on its first request: ~0.1 ms a
+body with cmark (0.45 with markdown-it-py), 2–5 ms a feed at 100k articles.
+So once the start-up prewarm is done, :class:`Prerender` walks the catalog,
+newest first, and has the bodies the state lacks rendered in the background.
+A complete walk is recorded under the content version (a row keyed by it),
+so a restart on unchanged content does not walk at all: a walk reads and
+hashes every body (~13 s at 100k) and competes with requests for the GIL.
 
 How, and why so: a thread of the service reads each article's Markdown
 (``pread`` from the text store), computes its key and asks the state which
@@ -45,8 +48,12 @@ log = logging.getLogger("feedsvc")
 REQUEST = struct.Struct(f"!{KEY_BYTES}sII")
 # Helper -> service: key, check, compressed HTML length, then the HTML.
 ROW = struct.Struct(f"!{KEY_BYTES}s{CHECK_BYTES}sI")
-CHUNK = 64  # articles whose keys are looked up at once (~1 ms of work) ...
-PAUSE_S = 0.005  # ... then a pause: requests never queue behind the walk for our GIL
+CHUNK = 16  # articles whose keys are looked up at once (~0.25 ms of work) ...
+PAUSE_S = 0.00125  # ... then a pause: requests never queue behind the walk for our GIL
+# The key of the row saying that every body of a content version is kept (its
+# "source" is the snapshot's version): a restart on unchanged content walks nothing.
+WALKED = "feedsvc:every-body-kept"
+SKIPPED = "pre-rendered 0 article bodies in 0.0 s (content version %s: every body kept; no walk)"
 STORE_BATCH = 32  # rows per write transaction: a request writing meanwhile waits ~1 ms
 NICENESS = 19
 # The helper's program: this module's main(), found where the service found it.
@@ -73,6 +80,8 @@ class Prerender:
         self.current = current
         self.ready = ready
         self.sent = self.stored = self.pruned = 0
+        self.walked = True  # False: a complete walk of this content version was recorded
+        self._failed = False
         self.helper: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._done = threading.Event()
@@ -106,10 +115,18 @@ class Prerender:
             if self._stopping.is_set():
                 return
             started = time.time()
-            current = self._render_missing(self.current())
+            snapshot = self.current()
+            done = self.bodies.key(WALKED, snapshot.version)
+            if self.bodies.get(done) is not None:
+                self.walked = False
+                log.info(SKIPPED, snapshot.version[:12])
+                return
+            current = self._render_missing(snapshot)
             if not self._stopping.is_set():
                 self.bodies.flush()  # stored, before saying so
                 self.pruned = self.bodies.prune(current, before=int(started * 1000))
+                if not self._failed and self.stored == self.sent:
+                    self.bodies.put([pack_row(done, "")])
                 self.bodies.flush()
                 log.info("pre-rendered %d article bodies in %.1f s (%d were kept already; "
                          "%d rows no article uses pruned)", self.stored, time.time() - started,
@@ -140,6 +157,7 @@ class Prerender:
                     send(self.helper.stdin, key, url, source)  # type: ignore[arg-type]
                     self.sent += 1
         except OSError as exc:  # the helper died (killed, out of memory): stop quietly
+            self._failed = True
             if not self._stopping.is_set():
                 log.warning("pre-rendering article bodies stopped: %s", exc)
         finally:
@@ -149,9 +167,13 @@ class Prerender:
     def _keyed(self, snapshot: Snapshot) -> Iterator[list[tuple[bytes, str, str]]]:
         """The articles' (key, URL, source), newest first, in chunks, paced.
 
-        Why paced: a restart finds every body kept, and an unpaced walk
-        (reading and hashing 100k texts, ~2 s) would hold the GIL in 5 ms
-        slices against every request meanwhile, doubling a cold feed's time.
+        Why paced: a restart after an edit finds nearly every body kept, and
+        an unpaced walk (reading and hashing 100k texts, ~2 s) would hold the
+        GIL in 5 ms slices against every request meanwhile, doubling a cold
+        feed's time. Why small chunks: a request that wants the GIL while a
+        chunk runs waits for the chunk's end, each time it wants it (after
+        every query, read or send); 64 bodies (~1 ms) kept a cold feed near
+        10 ms, 16 (~0.25 ms) with a quarter of the pause keep the pace.
         """
         articles = snapshot.articles
         for start in range(0, len(articles), CHUNK):
