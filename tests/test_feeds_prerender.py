@@ -21,11 +21,11 @@ from bench.generate import write_content
 from bench.servers import feedsvc_server
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
+from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.prerender import receive, send, serve_requests
 from feedsvc.feeds.rendered import pack_row, unpack_html
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
-from feedsvc.text import render_body
 from feedsvc.web.app import create_app
 
 FEEDS = ["/rss.xml", "/atom.xml", "/feed.json", "/popular/rss.xml"]

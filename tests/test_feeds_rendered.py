@@ -14,9 +14,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.rendered import TABLE_NAME, RenderedBodies, renderer_version
 from feedsvc.state.store import StateStore, memory_state, open_state
-from feedsvc.text import render_body
 
 URL = "https://news.example/articles/a-story"
 SOURCE = (

@@ -39,8 +39,8 @@ from typing import BinaryIO
 from feedsvc.content.model import Snapshot
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
+from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.rendered import CHECK_BYTES, KEY_BYTES, RenderedBodies, Row, pack_row
-from feedsvc.text import render_body
 
 log = logging.getLogger("feedsvc")
 
@@ -49,7 +49,8 @@ REQUEST = struct.Struct(f"!{KEY_BYTES}sII")
 # Helper -> service: key, check, compressed HTML length, then the HTML.
 ROW = struct.Struct(f"!{KEY_BYTES}s{CHECK_BYTES}sI")
 CHUNK = 16  # articles whose keys are looked up at once (~0.25 ms of work) ...
-PAUSE_S = 0.00125  # ... then a pause: requests never queue behind the walk for our GIL
+PAUSE_S = 0.00125  # ... then a pause: requests never queue behind the walk for our GIL,
+PAUSE_PER_WORK = 9  # nine times as long as the chunk took (the walk holds it <= 10% of the time)
 # The key of the row saying that every body of a content version is kept (its
 # "source" is the snapshot's version): a restart on unchanged content walks nothing.
 WALKED = "feedsvc:every-body-kept"
@@ -173,17 +174,22 @@ class Prerender:
         feed's time. Why small chunks: a request that wants the GIL while a
         chunk runs waits for the chunk's end, each time it wants it (after
         every query, read or send); 64 bodies (~1 ms) kept a cold feed near
-        10 ms, 16 (~0.25 ms) with a quarter of the pause keep the pace.
+        10 ms. Why a pause after the work: a first start sends nearly every
+        body to the helper too, and since cmark the helper no longer holds
+        the walk back, so the pause, not the helper, must bound its share.
         """
         articles = snapshot.articles
+        pause = 0.0
         for start in range(0, len(articles), CHUNK):
-            if self._stopping.wait(PAUSE_S if start else 0):
+            if self._stopping.wait(pause):
                 return
+            began = time.perf_counter()
             entries = []
             for article in articles[start : start + CHUNK]:
                 url, source = body_url(snapshot, article), get_text(article.text_ref)[1]
                 entries.append((self.bodies.key(url, source), url, source))
-            yield entries
+            yield entries  # the caller looks them up and sends the missing ones: work too
+            pause = max(PAUSE_S, PAUSE_PER_WORK * (time.perf_counter() - began))
 
     def _finish(self, storer: threading.Thread | None) -> None:
         """Close the helper's input, let the storer drain what it sends, reap it."""

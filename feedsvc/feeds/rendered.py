@@ -37,8 +37,9 @@ from importlib import metadata
 from typing import Any
 
 import feedsvc.text
+from feedsvc.feeds import markdown
+from feedsvc.feeds.markdown import render_body
 from feedsvc.state.store import StateStore
-from feedsvc.text import render_body
 
 TABLE_NAME = "feeds_rendered_bodies"
 SCHEMA_VERSION = 1
@@ -59,12 +60,13 @@ Row = tuple[bytes, bytes, bytes]
 def renderer_version() -> str:
     """What the rendered HTML depends on besides its input: libraries and our code.
 
-    ``text.py`` is hashed whole (allowlists, URL rules, the Markdown
-    options), so a change there can never serve HTML rendered by the
-    code before it, and nobody has to remember to bump a number.
+    ``text.py`` and ``feeds/markdown.py`` are hashed whole (allowlists, URL
+    rules, which renderer renders what), so a change there can never serve
+    HTML rendered by the code before it, and nobody has to remember to
+    bump a number.
     """
     try:
-        code = inspect.getsource(feedsvc.text)
+        code = inspect.getsource(feedsvc.text) + inspect.getsource(markdown)
     except (OSError, TypeError):  # no source (a zipped install): the package version
         code = metadata.version("feedsvc")
     digest = hashlib.blake2b(code.encode("utf-8"), digest_size=8).hexdigest()

@@ -1,7 +1,7 @@
 """cmark renders article bodies; its sanitised HTML is held equal to markdown-it-py's.
 
 markdown-it-py (CommonMark 0.31.2) is the reference; cmark-gfm (0.29, C, ~20x
-faster) renders a body unless ``text.cmark_may_differ`` or the link check says
+faster) renders a body unless ``markdown.cmark_may_differ`` or the link check says
 it might differ, and then markdown-it-py does. Both go through the same nh3
 pass. Compared here: every example of the CommonMark spec
 (``data/commonmark-spec-0.31.2.json``: the spec's examples as markdown-it-py's
@@ -28,7 +28,8 @@ import yaml
 from markdown_it import MarkdownIt
 
 from bench.generate import markdown_body
-from feedsvc.text import clean_text, cmark_html, render_body, sanitise_body
+from feedsvc.feeds.markdown import cmark_html, render_body
+from feedsvc.text import clean_text, sanitise_body
 
 DATA = Path(__file__).resolve().parent / "data"
 REPO = Path(__file__).resolve().parent.parent
