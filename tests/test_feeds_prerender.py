@@ -22,10 +22,11 @@ from bench.servers import feedsvc_server
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
 from feedsvc.feeds.markdown import render_body
-from feedsvc.feeds.prerender import receive, send, serve_requests
-from feedsvc.feeds.rendered import pack_row, unpack_html
+from feedsvc.feeds.prerender import send, serve_requests
+from feedsvc.feeds.rendered import RenderedBodies
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
+from feedsvc.state.store import open_state
 from feedsvc.web.app import create_app
 
 FEEDS = ["/rss.xml", "/atom.xml", "/feed.json", "/popular/rss.xml"]
@@ -141,18 +142,22 @@ def test_stop_ends_the_helper(site: Path, tmp_path: Path, start):
     assert helper is None or helper.poll() is not None  # killed (or never needed)
 
 
-def test_the_helper_protocol_round_trips_what_rendering_returns():
+def test_the_helper_stores_what_rendering_returns(tmp_path: Path):
     bodies = [("https://n.example/a/1", "*one* [x](/y)"), ("http://h/b", "é\n\n<b>b</b>"),
               ("https://n.example/a/3", "")]  # fmt: skip
+    state = open_state(tmp_path / "state")
+    kept = RenderedBodies(state)
     requests = io.BytesIO()
-    for index, (url, source) in enumerate(bodies):
-        send(requests, bytes([index]) * 20, url, source)
-    rows = io.BytesIO()
-    assert serve_requests(io.BytesIO(requests.getvalue()), rows) == len(bodies)
-    received = list(receive(io.BytesIO(rows.getvalue())))
-    for (url, source), (key, blob, check) in zip(bodies, received, strict=True):
-        assert unpack_html(key, blob, check) == render_body(source, url)
-        assert (key, blob, check) == pack_row(key, render_body(source, url))
+    for url, source in bodies:
+        send(requests, kept.key(url, source), url, source)
+    connection = state.another_connection()
+    assert connection is not None
+    assert serve_requests(io.BytesIO(requests.getvalue()), connection) == len(bodies)
+    connection.close()
+    for url, source in bodies:
+        assert kept.get(kept.key(url, source)) == render_body(source, url)
+    kept.close()
+    state.close()
 
 
 def _tag_slugs(site: Path) -> list[str]:

@@ -16,11 +16,11 @@ How, and why so: a thread of the service reads each article's Markdown
 keys are missing; only those are sent to a child process (this module's
 :func:`main` in a new interpreter at nice 19: no fork of a threaded
 process, no SQLite connection carried over), which renders
-them and sends back compressed rows; a second thread stores them in small
-transactions. The rendering, nearly all the CPU, competes with readers'
-requests only at the lowest priority and never holds our GIL or the
-state's write lock. When every current body is stored, rows no current
-article uses are pruned. With a state in memory nothing is started.
+them and stores the rows itself, over a connection of its own, in small
+transactions. The rendering and storing, nearly all the CPU, compete with
+readers' requests only at the lowest priority and never hold our GIL.
+When every current body is stored, rows no current article uses are
+pruned. With a state in memory nothing is started.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -40,14 +41,15 @@ from feedsvc.content.model import Snapshot
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
 from feedsvc.feeds.markdown import render_body
-from feedsvc.feeds.rendered import CHECK_BYTES, KEY_BYTES, RenderedBodies, Row, pack_row
+from feedsvc.feeds.rendered import INSERT, KEY_BYTES, RenderedBodies, Row, pack_row
+from feedsvc.state.store import connect_file
 
 log = logging.getLogger("feedsvc")
 
 # Service -> helper: key, URL length, source length, then the two (UTF-8).
 REQUEST = struct.Struct(f"!{KEY_BYTES}sII")
-# Helper -> service: key, check, compressed HTML length, then the HTML.
-ROW = struct.Struct(f"!{KEY_BYTES}s{CHECK_BYTES}sI")
+# Helper -> service, once its input ends: how many rows it stored.
+STORED = struct.Struct("!Q")
 CHUNK = 16  # articles whose keys are looked up at once (~0.25 ms of work) ...
 PAUSE_S = 0.00125  # ... then a pause: requests never queue behind the walk for our GIL,
 PAUSE_PER_WORK = 9  # nine times as long as the chunk took (the walk holds it <= 10% of the time)
@@ -59,7 +61,7 @@ STORE_BATCH = 32  # rows per write transaction: a request writing meanwhile wait
 NICENESS = 19
 # The helper's program: this module's main(), found where the service found it.
 HELPER = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
     "from feedsvc.feeds.prerender import main; sys.exit(main())"
 )
 
@@ -140,7 +142,6 @@ class Prerender:
     def _render_missing(self, snapshot: Snapshot) -> set[bytes]:
         """Send every body the state lacks to the helper; returns every current key."""
         current: set[bytes] = set()
-        storer: threading.Thread | None = None
         try:
             for entries in self._keyed(snapshot):
                 current.update(key for key, _, _ in entries)
@@ -149,12 +150,7 @@ class Prerender:
                     if key not in missing or self._stopping.is_set():
                         continue
                     if self.helper is None:
-                        self.helper = start_helper()
-                        storer = threading.Thread(
-                            target=self._store, args=(self.helper,), daemon=True,
-                            name="feedsvc-prerender-store",
-                        )  # fmt: skip
-                        storer.start()
+                        self.helper = start_helper(str(self.bodies.store.path))
                     send(self.helper.stdin, key, url, source)  # type: ignore[arg-type]
                     self.sent += 1
         except OSError as exc:  # the helper died (killed, out of memory): stop quietly
@@ -162,7 +158,7 @@ class Prerender:
             if not self._stopping.is_set():
                 log.warning("pre-rendering article bodies stopped: %s", exc)
         finally:
-            self._finish(storer)
+            self._finish()
         return current
 
     def _keyed(self, snapshot: Snapshot) -> Iterator[list[tuple[bytes, str, str]]]:
@@ -191,35 +187,24 @@ class Prerender:
             yield entries  # the caller looks them up and sends the missing ones: work too
             pause = max(PAUSE_S, PAUSE_PER_WORK * (time.perf_counter() - began))
 
-    def _finish(self, storer: threading.Thread | None) -> None:
-        """Close the helper's input, let the storer drain what it sends, reap it."""
+    def _finish(self) -> None:
+        """Close the helper's input, read how many rows it stored, reap it."""
         helper = self.helper
         if helper is None:
             return
         with contextlib.suppress(OSError):  # already broken: the helper is gone
             helper.stdin.close()  # type: ignore[union-attr]
-        if storer is not None:
-            storer.join()
-        helper.wait()
-
-    def _store(self, helper: subprocess.Popen[bytes]) -> None:
-        """Store the rows the helper sends back, a small transaction at a time."""
-        rows: list[Row] = []
-        for row in receive(helper.stdout):  # type: ignore[arg-type]
-            rows.append(row)
-            if len(rows) >= STORE_BATCH:
-                self.bodies.put(rows)
-                self.stored += len(rows)
-                rows = []
-        if rows:
-            self.bodies.put(rows)
-            self.stored += len(rows)
+        report = helper.stdout.read()  # type: ignore[union-attr]
+        if helper.wait() == 0 and len(report) == STORED.size:
+            self.stored = STORED.unpack(report)[0]
+        else:
+            self._failed = True
 
 
-def start_helper() -> subprocess.Popen[bytes]:
+def start_helper(database: str) -> subprocess.Popen[bytes]:
     """The helper process, importing this very feedsvc (wherever ``sys.path`` found it)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # feedsvc/
-    command = [sys.executable, "-c", HELPER, os.path.dirname(package)]
+    command = [sys.executable, "-c", HELPER, os.path.dirname(package), database]
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
@@ -229,41 +214,59 @@ def send(pipe: BinaryIO, key: bytes, url: str, source: str) -> None:
     pipe.write(REQUEST.pack(key, len(url_data), len(source_data)) + url_data + source_data)
 
 
-def receive(pipe: BinaryIO) -> Iterator[Row]:
-    """The rows a helper sends back, until it closes its output."""
-    while True:
-        head = pipe.read(ROW.size)
-        if len(head) < ROW.size:
-            return
-        key, check, length = ROW.unpack(head)
-        blob = pipe.read(length)
-        if len(blob) < length:
-            return
-        yield key, blob, check
+def store_rows(connection: sqlite3.Connection, rows: list[Row]) -> int:
+    """Store ``rows`` in one short transaction; returns how many."""
+    made = time.time_ns() // 1_000_000
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.executemany(INSERT, [(key, blob, check, made) for key, blob, check in rows])
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return len(rows)
 
 
-def serve_requests(requests: BinaryIO, rows: BinaryIO) -> int:
-    """The helper's loop: render each body it is sent, send the row back; returns how many."""
-    count = 0
+def serve_requests(requests: BinaryIO, connection: sqlite3.Connection) -> int:
+    """The helper's loop: render each body it is sent and store its row; returns how many.
+
+    Why the helper stores them itself (its own connection; WAL lets the
+    service read meanwhile): sending the rows back for the service to store
+    cost the service a thread and the GIL for every row, against requests.
+    """
+    stored = 0
+    rows: list[Row] = []
     while True:
         head = requests.read(REQUEST.size)
         if len(head) < REQUEST.size:
-            return count
+            break
         key, url_length, source_length = REQUEST.unpack(head)
         url = requests.read(url_length).decode("utf-8")
         source = requests.read(source_length).decode("utf-8", "surrogatepass")
-        key, blob, check = pack_row(key, render_body(source, url))
-        rows.write(ROW.pack(key, check, len(blob)) + blob)
-        rows.flush()
-        count += 1
+        rows.append(pack_row(key, render_body(source, url)))
+        if len(rows) >= STORE_BATCH:
+            stored += store_rows(connection, rows)
+            rows = []
+    return stored + (store_rows(connection, rows) if rows else 0)
 
 
 def main() -> int:
-    """The helper process: lowest CPU priority, then render until its input ends."""
+    """The helper process: lowest CPU priority, then render and store until its input ends.
+
+    Exits 0 having written how many rows it stored, or 1 if the state failed it.
+    """
     with contextlib.suppress(AttributeError, OSError):  # no nice(): correct, only less polite
         os.nice(NICENESS)
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):  # the service went away
-        serve_requests(sys.stdin.buffer, sys.stdout.buffer)
+    try:
+        connection = connect_file(sys.argv[1])
+        stored = serve_requests(sys.stdin.buffer, connection)
+        connection.close()
+    except sqlite3.Error as exc:
+        print(f"feedsvc pre-render helper: the state failed: {exc}", file=sys.stderr)
+        return 1
+    except (BrokenPipeError, KeyboardInterrupt):  # the service went away
+        return 0
+    sys.stdout.buffer.write(STORED.pack(stored))
     return 0
 
 
