@@ -28,7 +28,7 @@ import yaml
 from markdown_it import MarkdownIt
 
 from bench.generate import markdown_body
-from feedsvc.feeds.markdown import cmark_html, render_body
+from feedsvc.feeds.markdown import cmark_html, cmark_may_differ, render_body
 from feedsvc.text import clean_text, sanitise_body
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -113,6 +113,7 @@ DIFFERING = {
     "a % escaping nothing": "[up 10%](/rates/10%?a=1) [x](/a%zz)",
     "leading no-break space": "\u00a0Indented, and\u3000\n\n> \u00a0quoted",
     "tag line after a quote": "> quoted\n<b>\n",
+    "indented line after a quote": "> > ===\n    2) x",
     "reference before a list": "[foo]: /url\n2) item",
     "comment with dashes": "a <!-- x -- y --> b <!--> c",
     "declaration": "<!doctype html> and <![CDATA[<b>x</b>]]>",
@@ -176,7 +177,7 @@ def _generated_bodies(count: int) -> list[str]:
 def test_a_generated_site_renders_byte_for_byte_by_cmark(count):
     for body in _generated_bodies(count):
         assert rendered(body) == reference(body)
-        assert cmark_alone(body) == rendered(body)  # no fallback: the fast path is the one taken
+        assert not cmark_may_differ(body + "\n")  # the fast path is the one taken
 
 
 SENTENCE = (

@@ -53,6 +53,7 @@ _SYMBOL_BY_DELIMITER = re.compile(r"[*_](?=([^\x00-\x7f]))|([^\x00-\x7f])(?=[*_]
 _TAG_LINE_END = re.compile(r">[ \t]*\n")
 _TAG_LINE = re.compile(r"^ {0,3}</?[A-Za-z][^\n]*>[ \t]*$", re.MULTILINE)
 _CONTAINER = re.compile(r"^ {0,3}(?:>|[-+*][ \t]|[0-9]{1,9}[.)][ \t])", re.MULTILINE)
+_QUOTE = re.compile(r"^ {0,3}>", re.MULTILINE)
 # A link markdown-it refuses, a non-ASCII host (markdown-it: IDNA; cmark: %-escapes)
 # or a "%" that escapes nothing (markdown-it: "%25"; cmark: kept).
 _UNLIKE_LINK = re.compile(
@@ -107,6 +108,8 @@ def cmark_may_differ(source: str) -> bool:
         return True
     if "`" in source and ("\n " in source or "\n\t" in source):
         return True  # a code span over an indented line keeps (markdown-it) or drops its indent
+    if "\n    " in source and _QUOTE.search(source):
+        return True  # an indented line after a quote: a lazy line to cmark, code to markdown-it
     if "<!--" in source and source.count("<!--") != len(_GOOD_COMMENT.findall(source)):
         return True  # "<!-->", "--" inside: comments in 0.31, text in 0.29
     # A line holding only a tag, in a list or quote: a lazy continuation line
