@@ -21,11 +21,12 @@ from bench.generate import write_content
 from bench.servers import feedsvc_server
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
-from feedsvc.feeds.prerender import receive, send, serve_requests
-from feedsvc.feeds.rendered import pack_row, unpack_html
+from feedsvc.feeds.markdown import render_body
+from feedsvc.feeds.prerender import send, serve_requests
+from feedsvc.feeds.rendered import RenderedBodies
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
-from feedsvc.text import render_body
+from feedsvc.state.store import open_state
 from feedsvc.web.app import create_app
 
 FEEDS = ["/rss.xml", "/atom.xml", "/feed.json", "/popular/rss.xml"]
@@ -85,6 +86,7 @@ def test_a_restart_renders_no_body_and_an_edit_renders_one(site: Path, tmp_path:
     service, client = start(site, state_dir=state)
     assert service.prerender.wait(60)
     assert service.prerender.sent == 0 and service.prerender.helper is None
+    assert not service.prerender.walked  # the first walk was complete: unchanged content
     for path in tag_feeds(service):
         assert client.get(path).status_code == 200
     assert service.bodies.renders == 0 and service.bodies.hits > 0
@@ -94,6 +96,23 @@ def test_a_restart_renders_no_body_and_an_edit_renders_one(site: Path, tmp_path:
     assert service.reload()
     assert "An edited first line." in client.get("/rss.xml").get_data(as_text=True)
     assert service.bodies.renders == 1
+
+
+def test_a_walk_cut_short_or_other_content_walks_again(site: Path, tmp_path: Path, start):
+    state = str(tmp_path / "state")
+    first, _ = start(site, state_dir=state)
+    first.prerender.stop()  # before (or while) walking: nothing recorded
+    first.close()
+    second, _ = start(site, state_dir=state)
+    assert second.prerender.wait(120) and second.prerender.walked
+    second.close()
+    edited = sorted((site / "articles").glob("*.yaml"))[0]
+    edited.write_text(edited.read_text().replace("body: |", "body: |\n  Edited.\n", 1))
+    third, _ = start(site, state_dir=state)
+    assert third.prerender.wait(120) and third.prerender.walked  # (the prewarm may render it)
+    third.close()
+    fourth, _ = start(site, state_dir=state)
+    assert fourth.prerender.wait(60) and not fourth.prerender.walked
 
 
 def test_rows_of_deleted_articles_are_pruned_at_the_next_start(site: Path, tmp_path: Path, start):
@@ -106,7 +125,7 @@ def test_rows_of_deleted_articles_are_pruned_at_the_next_start(site: Path, tmp_p
     (site / "articles" / f"{gone.slug}.yaml").unlink()
     service, _ = start(site, state_dir=state)
     assert service.prerender.wait(60)
-    assert service.prerender.pruned == 1
+    assert service.prerender.pruned == 2  # its body, and the record of the complete walk before
     assert service.bodies.missing([gone_key]) == {gone_key}
 
 
@@ -123,18 +142,22 @@ def test_stop_ends_the_helper(site: Path, tmp_path: Path, start):
     assert helper is None or helper.poll() is not None  # killed (or never needed)
 
 
-def test_the_helper_protocol_round_trips_what_rendering_returns():
+def test_the_helper_stores_what_rendering_returns(tmp_path: Path):
     bodies = [("https://n.example/a/1", "*one* [x](/y)"), ("http://h/b", "é\n\n<b>b</b>"),
               ("https://n.example/a/3", "")]  # fmt: skip
+    state = open_state(tmp_path / "state")
+    kept = RenderedBodies(state)
     requests = io.BytesIO()
-    for index, (url, source) in enumerate(bodies):
-        send(requests, bytes([index]) * 20, url, source)
-    rows = io.BytesIO()
-    assert serve_requests(io.BytesIO(requests.getvalue()), rows) == len(bodies)
-    received = list(receive(io.BytesIO(rows.getvalue())))
-    for (url, source), (key, blob, check) in zip(bodies, received, strict=True):
-        assert unpack_html(key, blob, check) == render_body(source, url)
-        assert (key, blob, check) == pack_row(key, render_body(source, url))
+    for url, source in bodies:
+        send(requests, kept.key(url, source), url, source)
+    connection = state.another_connection()
+    assert connection is not None
+    assert serve_requests(io.BytesIO(requests.getvalue()), connection) == len(bodies)
+    connection.close()
+    for url, source in bodies:
+        assert kept.get(kept.key(url, source)) == render_body(source, url)
+    kept.close()
+    state.close()
 
 
 def _tag_slugs(site: Path) -> list[str]:

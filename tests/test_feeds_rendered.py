@@ -14,9 +14,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.rendered import TABLE_NAME, RenderedBodies, renderer_version
 from feedsvc.state.store import StateStore, memory_state, open_state
-from feedsvc.text import render_body
 
 URL = "https://news.example/articles/a-story"
 SOURCE = (
@@ -112,7 +112,8 @@ def test_a_new_renderer_version_never_reads_the_old_rows(tmp_path: Path):
 
 def test_the_version_names_the_libraries_and_our_code():
     version = renderer_version()
-    assert version.startswith("markdown-it-py ") and "; nh3 " in version
+    assert version.startswith("cmarkgfm ") and "; markdown-it-py " in version
+    assert "; nh3 " in version
     assert "; feedsvc.text " in version
 
 

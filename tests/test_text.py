@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import threading
 from pathlib import Path
 from xml.dom import minidom
 
@@ -18,7 +19,13 @@ from feedcheck import parse_feed
 from support import SITE, article, fmt_of, write_yaml
 
 from feedsvc.content.loader import ContentLoader
-from feedsvc.text import clean_text, looks_like_html, markup_to_text, normalise_url
+from feedsvc.text import (
+    clean_text,
+    looks_like_html,
+    markup_to_text,
+    normalise_url,
+    sanitise_body,
+)
 
 FEEDS = ("/rss.xml", "/atom.xml", "/feed.json")
 XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
@@ -278,3 +285,26 @@ def test_url_normalisation_keeps_valid_urls_and_fixes_the_rest():
     assert normalise_url(" https://img.test/a b.jpg ") == "https://img.test/a%20b.jpg"
     assert normalise_url("https://bücher.test/ü.jpg") == "https://xn--bcher-kva.test/%C3%BC.jpg"
     assert normalise_url('https://img.test/"><script>') == "https://img.test/%22%3E%3Cscript%3E"
+
+
+def test_one_cleaner_makes_urls_absolute_against_each_threads_own_base():
+    """The sanitiser is built once; its URL filter reads the base URL of the calling thread."""
+    failures: list[str] = []
+
+    def clean_many(index: int) -> None:
+        base = f"https://site{index}.example/articles/a"
+        for _ in range(300):
+            html = sanitise_body('<a href="x">x</a><img src="/i.png">', base)
+            expected = (
+                f'<a href="https://site{index}.example/articles/x" rel="noopener noreferrer">x</a>'
+                f'<img src="https://site{index}.example/i.png">'
+            )
+            if html != expected:
+                failures.append(html)
+
+    threads = [threading.Thread(target=clean_many, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

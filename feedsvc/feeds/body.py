@@ -19,8 +19,9 @@ from urllib.parse import quote, urljoin
 
 from feedsvc.content.model import Article, Attachment, Image, Snapshot
 from feedsvc.content.textstore import get_text
+from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.rendered import RenderedBodies
-from feedsvc.text import is_absolute_http_url, render_body
+from feedsvc.text import is_absolute_http_url
 
 _kept: RenderedBodies | None = None
 

@@ -2,22 +2,25 @@
 
 Why: the rendered-body store (:mod:`feedsvc.feeds.rendered`) makes a
 restart render nothing, but a state without the bodies (the first start, a
-new markdown-it-py, nh3 or ``text.py``, a checkout that changed every body)
-would still render each tag feed's bodies on its first request: ~0.45 ms a
-body, 10–25 ms a feed at 100k articles. So once the start-up prewarm is
-done, :class:`Prerender` walks the catalog, newest first, and has the
-bodies the state lacks rendered in the background.
+new cmarkgfm, nh3 or ``text.py``, a checkout that changed every body)
+would still render each tag feed's bodies on its first request: ~0.1 ms a
+body with cmark (0.45 with markdown-it-py), 2–5 ms a feed at 100k articles.
+So once the start-up prewarm is done, :class:`Prerender` walks the catalog,
+newest first, and has the bodies the state lacks rendered in the background.
+A complete walk is recorded under the content version (a row keyed by it),
+so a restart on unchanged content does not walk at all: a walk reads and
+hashes every body (~13 s at 100k) and competes with requests for the GIL.
 
 How, and why so: a thread of the service reads each article's Markdown
 (``pread`` from the text store), computes its key and asks the state which
 keys are missing; only those are sent to a child process (this module's
 :func:`main` in a new interpreter at nice 19: no fork of a threaded
 process, no SQLite connection carried over), which renders
-them and sends back compressed rows; a second thread stores them in small
-transactions. The rendering, nearly all the CPU, competes with readers'
-requests only at the lowest priority and never holds our GIL or the
-state's write lock. When every current body is stored, rows no current
-article uses are pruned. With a state in memory nothing is started.
+them and stores the rows itself, over a connection of its own, in small
+transactions. The rendering and storing, nearly all the CPU, compete with
+readers' requests only at the lowest priority and never hold our GIL.
+When every current body is stored, rows no current article uses are
+pruned. With a state in memory nothing is started.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -36,22 +40,28 @@ from typing import BinaryIO
 from feedsvc.content.model import Snapshot
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
-from feedsvc.feeds.rendered import CHECK_BYTES, KEY_BYTES, RenderedBodies, Row, pack_row
-from feedsvc.text import render_body
+from feedsvc.feeds.markdown import render_body
+from feedsvc.feeds.rendered import INSERT, KEY_BYTES, RenderedBodies, Row, pack_row
+from feedsvc.state.store import connect_file
 
 log = logging.getLogger("feedsvc")
 
 # Service -> helper: key, URL length, source length, then the two (UTF-8).
 REQUEST = struct.Struct(f"!{KEY_BYTES}sII")
-# Helper -> service: key, check, compressed HTML length, then the HTML.
-ROW = struct.Struct(f"!{KEY_BYTES}s{CHECK_BYTES}sI")
-CHUNK = 64  # articles whose keys are looked up at once (~1 ms of work) ...
-PAUSE_S = 0.005  # ... then a pause: requests never queue behind the walk for our GIL
+# Helper -> service, once its input ends: how many rows it stored.
+STORED = struct.Struct("!Q")
+CHUNK = 16  # articles whose keys are looked up at once (~0.25 ms of work) ...
+PAUSE_S = 0.00125  # ... then a pause: requests never queue behind the walk for our GIL,
+PAUSE_PER_WORK = 9  # nine times as long as the chunk took (the walk holds it <= 10% of the time)
+# The key of the row saying that every body of a content version is kept (its
+# "source" is the snapshot's version): a restart on unchanged content walks nothing.
+WALKED = "feedsvc:every-body-kept"
+SKIPPED = "pre-rendered 0 article bodies in 0.0 s (content version %s: every body kept; no walk)"
 STORE_BATCH = 32  # rows per write transaction: a request writing meanwhile waits ~1 ms
 NICENESS = 19
 # The helper's program: this module's main(), found where the service found it.
 HELPER = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
     "from feedsvc.feeds.prerender import main; sys.exit(main())"
 )
 
@@ -73,6 +83,8 @@ class Prerender:
         self.current = current
         self.ready = ready
         self.sent = self.stored = self.pruned = 0
+        self.walked = True  # False: a complete walk of this content version was recorded
+        self._failed = False
         self.helper: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._done = threading.Event()
@@ -106,10 +118,18 @@ class Prerender:
             if self._stopping.is_set():
                 return
             started = time.time()
-            current = self._render_missing(self.current())
+            snapshot = self.current()
+            done = self.bodies.key(WALKED, snapshot.version)
+            if self.bodies.get(done) is not None:
+                self.walked = False
+                log.info(SKIPPED, snapshot.version[:12])
+                return
+            current = self._render_missing(snapshot)
             if not self._stopping.is_set():
                 self.bodies.flush()  # stored, before saying so
                 self.pruned = self.bodies.prune(current, before=int(started * 1000))
+                if not self._failed and self.stored == self.sent:
+                    self.bodies.put([pack_row(done, "")])
                 self.bodies.flush()
                 log.info("pre-rendered %d article bodies in %.1f s (%d were kept already; "
                          "%d rows no article uses pruned)", self.stored, time.time() - started,
@@ -122,7 +142,6 @@ class Prerender:
     def _render_missing(self, snapshot: Snapshot) -> set[bytes]:
         """Send every body the state lacks to the helper; returns every current key."""
         current: set[bytes] = set()
-        storer: threading.Thread | None = None
         try:
             for entries in self._keyed(snapshot):
                 current.update(key for key, _, _ in entries)
@@ -131,67 +150,61 @@ class Prerender:
                     if key not in missing or self._stopping.is_set():
                         continue
                     if self.helper is None:
-                        self.helper = start_helper()
-                        storer = threading.Thread(
-                            target=self._store, args=(self.helper,), daemon=True,
-                            name="feedsvc-prerender-store",
-                        )  # fmt: skip
-                        storer.start()
+                        self.helper = start_helper(str(self.bodies.store.path))
                     send(self.helper.stdin, key, url, source)  # type: ignore[arg-type]
                     self.sent += 1
         except OSError as exc:  # the helper died (killed, out of memory): stop quietly
+            self._failed = True
             if not self._stopping.is_set():
                 log.warning("pre-rendering article bodies stopped: %s", exc)
         finally:
-            self._finish(storer)
+            self._finish()
         return current
 
     def _keyed(self, snapshot: Snapshot) -> Iterator[list[tuple[bytes, str, str]]]:
         """The articles' (key, URL, source), newest first, in chunks, paced.
 
-        Why paced: a restart finds every body kept, and an unpaced walk
-        (reading and hashing 100k texts, ~2 s) would hold the GIL in 5 ms
-        slices against every request meanwhile, doubling a cold feed's time.
+        Why paced: a restart after an edit finds nearly every body kept, and
+        an unpaced walk (reading and hashing 100k texts, ~2 s) would hold the
+        GIL in 5 ms slices against every request meanwhile, doubling a cold
+        feed's time. Why small chunks: a request that wants the GIL while a
+        chunk runs waits for the chunk's end, each time it wants it (after
+        every query, read or send); 64 bodies (~1 ms) kept a cold feed near
+        10 ms. Why a pause after the work: a first start sends nearly every
+        body to the helper too, and since cmark the helper no longer holds
+        the walk back, so the pause, not the helper, must bound its share.
         """
         articles = snapshot.articles
+        pause = 0.0
         for start in range(0, len(articles), CHUNK):
-            if self._stopping.wait(PAUSE_S if start else 0):
+            if self._stopping.wait(pause):
                 return
+            began = time.perf_counter()
             entries = []
             for article in articles[start : start + CHUNK]:
                 url, source = body_url(snapshot, article), get_text(article.text_ref)[1]
                 entries.append((self.bodies.key(url, source), url, source))
-            yield entries
+            yield entries  # the caller looks them up and sends the missing ones: work too
+            pause = max(PAUSE_S, PAUSE_PER_WORK * (time.perf_counter() - began))
 
-    def _finish(self, storer: threading.Thread | None) -> None:
-        """Close the helper's input, let the storer drain what it sends, reap it."""
+    def _finish(self) -> None:
+        """Close the helper's input, read how many rows it stored, reap it."""
         helper = self.helper
         if helper is None:
             return
         with contextlib.suppress(OSError):  # already broken: the helper is gone
             helper.stdin.close()  # type: ignore[union-attr]
-        if storer is not None:
-            storer.join()
-        helper.wait()
-
-    def _store(self, helper: subprocess.Popen[bytes]) -> None:
-        """Store the rows the helper sends back, a small transaction at a time."""
-        rows: list[Row] = []
-        for row in receive(helper.stdout):  # type: ignore[arg-type]
-            rows.append(row)
-            if len(rows) >= STORE_BATCH:
-                self.bodies.put(rows)
-                self.stored += len(rows)
-                rows = []
-        if rows:
-            self.bodies.put(rows)
-            self.stored += len(rows)
+        report = helper.stdout.read()  # type: ignore[union-attr]
+        if helper.wait() == 0 and len(report) == STORED.size:
+            self.stored = STORED.unpack(report)[0]
+        else:
+            self._failed = True
 
 
-def start_helper() -> subprocess.Popen[bytes]:
+def start_helper(database: str) -> subprocess.Popen[bytes]:
     """The helper process, importing this very feedsvc (wherever ``sys.path`` found it)."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # feedsvc/
-    command = [sys.executable, "-c", HELPER, os.path.dirname(package)]
+    command = [sys.executable, "-c", HELPER, os.path.dirname(package), database]
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
@@ -201,41 +214,59 @@ def send(pipe: BinaryIO, key: bytes, url: str, source: str) -> None:
     pipe.write(REQUEST.pack(key, len(url_data), len(source_data)) + url_data + source_data)
 
 
-def receive(pipe: BinaryIO) -> Iterator[Row]:
-    """The rows a helper sends back, until it closes its output."""
-    while True:
-        head = pipe.read(ROW.size)
-        if len(head) < ROW.size:
-            return
-        key, check, length = ROW.unpack(head)
-        blob = pipe.read(length)
-        if len(blob) < length:
-            return
-        yield key, blob, check
+def store_rows(connection: sqlite3.Connection, rows: list[Row]) -> int:
+    """Store ``rows`` in one short transaction; returns how many."""
+    made = time.time_ns() // 1_000_000
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.executemany(INSERT, [(key, blob, check, made) for key, blob, check in rows])
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return len(rows)
 
 
-def serve_requests(requests: BinaryIO, rows: BinaryIO) -> int:
-    """The helper's loop: render each body it is sent, send the row back; returns how many."""
-    count = 0
+def serve_requests(requests: BinaryIO, connection: sqlite3.Connection) -> int:
+    """The helper's loop: render each body it is sent and store its row; returns how many.
+
+    Why the helper stores them itself (its own connection; WAL lets the
+    service read meanwhile): sending the rows back for the service to store
+    cost the service a thread and the GIL for every row, against requests.
+    """
+    stored = 0
+    rows: list[Row] = []
     while True:
         head = requests.read(REQUEST.size)
         if len(head) < REQUEST.size:
-            return count
+            break
         key, url_length, source_length = REQUEST.unpack(head)
         url = requests.read(url_length).decode("utf-8")
         source = requests.read(source_length).decode("utf-8", "surrogatepass")
-        key, blob, check = pack_row(key, render_body(source, url))
-        rows.write(ROW.pack(key, check, len(blob)) + blob)
-        rows.flush()
-        count += 1
+        rows.append(pack_row(key, render_body(source, url)))
+        if len(rows) >= STORE_BATCH:
+            stored += store_rows(connection, rows)
+            rows = []
+    return stored + (store_rows(connection, rows) if rows else 0)
 
 
 def main() -> int:
-    """The helper process: lowest CPU priority, then render until its input ends."""
+    """The helper process: lowest CPU priority, then render and store until its input ends.
+
+    Exits 0 having written how many rows it stored, or 1 if the state failed it.
+    """
     with contextlib.suppress(AttributeError, OSError):  # no nice(): correct, only less polite
         os.nice(NICENESS)
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):  # the service went away
-        serve_requests(sys.stdin.buffer, sys.stdout.buffer)
+    try:
+        connection = connect_file(sys.argv[1])
+        stored = serve_requests(sys.stdin.buffer, connection)
+        connection.close()
+    except sqlite3.Error as exc:
+        print(f"feedsvc pre-render helper: the state failed: {exc}", file=sys.stderr)
+        return 1
+    except (BrokenPipeError, KeyboardInterrupt):  # the service went away
+        return 0
+    sys.stdout.buffer.write(STORED.pack(stored))
     return 0
 
 
