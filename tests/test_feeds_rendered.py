@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedsvc.feeds.markdown import render_body
+from feedsvc.feeds.prerender import KeyPrefixes
 from feedsvc.feeds.rendered import TABLE_NAME, RenderedBodies, renderer_version
 from feedsvc.state.store import StateStore, memory_state, open_state
 
@@ -195,6 +196,30 @@ def test_prune_keeps_current_bodies_and_drops_the_rest(tmp_path: Path):
     assert bodies.prune(current, before=2**50) == 1
     bodies.flush()
     assert bodies.missing([bodies.key(URL, "old"), *current]) == {bodies.key(URL, "old")}
+    bodies.close()
+    state.close()
+
+
+def test_the_walks_compact_key_record_prunes_as_a_set_of_the_keys_would(tmp_path: Path):
+    """KeyPrefixes (what the pre-render's walk keeps for the prune, ~10x smaller
+    than a set): the same rows kept and dropped, whatever order keys came in."""
+    state = kept_state(tmp_path / "state")
+    bodies = RenderedBodies(state)
+    texts = [f"body {n}" for n in range(40)]
+    for text in texts:
+        bodies.html(URL, text)
+    bodies.flush()
+    keys = [bodies.key(URL, text) for text in texts]
+    current = KeyPrefixes()
+    current.add(keys[30:])
+    current.add(reversed(keys[10:30:2]))
+    assert len(current) == 20
+    assert all(key in current for key in keys[30:] + keys[10:30:2])
+    assert not any(key in current for key in keys[:10] + keys[11:30:2])
+    assert "not bytes" not in current
+    assert bodies.prune(current, before=2**50) == 20
+    bodies.flush()
+    assert bodies.missing(keys) == set(keys[:10] + keys[11:30:2])
     bodies.close()
     state.close()
 

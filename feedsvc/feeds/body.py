@@ -36,18 +36,26 @@ def keep_rendered_bodies(bodies: RenderedBodies | None) -> None:
     _kept = bodies
 
 
-BODY_CACHE_SIZE = 4096  # rendered bodies kept in memory, most recently used
+# Rendered bodies kept in memory, most recently used, bounded by their size:
+# this LRU is outside FEEDSVC_CACHE_MB, so a count bound (4,096 bodies, ~10 MB
+# at 100k articles, far more with big articles) did not bound memory. Hot feeds
+# re-render from it after a reload; anything else is one store query a feed.
+BODY_CACHE_BYTES = 2 * 1024 * 1024
+ENTRY_OVERHEAD = 200  # a key tuple, its URL's share, the str header, the dict slot
 
 
 class _Bodies:
     """The LRU in front of the rendered-body store, keyed by (text reference, URL).
 
     Not ``functools.lru_cache``: :func:`prefetch_bodies` fills it for a whole
-    feed at once (one query to the store instead of one per article).
+    feed at once (one query to the store instead of one per article); and it
+    is bounded by bytes, not entries. A body bigger than the whole bound is
+    not kept at all.
     """
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.used = 0
         self._found: OrderedDict[tuple[int, str], str] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -59,14 +67,21 @@ class _Bodies:
             return html
 
     def put(self, key: tuple[int, str], html: str) -> None:
+        cost = len(html) + ENTRY_OVERHEAD
+        if cost > self.max_bytes:
+            return
         with self._lock:
+            previous = self._found.pop(key, None)
+            if previous is not None:
+                self.used -= len(previous) + ENTRY_OVERHEAD
             self._found[key] = html
-            self._found.move_to_end(key)
-            while len(self._found) > self.size:
-                self._found.popitem(last=False)
+            self.used += cost
+            while self.used > self.max_bytes:
+                _, dropped = self._found.popitem(last=False)
+                self.used -= len(dropped) + ENTRY_OVERHEAD
 
 
-_bodies = _Bodies(BODY_CACHE_SIZE)
+_bodies = _Bodies(BODY_CACHE_BYTES)
 
 
 def _body_html(text_ref: int, url: str) -> str:

@@ -25,6 +25,7 @@ pruned. With a state in memory nothing is started.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import os
@@ -34,7 +35,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from feedsvc.content.model import Snapshot
@@ -139,12 +141,12 @@ class Prerender:
         finally:
             self._done.set()
 
-    def _render_missing(self, snapshot: Snapshot) -> set[bytes]:
+    def _render_missing(self, snapshot: Snapshot) -> KeyPrefixes:
         """Send every body the state lacks to the helper; returns every current key."""
-        current: set[bytes] = set()
+        current = KeyPrefixes()
         try:
             for entries in self._keyed(snapshot):
-                current.update(key for key, _, _ in entries)
+                current.add(key for key, _, _ in entries)
                 missing = self.bodies.missing([key for key, _, _ in entries])
                 for key, url, source in entries:
                     if key not in missing or self._stopping.is_set():
@@ -199,6 +201,38 @@ class Prerender:
             self.stored = STORED.unpack(report)[0]
         else:
             self._failed = True
+
+
+class KeyPrefixes:
+    """The keys of every current body, for the prune, as 8-byte prefixes in an array.
+
+    Why not a set of the keys: it lives for the whole walk (minutes, paced),
+    and at 100k articles a set of 20-byte keys is ~8 MB of the server's
+    memory against ~0.8 MB here. A prefix shared by a stale key (one in
+    2**64 per pair) only spares that row from the prune; lookups still
+    compare whole keys, so it never serves anything.
+    """
+
+    def __init__(self) -> None:
+        self._prefixes = array("Q")
+        self._sorted = True
+
+    def add(self, keys: Iterable[bytes]) -> None:
+        self._prefixes.extend(int.from_bytes(key[:8], "big") for key in keys)
+        self._sorted = False
+
+    def __len__(self) -> int:
+        return len(self._prefixes)
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, bytes):
+            return False
+        if not self._sorted:
+            self._prefixes = array("Q", sorted(self._prefixes))
+            self._sorted = True
+        prefix = int.from_bytes(key[:8], "big")
+        at = bisect.bisect_left(self._prefixes, prefix)
+        return at < len(self._prefixes) and self._prefixes[at] == prefix
 
 
 def start_helper(database: str) -> subprocess.Popen[bytes]:

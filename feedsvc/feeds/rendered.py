@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -228,7 +228,7 @@ class RenderedBodies:
         made = time.time_ns() // 1_000_000
         self._queue(INSERT, [(key, blob, check, made) for key, blob, check in rows])
 
-    def prune(self, current: set[bytes], before: int, batch: int = 500) -> int:
+    def prune(self, current: Container[bytes], before: int, batch: int = 500) -> int:
         """Delete rows whose key is not in ``current`` made before ``before`` (Unix ms).
 
         Returns how many. Rows made since are spared: a request may have
