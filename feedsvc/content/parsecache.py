@@ -55,7 +55,7 @@ import feedsvc.problems
 import feedsvc.text
 import feedsvc.version
 from feedsvc.content.chunks import Chunk, LoadResult, unpack
-from feedsvc.content.signatures import Signature, unchanged_since
+from feedsvc.content.signatures import RACY_SECONDS, Signature, recorded, unchanged_since
 from feedsvc.state.store import StateStore, connect_file, mapped
 
 log = logging.getLogger("feedsvc")
@@ -325,3 +325,21 @@ def merged(
         return results
     fresh = dict(zip(read, results, strict=True))
     return [taken[name] if name in taken else fresh[name] for name in names]
+
+
+def first_signatures(
+    ready: Mapping[str, Signature | None],
+    names: list[str],
+    settled_long: Mapping[str, Signature],
+    now: float,
+) -> Iterator[Signature]:
+    """What a first load remembers of each file: :func:`recorded` as is, for 100k
+    files (those settled long enough to be cached are settled for it too)."""
+    settled = int((now - RACY_SECONDS) * 1e9)
+    for name in names:
+        signature = ready[name]
+        assert signature is not None  # only files that exist are read
+        if name in settled_long or unchanged_since(signature, settled):
+            yield signature
+        else:
+            yield recorded(signature, now)
