@@ -39,6 +39,7 @@ from feedsvc.content.parallel import LoadResult, load_article_files
 from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.reading import display_path
 from feedsvc.content.scan import ChangeScanner, Findings
+from feedsvc.content.settled import cacheable, first_signatures
 from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
 from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store, text_length
@@ -270,7 +271,7 @@ class ContentLoader:
         loaded, cached = self._read_articles(found, to_read)
         self._text_written += sum(text_length(result[0]) for result in loaded)
         if not self._loaded and not self._files.entries:  # a first load: all stored at once
-            first = parsecache.first_signatures(found.ready, to_read, cached, self._wall_clock())
+            first = first_signatures(found.ready, to_read, cached, self._wall_clock())
             self._files.store_first(to_read, first, loaded)
             return
         rewritten = self._scanner.rewritten(found, to_read)
@@ -288,7 +289,7 @@ class ContentLoader:
         identities of the files settled long enough to be cached."""
         folder = str(self.articles_dir)
         cache = self._cache
-        identities = parsecache.cacheable(found.ready, names, self._wall_clock()) if cache else {}
+        identities = cacheable(found.ready, names, self._wall_clock()) if cache else {}
         taken = cache.take(identities) if cache is not None and not self._loaded else {}
         to_read = [name for name in names if name not in taken] if taken else names
         revisions = self._files.revisions(to_read) if self._loaded else {}  # hashed, not parsed
