@@ -307,3 +307,17 @@ def test_flat_reader_on_bundled_articles():
     files = sorted((REPO / "content" / "articles").glob("*.yaml"))
     taken = [assert_flat_is_full_loaders(path.read_text(encoding="utf-8")) for path in files]
     assert sum(taken) >= len(files) - 2
+
+
+def test_flat_reader_on_many_keys_and_long_lists_is_the_loader():
+    """A popularity.yaml of many ``slug: views`` lines, and a list past the node
+    budget (left to the loader, which words the problem)."""
+    many = "".join(f"a{i}: {i}\n" for i in range(30_000))
+    flat = parse_flat(many, 4_000_000)
+    assert flat is not None and len(flat[0]) == 30_000 and flat[0]["a29999"] == 29_999
+    assert flat[1]["a29999"] == 30_000
+    long_list = "tags: [" + "a, " * 30_000 + "a]\n"
+    assert parse_flat(long_list, 20_000) is None
+    parsed, problems = parse_yaml(long_list, "f.yaml")
+    assert parsed is None and "more than 20000 values" in problems[0].message
+    assert assert_flat_is_full_loaders("tags: [" + "a, " * 5_000 + "a]\n")

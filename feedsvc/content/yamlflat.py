@@ -67,7 +67,8 @@ def parse_flat(text: str, max_nodes: int) -> Flat | None:
             key, number = match.group(1), index + 1
             if type(plain_scalar(key)) is not str:
                 return None  # true:, null: ... are not string keys
-            value, used, index = _value(line[match.end() :].rstrip(" "), lines, index)
+            text_after = line[match.end() :].rstrip(" ")
+            value, used, index = _value(text_after, lines, index, max_nodes - nodes)
             nodes += 1 + used
             if nodes > max_nodes:
                 return None
@@ -88,22 +89,27 @@ def _awkward(text: str) -> bool:
     return _AWKWARD.search(text) is not None
 
 
-def _value(text: str, lines: list[str], index: int) -> tuple[Any, int, int]:
-    """The value written after a key on ``lines[index]``, how many nodes it has,
-    and the index of the line after it."""
+def _value(text: str, lines: list[str], index: int, max_items: int) -> tuple[Any, int, int]:
+    """The value written after a key on ``lines[index]``, how many nodes it has
+    (a list of more than ``max_items`` is left to the loader's budget), and the
+    index of the line after it."""
     first = text[:1]
     if first in ("|", ">"):
         return _block(text, lines, index)
     _no_continuation(lines, index + 1)
     if first == "[":
-        items = _flow_list(text)
+        items = _flow_list(text, max_items)
         return items, 1 + len(items), index + 1
     return _scalar(text, block=True), 1, index + 1
 
 
 def _no_continuation(lines: list[str], index: int) -> None:
-    """A one-line value must not go on over indented lines (a plain scalar would)."""
-    for line in lines[index:]:
+    """A one-line value must not go on over indented lines (a plain scalar would).
+
+    Looks at the blank lines after it, by index (each line is looked at by at
+    most one value: linear even for 4 million ``slug: views`` lines)."""
+    for position in range(index, len(lines)):
+        line = lines[position]
         if line[:1] != " ":
             return
         if line.strip(" "):
@@ -133,8 +139,9 @@ def _scalar(text: str, *, block: bool) -> Any:
     return plain_scalar(text)
 
 
-def _flow_list(text: str) -> list[Any]:
-    """``[a, "b", 'c']`` on one line: its items (none empty, nothing nested)."""
+def _flow_list(text: str, max_items: int) -> list[Any]:
+    """``[a, "b", 'c']`` on one line: its items (none empty, nothing nested; at most
+    ``max_items``). Read by index, never by copying the rest of the line."""
     if text[-1] != "]":
         raise _Other
     inner = text[1:-1]
@@ -143,9 +150,12 @@ def _flow_list(text: str) -> list[Any]:
     items: list[Any] = []
     position, end = 0, len(inner)
     while position <= end:
-        rest = inner[position:].lstrip(" ")
-        start = end - len(rest)
-        quote = rest[:1]
+        if len(items) >= max_items:
+            raise _Other
+        start = position
+        while start < end and inner[start] == " ":
+            start += 1
+        quote = inner[start : start + 1]
         if quote in ('"', "'"):
             close = _closing_quote(inner, start, quote)
             item_text = inner[start : close + 1]
