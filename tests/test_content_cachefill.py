@@ -18,7 +18,7 @@ import pytest
 from support import fresh_load, snapshot_feeds
 
 import feedsvc.content.parallel as parallel
-import feedsvc.content.parsecache as parsecache
+import feedsvc.content.settled as settled
 from bench.generate import write_content
 from feedsvc.content.loader import ContentLoader
 from feedsvc.content.textstore import ensure_store
@@ -28,7 +28,7 @@ from feedsvc.state.store import open_state
 @pytest.fixture(autouse=True)
 def settle_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files written by a test are cached once 50 ms old (2 s in service)."""
-    monkeypatch.setattr(parsecache, "SETTLED_SECONDS", 0.05)
+    monkeypatch.setattr(settled, "SETTLED_SECONDS", 0.05)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 from support import REPO, fresh_load, snapshot_feeds
 
 import feedsvc.content.parallel as parallel
-import feedsvc.content.parsecache as parsecache
+import feedsvc.content.settled as settled
 from feedsvc.content.loader import ContentLoader
 from feedsvc.state.store import open_state
 
@@ -32,7 +32,7 @@ from bench.servers import feedsvc_server
 @pytest.fixture(autouse=True)
 def settle_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     """Files written by a test are cached once 50 ms old (2 s in service)."""
-    monkeypatch.setattr(parsecache, "SETTLED_SECONDS", 0.05)
+    monkeypatch.setattr(settled, "SETTLED_SECONDS", 0.05)
 
 
 @pytest.fixture
@@ -226,3 +226,60 @@ def _tag_paths(port: int) -> list[str]:
 
     opml = _get(port, "/feeds.opml").decode()
     return sorted(set(re.findall(r"https://feeds\.test(/tags/[^\"]+/rss\.xml)", opml)))
+
+
+def test_rows_read_ahead_are_taken_and_the_thread_is_gone_before_workers_fork(
+    content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The rows a restart takes are read by a thread during its scan
+    (feedsvc.content.cacherows); the load must not fork its parse workers while
+    that thread runs (a fork copies locks another thread holds), so it has ended
+    by then: files changed while stopped are still parsed by forked workers."""
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILES", 10)
+    monkeypatch.setattr(parallel, "LOAD_CHUNK", 25)
+    state = tmp_path / "state"
+    fresh_load(content, state)
+    for path in sorted((content / "articles").iterdir())[:40]:  # changed while stopped
+        path.write_bytes(path.read_bytes().replace(b'title: "', b'title: "Z', 1))
+    time.sleep(0.1)
+    threads_before = threading.active_count()
+    contexts: list[tuple[str | None, int]] = []
+    choose = parallel._worker_context
+
+    def noted() -> object:
+        context = choose()
+        contexts.append((context.get_start_method() if context else None,
+                         threading.active_count()))  # fmt: skip
+        return context
+
+    monkeypatch.setattr(parallel, "_worker_context", noted)
+    store = open_state(state)
+    try:
+        loader = ContentLoader(content, state=store)
+        restarted = snapshot_feeds(loader.load())
+    finally:
+        store.close()
+    assert articles_read(loader) == 40  # 80 from the rows read ahead
+    assert contexts == [("fork", threads_before)]
+    assert threading.active_count() == threads_before
+    _, expected = fresh_load(content, None)
+    assert restarted == expected
+
+
+def test_rows_read_ahead_for_a_first_load_that_wants_none_are_dropped(
+    content: Path, tmp_path: Path
+):
+    """Every file changed while stopped (none is cacheable yet): the rows read
+    ahead are of no use, dropped, and the thread ends."""
+    state = tmp_path / "state"
+    fresh_load(content, state)
+    threads_before = threading.active_count()
+    for path in (content / "articles").iterdir():
+        path.write_bytes(path.read_bytes())  # same bytes, new times
+    warm, restarted = fresh_load(content, state)
+    assert articles_read(warm) == 120
+    assert threading.active_count() == threads_before
+    with sqlite3.connect(state / "state.db") as db:  # the new rows are not cached yet (fresh)
+        assert db.execute("SELECT count(*) FROM parsecache_chunks").fetchone() == (0,)
+    _, expected = fresh_load(content, None)
+    assert restarted == expected

@@ -1,4 +1,4 @@
-"""The fast YAML path (libyaml events) gives exactly what the full loader gives.
+"""The fast YAML paths (line by line; libyaml events) give exactly what the full loader gives.
 
 :func:`feedsvc.content.yamlfile.parse_yaml` assembles flat documents straight from
 libyaml's events and hands everything else to PyYAML's constructor. These
@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from feedsvc.content.yamlfile import _parse_full, _parse_simple, parse_yaml, read_yaml_file
+from feedsvc.content.yamlflat import parse_flat
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -142,6 +143,7 @@ def test_fast_path_equals_full_loader(text: str):
         assert expected[0] is not None
         assert same_values(simple.data, expected[0])
         assert simple.lines == expected[1] and simple.duplicate_keys == expected[2]
+    assert_flat_is_full_loaders(text)
 
 
 def test_fast_path_is_taken_for_articles():
@@ -158,6 +160,7 @@ def test_fast_path_is_taken_for_generated_content(tmp_path: Path):
     content = write_content(tmp_path / "content", 20, 5, seed=1)
     for path in sorted((content / "articles").glob("*.yaml")):
         assert _parse_simple(path.read_text(encoding="utf-8")) is not None, path.name
+        assert assert_flat_is_full_loaders(path.read_text(encoding="utf-8")), path.name
 
 
 def test_escapes_flag_follows_backslashes(tmp_path: Path):
@@ -169,3 +172,152 @@ def test_escapes_flag_follows_backslashes(tmp_path: Path):
     assert parsed_plain is not None and parsed_plain.escapes is False
     assert parsed_quoted is not None and parsed_quoted.escapes is True
     assert parsed_quoted.data == {"title": "tab\there"}
+
+
+def assert_flat_is_full_loaders(text: str) -> bool:
+    """What the line-by-line reader builds, when it answers, is the full loader's
+    answer (data, key lines, duplicate keys); returns whether it answered."""
+    flat = parse_flat(text, 10_000)
+    if flat is None:
+        return False
+    expected = full_result(text)
+    assert expected[0] is not None, text
+    assert same_values(flat[0], expected[0]), text
+    assert flat[1] == expected[1] and flat[2] == expected[2], text
+    return True
+
+
+# Documents near the flat shape's edges: each either read line by line exactly as
+# the loader reads it, or left to the loader.
+FLAT_EDGES = [
+    "title: x\ntitle: y\n",
+    "title: x",
+    "body: |\n  a\n\n  b\n\n\nviews: 3\n",
+    "body: |\n  a\n    deeper\n  b",
+    "body: |-\n  a\n  b\n",
+    "body: |\n\n  leading blank\n",
+    "body: |\n  a\n   \n  b\n",
+    "body: |\n  a\n \n  b\n",
+    "body: |\n  a\n b\n",
+    "body: |\n  a\n# comment\n  b\n",
+    "body: |\n  a\n# comment\nviews: 1\n",
+    "body: |\n  # not a comment\n  a: b\n  - c\n",
+    "body: |+\n  a\n\n",
+    "body: |2\n   a\n",
+    "summary: >\n  a\n  b\n",
+    "summary: >-\n  a\n  b\n\n",
+    "summary: >\n  a\n\n  b\n",
+    "summary: >\n  a \n  b\n",
+    "summary: >\n  a\n    b\n",
+    "body: |\n",
+    "body: |\nviews: 1\n",
+    "title: a # comment\n",
+    "title: a#b\n",
+    "title: a: b\n",
+    "title: a:b\n",
+    "title: http://x/y?z=1&w=2\n",
+    "title: trailing:\n",
+    "title: x\n  continued\n",
+    "title: x\n\n  continued\n",
+    'title: "x"\n  more\n',
+    'title: "a # b: c"   \n',
+    'title: "a\\tb"\n',
+    'title: "a" b\n',
+    "title: 'it''s'\n",
+    "title: 'a' 'b'\n",
+    "title: ''\n",
+    'title: ""\n',
+    "title:\n",
+    "title:  \n  - a\n",
+    "tags:\n- a\n- b\n",
+    "title:x\n",
+    "title : x\n",
+    " title: x\n",
+    "title: x\r\nviews: 1\r\n",
+    "title: a\tb\n",
+    "title: a\u2028b\n",
+    "title: a\u00a0b\n",
+    "title: Korea \ubd81\ud55c\n",
+    "\ufefftitle: x\n",
+    "---\ntitle: x\n",
+    "title: x\n...\n",
+    "title: x\n---\ntitle: y\n",
+    "%YAML 1.2\n---\ntitle: x\n",
+    "# only a comment\n",
+    "",
+    "true: x\n",
+    "null: x\nNULL: y\n",
+    "Yes: x\nno: y\n",
+    "views: 007\nviews2: -3\nviews3: +4\nviews4: 0x1F\n",
+    "views: 1.5\n",
+    "views: " + "9" * 5000 + "\n",
+    "draft: true\ndraft2: False\nnothing: ~\nnothing2: null\n",
+    "published: 2025-09-04T18:00:00+08:00\nday: 2025-09-04\n",
+    "tags: []\n",
+    "tags: [ ]\n",
+    "tags: [a, b]\n",
+    "tags: [a,b]\n",
+    "tags: [ North Korea ,  China ]\n",
+    "tags: [a, b, ]\n",
+    "tags: [a,, b]\n",
+    "tags: [\"a, b\", 'c, ''d''']\n",
+    'tags: ["a" x, b]\n',
+    "tags: [1, true, ~, null, 007]\n",
+    "tags: [a: b]\n",
+    "tags: [[a]]\n",
+    "tags: [{a: b}]\n",
+    "tags: [-a, b]\n",
+    "tags: [a # b]\n",
+    "tags: [a\n  , b]\n",
+    "tags: [a, b] # c\n",
+    "tags: a, b\n",
+    "image: {url: x}\n",
+    "title: &a x\nother: *a\n",
+    "title: !!str 1\n",
+    "title: @x\n",
+    "title: `x\n",
+    "title: %x\n",
+    "title: -x\n",
+    "title: - x\n",
+    "title: ?x\n",
+    "title: [a]b\n",
+    "title: {a\n",
+]
+
+
+@pytest.mark.parametrize("text", FLAT_EDGES)
+def test_flat_reader_is_the_loader_or_silent(text: str):
+    assert_flat_is_full_loaders(text)
+
+
+def test_flat_reader_takes_the_common_shapes():
+    """Not silent on what it is for (so it cannot quietly stop working)."""
+    for text in (
+        "title: x\n",
+        "body: |\n  a\n\n  b\n",
+        "tags: [a, \"b\", 'c']\n",
+        "summary: >-\n  a\n  b\n",
+        "title: 'it''s'\nviews: 3\ndraft: false\n",
+    ):
+        assert assert_flat_is_full_loaders(text), text
+
+
+def test_flat_reader_on_bundled_articles():
+    """The bundled articles: read line by line where the reader answers, and then right."""
+    files = sorted((REPO / "content" / "articles").glob("*.yaml"))
+    taken = [assert_flat_is_full_loaders(path.read_text(encoding="utf-8")) for path in files]
+    assert sum(taken) >= len(files) - 2
+
+
+def test_flat_reader_on_many_keys_and_long_lists_is_the_loader():
+    """A popularity.yaml of many ``slug: views`` lines, and a list past the node
+    budget (left to the loader, which words the problem)."""
+    many = "".join(f"a{i}: {i}\n" for i in range(30_000))
+    flat = parse_flat(many, 4_000_000)
+    assert flat is not None and len(flat[0]) == 30_000 and flat[0]["a29999"] == 29_999
+    assert flat[1]["a29999"] == 30_000
+    long_list = "tags: [" + "a, " * 30_000 + "a]\n"
+    assert parse_flat(long_list, 20_000) is None
+    parsed, problems = parse_yaml(long_list, "f.yaml")
+    assert parsed is None and "more than 20000 values" in problems[0].message
+    assert assert_flat_is_full_loaders("tags: [" + "a, " * 5_000 + "a]\n")

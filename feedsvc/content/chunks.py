@@ -138,7 +138,12 @@ def pack(results: list[LoadResult], texts: TextCollector | None = None) -> Chunk
 def unpack(chunk: Chunk) -> list[LoadResult]:
     """The results of a chunk, their texts stored (one write) and referred to."""
     texts, packed = chunk
-    _base.value = put_chunk(texts) if texts else 0
+    return unpack_at(put_chunk(texts) if texts else 0, packed)
+
+
+def unpack_at(base: int, packed: bytes) -> list[LoadResult]:
+    """The pickled results of a chunk whose texts :func:`put_chunk` stored at ``base``."""
+    _base.value = base
     try:
         results: list[LoadResult] = pickle.loads(packed)
     finally:

@@ -74,9 +74,10 @@ def parse_datetime(value: Any) -> datetime | str:
                 return f"is not a valid date: {shown(value)}"
             parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
         else:
-            if len(text) > 10 and text[10] in " tT":
+            if len(text) > 10 and text[10] in " t":
                 text = text[:10] + "T" + text[11:]
-            text = _SPACE_BEFORE_OFFSET.sub("", text)
+            if len(text.split(maxsplit=1)) > 1:  # \s as split() sees it: the regex is rarely needed
+                text = _SPACE_BEFORE_OFFSET.sub("", text)
             try:
                 parsed = datetime.fromisoformat(text)
             except ValueError:

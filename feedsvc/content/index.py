@@ -107,9 +107,14 @@ class SnapshotBuilder:
         """Index ``articles`` from scratch (a first load, or many files changed)."""
         ordered = sorted((a for a in articles if not a.draft), key=newest_first_key)
         by_tag: dict[str, list[Article]] = {}
+        find = by_tag.get
         for article in ordered:  # newest first, so every tag's list is in order
             for tag in article.tags:
-                by_tag.setdefault(tag.slug, []).append(article)
+                items = find(tag.slug)
+                if items is None:
+                    by_tag[tag.slug] = [article]
+                else:
+                    items.append(article)
         self._ordered, self._by_tag = ordered, by_tag
         overrides = self._overrides
         # Stable: ties stay newest first, i.e. the order ``_views_key`` describes.

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from feedsvc.content import parsecache
 from feedsvc.content.budgets import POPULARITY, SITE, article_budget
 from feedsvc.content.cachefill import CacheFill, Kept, kept_unchanged
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
@@ -35,11 +36,11 @@ from feedsvc.content.index import SnapshotBuilder
 from feedsvc.content.lint import CrossArticleIndex, future_problems
 from feedsvc.content.model import Article, Snapshot
 from feedsvc.content.parallel import LoadResult, load_article_files
-from feedsvc.content.parsecache import ParseCache, RowWriter, cacheable, close_writers, merged
 from feedsvc.content.problemset import ProblemSet
 from feedsvc.content.reading import display_path
 from feedsvc.content.scan import ChangeScanner, Findings
-from feedsvc.content.signatures import RACY_SECONDS, Signature, recorded, unchanged_since
+from feedsvc.content.settled import cacheable, first_signatures
+from feedsvc.content.signatures import Signature
 from feedsvc.content.specials import PopularityFile, SiteFile
 from feedsvc.content.textstore import compact_if_mostly_dead, ensure_store, text_length
 from feedsvc.content.yamlfile import YamlRead, read_yaml_file
@@ -116,9 +117,9 @@ class ContentLoader:
         self._wall_clock = wall_clock
         # What changes how a file reads: its budget, how messages name it, where links lead.
         read_with = (self._article_budget, self._articles_display, self._roots, LINT_FIELDS)
-        self._cache = ParseCache.open(state, str(self.articles_dir), repr(read_with))
+        self._cache = parsecache.ParseCache.open(state, str(self.articles_dir), repr(read_with))
         self.cache_fill = CacheFill()  # rows for files a reload kept without a parse
-        self._fill_later: tuple[RowWriter, list[Kept]] | None = None
+        self._fill_later: tuple[parsecache.RowWriter, list[Kept]] | None = None
 
     @property
     def events(self) -> ContentEvents | None:
@@ -267,14 +268,11 @@ class ContentLoader:
         to_read = [name for name in changed if found.ready[name] is not None]
         if not to_read:
             return
-        loaded = self._read_articles(found, to_read)
+        loaded, cached = self._read_articles(found, to_read)
         self._text_written += sum(text_length(result[0]) for result in loaded)
         if not self._loaded and not self._files.entries:  # a first load: all stored at once
-            now = self._wall_clock()
-            settled = int((now - RACY_SECONDS) * 1e9)  # recorded() as is, for 100k files
-            signatures = (s if unchanged_since(s, settled) else recorded(s, now)
-                          for s in map(found.ready.__getitem__, to_read) if s)  # fmt: skip
-            self._files.store_first(to_read, signatures, loaded)
+            first = first_signatures(found.ready, to_read, cached, self._wall_clock())
+            self._files.store_first(to_read, first, loaded)
             return
         rewritten = self._scanner.rewritten(found, to_read)
         entries = self._files.entries
@@ -283,9 +281,12 @@ class ContentLoader:
             if kept is not None:
                 self._files.store(name, kept, same_bytes_same_article(entries.get(name), result))
 
-    def _read_articles(self, found: Findings, names: list[str]) -> list[LoadResult]:
+    def _read_articles(
+        self, found: Findings, names: list[str]
+    ) -> tuple[list[LoadResult], Mapping[str, Signature]]:
         """The results of reading ``names``: from the parse cache at the first load
-        (files as they were when cached), else read (and kept in the cache)."""
+        (files as they were when cached), else read (and kept in the cache); and the
+        identities of the files settled long enough to be cached."""
         folder = str(self.articles_dir)
         cache = self._cache
         identities = cacheable(found.ready, names, self._wall_clock()) if cache else {}
@@ -297,11 +298,11 @@ class ContentLoader:
             folder, self._articles_display, to_read, LINT_FIELDS, self._article_budget,
             self._roots, writer, identities, revisions,
         )  # fmt: skip
-        close_writers()
+        parsecache.close_writers()
         self.files_read += len(to_read)
         if writer is not None and revisions:  # rows for files kept unparsed, once loaded
             self._fill_later = (writer, kept_unchanged(to_read, loaded, identities, self._files))
-        return merged(names, taken, to_read, loaded)
+        return parsecache.merged(names, taken, to_read, loaded), identities
 
     def _index(self, changes: list[Change], views_changed: bool) -> SnapshotBuilder:
         """The snapshot indexes (and the lint index) brought up to date with ``changes``."""

@@ -14,9 +14,9 @@ What is trusted, and why:
   to the nanosecond). Any write, rename over it, ``touch``, or copy with
   ``cp -p`` changes ctime, which no program can set back, so a file edited,
   replaced or renamed while the service was stopped is read again. A file
-  that changed less than :data:`SETTLED_SECONDS` before it was read is not
-  cached at all: a second write within one tick of the file-system clock
-  would leave the same identity.
+  that changed less than :data:`~.settled.SETTLED_SECONDS` before it was
+  read is not cached at all: a second write within one tick of the
+  file-system clock would leave the same identity.
 * **The code and settings** that made a row: a hash of the content package's
   and leaf modules' sources and the Python version (``code``), and of the
   size budget, the names messages use and the folders links may lead into
@@ -45,7 +45,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -54,9 +54,11 @@ from pathlib import Path
 import feedsvc.problems
 import feedsvc.text
 import feedsvc.version
-from feedsvc.content.chunks import Chunk, LoadResult, unpack
-from feedsvc.content.signatures import Signature, unchanged_since
-from feedsvc.state.store import StateStore, connect_file, mapped
+from feedsvc.content.cacherows import Row, RowPrefetch, stored_rows
+from feedsvc.content.chunks import Chunk, LoadResult, unpack_at
+from feedsvc.content.signatures import Signature
+from feedsvc.memory import cap_malloc_arenas
+from feedsvc.state.store import StateStore, connect_file
 
 log = logging.getLogger("feedsvc")
 
@@ -73,8 +75,6 @@ TABLE = """CREATE TABLE IF NOT EXISTS parsecache_chunks (
     checksum INTEGER NOT NULL -- CRC-32 of all of the above
 )"""
 INDEX = "CREATE INDEX IF NOT EXISTS parsecache_chunks_folder ON parsecache_chunks (folder)"
-# A file changed more recently than this when read is not cached (see the docstring).
-SETTLED_SECONDS = 2.0
 
 
 @cache
@@ -116,16 +116,28 @@ class ParseCache:
         self.code = code_version()
         self.context = hashlib.blake2b(settings.encode(), digest_size=16).hexdigest()
         self.hits = self.rows_dropped = 0
+        self._prefetch: RowPrefetch | None = None
         state.schema(OWNER, SCHEMA_VERSION, [TABLE, INDEX])
 
     @classmethod
     def open(cls, state: StateStore | None, articles_dir: str, settings: str) -> ParseCache | None:
-        """The cache, if the state outlives this process (else ``None``: no cache)."""
+        """The cache, if the state outlives this process (else ``None``: no cache),
+        already reading its rows for the first load (:meth:`prefetch`)."""
         if state is None or not state.durable:
             return None
-        return cls(state, articles_dir, settings)
+        cache = cls(state, articles_dir, settings)
+        cache.prefetch()
+        return cache
 
     # -- reading (the first load) --------------------------------------------
+
+    def prefetch(self) -> None:
+        """Start reading this folder's rows in a thread, for the first load to take
+        once its scan is done (:mod:`feedsvc.content.cacherows`)."""
+        if self._prefetch is None and self._state.path is not None:
+            cap_malloc_arenas()  # before the thread takes an arena of its own
+            key = (self.folder, self.code, self.context)
+            self._prefetch = RowPrefetch(str(self._state.path), key, _checksum)
 
     def take(self, wanted: Mapping[str, Signature]) -> dict[str, LoadResult]:
         """The cached results of the files in ``wanted`` (name -> identity now) that
@@ -134,16 +146,22 @@ class ParseCache:
         hex_wanted = {name: format(identity, "x") for name, identity in wanted.items()}
         found: dict[str, LoadResult] = {}
         useless: list[int] = []
+        taken: set[str] = set()
+        prefetch, self._prefetch = self._prefetch, None
         try:
-            with self._state.reading() as db, mapped(db):
-                for row_id, uses in self._plan(hex_wanted, useless):
-                    results = self._read_row(row_id, uses)
-                    if results is None:
-                        useless.append(row_id)
-                        continue
+            useless += self._other_code()
+            for row_id, files, chunk in self._rows(prefetch, bool(wanted)):
+                uses = _uses(files, hex_wanted, taken)
+                results = None if uses is None else self._results(row_id, files, chunk, uses)
+                if results is None:
+                    useless.append(row_id)
+                else:
                     found.update(results)
         except (sqlite3.Error, ValueError) as exc:  # unreadable under us: read the files
             log.error("parse cache: unreadable (%s); reading the files", exc)
+        finally:
+            if prefetch is not None:
+                prefetch.cancel()  # ended already, unless this stopped early
         self._forget(useless)
         self.hits = len(found)
         log.info("parse cache: %d of %d files taken in %.2f s (%d rows dropped)",
@@ -151,51 +169,46 @@ class ParseCache:
                  len(useless))  # fmt: skip
         return found
 
-    def _plan(self, wanted: Mapping[str, str], useless: list[int]) -> list[tuple[int, list[int]]]:
-        """Which rows to read, newest first, and which of their files to take;
-        rows with nothing to take go to ``useless``."""
+    def _other_code(self) -> list[int]:
+        """Rows of this folder written by another code version (dropped, and logged)."""
         with self._state.reading() as db:
             rows = db.execute(
-                "SELECT id, code, context, files FROM parsecache_chunks WHERE folder = ? "
-                "ORDER BY id DESC",
-                (self.folder,),
+                "SELECT id FROM parsecache_chunks WHERE folder = ? AND code != ?",
+                (self.folder, self.code),
             ).fetchall()
-        taken: set[str] = set()
-        plan: list[tuple[int, list[int]]] = []
-        other_code = 0
-        for row_id, code, context, files in rows:
-            if code != self.code:
-                other_code += 1
-                useless.append(row_id)
-                continue
-            if context != self.context:
-                continue  # another command's settings (check names files otherwise): theirs
-            uses = _uses(files, wanted, taken)
-            if uses is None:
-                useless.append(row_id)
-            elif uses:
-                plan.append((row_id, uses))
-        if other_code:
-            log.info("parse cache: %d rows written by another code version ignored", other_code)
-        return plan
+        if rows:
+            log.info("parse cache: %d rows written by another code version ignored", len(rows))
+        return [row_id for (row_id,) in rows]
 
-    def _read_row(self, row_id: int, uses: list[int]) -> dict[str, LoadResult] | None:
-        """The results at ``uses`` in one row, by name; ``None`` if it is not intact."""
+    def _rows(self, prefetch: RowPrefetch | None, wanted: bool) -> Iterator[Row]:
+        """This folder's rows for this code and settings, newest first: as the
+        prefetch read them, or here; without files wanted, only their file lists."""
+        key = (self.folder, self.code, self.context)
+        if prefetch is not None and wanted:
+            yield from prefetch.rows()
+            return
         with self._state.reading() as db:
-            row = db.execute(
-                "SELECT folder, code, context, files, texts, results, checksum "
-                "FROM parsecache_chunks WHERE id = ?",
-                (row_id,),
-            ).fetchone()
-        if row is None:
+            if wanted:
+                yield from stored_rows(db, key, _checksum)
+                return
+            query = "SELECT id, files FROM parsecache_chunks WHERE folder = ? AND code = ? "
+            query += "AND context = ? ORDER BY id DESC"
+            for row_id, files in db.execute(query, key).fetchall():
+                yield row_id, files, None  # every row is useless (no file to take)
+
+    def _results(
+        self, row_id: int, files: str, chunk: tuple[int, bytes] | None, uses: list[int]
+    ) -> dict[str, LoadResult] | None:
+        """The results at ``uses`` in one row, by name; ``None`` if it is not intact
+        (``chunk`` is ``None`` when it failed its checksum; not looked at without uses)."""
+        if not uses:
             return {}
-        folder, code, context, files, texts, packed, checksum = row
-        if _checksum(folder, code, context, files, texts, packed) != checksum:
+        if chunk is None:
             self.rows_dropped += 1
             log.warning("parse cache: row %d does not match its checksum; ignored", row_id)
             return None
         entries = json.loads(files)
-        results = unpack((texts, packed))
+        results = unpack_at(*chunk)
         if len(results) != len(entries):
             self.rows_dropped += 1
             log.warning("parse cache: row %d is inconsistent; ignored", row_id)
@@ -300,20 +313,6 @@ def _uses(files: str, wanted: Mapping[str, str], taken: set[str]) -> list[int] |
                 taken.add(name)
                 uses.append(position)
     return uses if live else None
-
-
-def cacheable(
-    ready: Mapping[str, Signature | None], names: Iterable[str], now: float
-) -> dict[str, Signature]:
-    """The identities of ``names`` to cache them under: only files that have not
-    changed for :data:`SETTLED_SECONDS` (``now``: the wall clock before reading)."""
-    cutoff = int((now - SETTLED_SECONDS) * 1e9)
-    identities: dict[str, Signature] = {}
-    for name in names:
-        signature = ready[name]
-        if signature and unchanged_since(signature, cutoff):
-            identities[name] = signature
-    return identities
 
 
 def merged(

@@ -56,7 +56,7 @@ class NotSimple(Exception):
     """The document is not of the simple shapes above: use the full loader."""
 
 
-def _plain_scalar(value: str) -> Any:
+def plain_scalar(value: str) -> Any:
     """An untagged plain scalar, resolved as :class:`ContentYamlLoader` would.
 
     Only null, bool, int and str are built here (their constructors are
@@ -81,7 +81,7 @@ def scalar_value(event: ScalarEvent) -> Any:
     if event.tag is not None or event.anchor is not None:
         raise NotSimple
     # Quoted and block scalars without a tag are always strings.
-    return _plain_scalar(event.value) if event.implicit[0] else event.value
+    return plain_scalar(event.value) if event.implicit[0] else event.value
 
 
 def _flat_mapping(next_event: Any) -> tuple[dict[str, Any], int]:

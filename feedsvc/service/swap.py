@@ -67,8 +67,11 @@ class CatalogSwap:
             snapshot = loader.load(now)
             names = served.remember(snapshot.tags, now)
             self.current = make_catalog(self._next_seq(), snapshot, now, served=names)
+            # Frozen before the collector resumes: its first run would otherwise
+            # walk every object just loaded (~0.2-0.3 s of a 100k restart) to find
+            # the handful of cycles a load makes (14 at 100k, left uncollected).
+            freeze_loaded_objects(len(snapshot.articles))
         release_free_memory()
-        freeze_loaded_objects(len(snapshot.articles))
         log_problems(snapshot.problems)
 
     def _next_seq(self) -> int:
