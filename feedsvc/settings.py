@@ -162,12 +162,9 @@ class ServiceSettings:
     max_base_urls: int = 8
     allowed_hosts: tuple[str, ...] = ()  # empty: any valid host
     render_slots: int = 0  # feed requests building bytes at once; 0: no bound
-    # Cold feeds written by writer processes (feeds/writers.py), at most
-    # render_slots of them; False: in this process. from_env turns it on.
-    writer_processes: bool = False
+    writer_processes: bool = False  # cold feeds written by feeds/writers.py; from_env: on
     watch: str = "auto"  # "auto": inotify where available, else polling; "poll": always poll
-    # Where state.db is kept (feedsvc.state); None: in memory. from_env defaults
-    # it to DEFAULT_STATE_DIR; built directly (tests, embedding) it keeps nothing.
+    # state.db's folder; None (built directly): in memory; from_env: DEFAULT_STATE_DIR
     state_dir: str | None = None
 
     # FEEDSVC_CACHE_MB bounds both caches together: rendered pages get an

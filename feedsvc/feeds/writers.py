@@ -1,6 +1,6 @@
 """Feed writer processes: a decided document spelled out as bytes outside the server's GIL.
 
-Why: a cold feed (a tag combination, an older page, a new Host) is decided
+Why: a cold feed (a tag combination, an older page) is decided
 in the server (:func:`~feedsvc.feeds.document.feed_document`: the snapshot,
 the bodies) and then *written* (feedgen and lxml for RSS and Atom, ``json``
 for JSON Feed), which is most of its CPU and all in Python holding the GIL.
@@ -13,10 +13,11 @@ niced like the worker threads (:data:`WRITER_NICENESS`), and whenever the
 loop wakes, the kernel runs the loop first.
 
 How: :class:`WriterPool` keeps up to ``size`` long-lived writer processes,
-each this module's :func:`main` in a new interpreter (``subprocess``: no fork
-of a threaded server, nothing inherited but two pipes). A render sends the
-pickled :class:`~feedsvc.feeds.document.FeedDocument` and the formats wanted
-to an idle writer and waits on its pipe with the GIL released; the writer
+each :func:`~feedsvc.feeds.writerprocess.main` in a new interpreter
+(:mod:`.writerprocess`: no fork of a threaded server, nothing inherited
+but two pipes). A render sends the decided
+:class:`~feedsvc.feeds.document.FeedDocument` and the formats wanted to an
+idle writer and waits on its pipe with the GIL released; the writer
 answers with the bytes of :func:`~feedsvc.feeds.render.write_document`, the
 very function used in the server, so the bytes are the same either way.
 Writers are stateless (no snapshot, lock, state or cache): a reload
@@ -36,107 +37,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import pickle
-import select
-import struct
-import subprocess
-import sys
 import threading
 from collections.abc import Sequence
-from typing import IO
 
 from feedsvc.feeds.document import FeedDocument
 from feedsvc.feeds.render import write_document
+from feedsvc.feeds.writerprocess import Writer, WriterGone
 
 log = logging.getLogger("feedsvc")
 
 WRITER_NICENESS = 10  # nice levels below the server, as its worker threads (web/priority.py)
 WRITE_TIMEOUT = 30.0  # seconds a writer may take for one document before it is replaced
-FRAME = struct.Struct("!I")  # each message: its length, then a pickle
-READY = b"R"  # a writer's first byte: imported, ready for documents
-# The writer's program: this module's main(), found where the server found it.
-# It lowers its priority first, so that even its imports cost the server nothing.
-PROGRAM = (
-    "import os, sys; os.setpriority(os.PRIO_PROCESS, 0, int(sys.argv[2])); "
-    "sys.path.insert(0, sys.argv[1]); "
-    "from feedsvc.feeds.writers import main; sys.exit(main())"
-)
-
-
-class WriterGone(Exception):
-    """A writer died, hung or failed: it is replaced and the server writes the feed itself."""
-
-
-class Writer:
-    """One writer process and its two pipes (unbuffered: reads and writes release the GIL)."""
-
-    def __init__(self, niceness: int) -> None:
-        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # feedsvc/
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", PROGRAM, os.path.dirname(package), str(niceness)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
-        )  # fmt: skip
-        self.pid = self.process.pid
-
-    def wait_ready(self, timeout: float) -> bool:
-        """Block (GIL released) until the writer says it is ready; False if it never will."""
-        try:
-            return self._read(len(READY), timeout) == READY
-        except WriterGone:
-            return False
-
-    def write(self, doc: FeedDocument, formats: Sequence[str], timeout: float) -> dict[str, bytes]:
-        """The bytes of ``doc`` in ``formats``, written by this process."""
-        payload = pickle.dumps((doc, tuple(formats)), protocol=pickle.HIGHEST_PROTOCOL)
-        try:
-            _write_all(self.process.stdin, FRAME.pack(len(payload)) + payload)
-        except (OSError, ValueError) as exc:  # broken pipe: the writer is gone
-            raise WriterGone(f"writer {self.pid}: {exc}") from exc
-        (length,) = FRAME.unpack(self._read(FRAME.size, timeout))
-        ok, answer = pickle.loads(self._read(length, timeout))
-        if not ok:
-            raise WriterGone(f"writer {self.pid} failed: {answer}")
-        bodies: dict[str, bytes] = answer
-        return bodies
-
-    def _read(self, size: int, timeout: float) -> bytes:
-        """Exactly ``size`` bytes from the writer, within ``timeout`` seconds for each part."""
-        pipe = self.process.stdout
-        if pipe is None:
-            raise WriterGone(f"writer {self.pid}: closed")
-        parts, left = [], size
-        poller = select.poll()
-        poller.register(pipe.fileno(), select.POLLIN)
-        while left:
-            if not poller.poll(timeout * 1000):
-                raise WriterGone(f"writer {self.pid}: no answer within {timeout:.0f} s")
-            part = os.read(pipe.fileno(), left)
-            if not part:
-                raise WriterGone(f"writer {self.pid}: exited")
-            parts.append(part)
-            left -= len(part)
-        return b"".join(parts)
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Close its input (it exits), wait briefly, then kill it by its process id."""
-        with contextlib.suppress(OSError):
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-
-
-def _write_all(pipe: IO[bytes] | None, data: bytes) -> None:
-    if pipe is None:
-        raise ValueError("closed")
-    view = memoryview(data)
-    while view:
-        view = view[os.write(pipe.fileno(), view) :]
 
 
 class WriterPool:
@@ -272,34 +183,3 @@ class WriterPool:
                 if not self._closed:
                     self._start_one()
             self._changed.notify_all()
-
-
-def serve_documents(requests: IO[bytes], answers: IO[bytes]) -> int:
-    """The writer's loop: each document it is sent, written and sent back; returns how many."""
-    answers.write(READY)
-    answers.flush()
-    count = 0
-    while True:
-        head = requests.read(FRAME.size)
-        if len(head) < FRAME.size:
-            return count
-        (length,) = FRAME.unpack(head)
-        payload = requests.read(length)
-        if len(payload) < length:
-            return count
-        try:
-            doc, formats = pickle.loads(payload)
-            reply: tuple[bool, object] = (True, write_document(doc, formats))
-        except Exception as exc:  # a bug: the server writes this one itself, and logs why
-            reply = (False, f"{type(exc).__name__}: {exc}")
-        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-        answers.write(FRAME.pack(len(data)) + data)
-        answers.flush()
-        count += 1
-
-
-def main() -> int:
-    """A writer process: write documents until the server closes its input."""
-    with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):  # the server went away
-        serve_documents(sys.stdin.buffer, sys.stdout.buffer)
-    return 0
