@@ -7,6 +7,7 @@ stopped by SIGTERM, its writers looked up in ``/proc``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -134,6 +135,23 @@ def test_close_ends_every_writer(snapshot: Snapshot):
     doc = feed_document(snapshot, main_feed(snapshot))
     assert writers.write(doc, ("rss",)) == write_document(doc, ("rss",))  # closed: here
     assert writers.pids == []
+
+
+def test_closing_the_pool_under_a_busy_writer_still_answers_that_feed(snapshot: Snapshot):
+    writers = WriterPool(1)
+    writers.start()
+    assert writers.wait_ready(30)
+    doc = feed_document(snapshot, main_feed(snapshot))
+    big = dataclasses.replace(doc, items=doc.items * 400)  # ~0.1 s to write
+    answers: list[dict[str, bytes]] = []
+    thread = threading.Thread(target=lambda: answers.append(writers.write(big, ALL_FORMATS)))
+    thread.start()
+    wait_for(lambda: not writers._idle, timeout=10)  # taken: the write is under way
+    pids = writers.pids
+    writers.close()
+    thread.join(30)
+    assert answers == [write_document(big, ALL_FORMATS)]
+    assert not any(alive(pid) for pid in pids)
 
 
 def test_writers_run_niced_below_the_server(pool: WriterPool):

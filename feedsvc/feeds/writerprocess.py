@@ -127,24 +127,30 @@ class Writer:
 
     def _read(self, size: int, timeout: float) -> bytes:
         """Exactly ``size`` bytes from the writer, within ``timeout`` seconds for each part."""
-        pipe = self.process.stdout
-        if pipe is None:
-            raise WriterGone(f"writer {self.pid}: closed")
         parts, left = [], size
-        poller = select.poll()
-        poller.register(pipe.fileno(), select.POLLIN)
-        while left:
-            if not poller.poll(timeout * 1000):
-                raise WriterGone(f"writer {self.pid}: no answer within {timeout:.0f} s")
-            part = os.read(pipe.fileno(), left)
-            if not part:
-                raise WriterGone(f"writer {self.pid}: exited")
-            parts.append(part)
-            left -= len(part)
+        try:
+            fd = self.process.stdout.fileno()  # type: ignore[union-attr]
+            poller = select.poll()
+            poller.register(fd, select.POLLIN)
+            while left:
+                if not poller.poll(timeout * 1000):
+                    raise WriterGone(f"writer {self.pid}: no answer within {timeout:.0f} s")
+                part = os.read(fd, left)
+                if not part:
+                    raise WriterGone(f"writer {self.pid}: exited")
+                parts.append(part)
+                left -= len(part)
+        except (OSError, ValueError, AttributeError) as exc:  # its pipe closed meanwhile
+            raise WriterGone(f"writer {self.pid}: {exc}") from exc
         return b"".join(parts)
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Close its input (it exits), wait briefly, then kill it by its process id."""
+    def stop(self, timeout: float = 2.0, *, close_output: bool = True) -> None:
+        """Close its input (it exits), wait briefly, then kill it by its process id.
+
+        ``close_output=False`` while another thread may still be reading its
+        answer (a pool closing under a busy writer): that thread sees the
+        writer's output end, and closes it when it replaces the writer.
+        """
         with contextlib.suppress(OSError):
             if self.process.stdin is not None:
                 self.process.stdin.close()
@@ -153,7 +159,7 @@ class Writer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stdout is not None:
+        if close_output and self.process.stdout is not None:
             self.process.stdout.close()
 
 

@@ -115,12 +115,12 @@ class WriterPool:
         """Stop every writer (their input closed; killed by process id if still running)."""
         with self._changed:
             self._closed = True
-            writers = list(self._live.values())
+            writers, idle = list(self._live.values()), set(self._idle)
             self._live.clear()
             self._idle.clear()
             self._changed.notify_all()
-        for writer in writers:
-            writer.stop()
+        for writer in writers:  # a busy one's output is closed by the thread reading it
+            writer.stop(close_output=writer in idle)
 
     def _take(self) -> Writer | None:
         """An idle writer, waiting for one while every live one is busy; ``None``: none ready."""
