@@ -150,18 +150,22 @@ class WriterPool:
         ).start()
 
     def _await_ready(self, writer: Writer) -> None:
+        """The start thread: wait (GIL released) for the writer's first byte, then make it idle."""
         ready = writer.wait_ready(WRITE_TIMEOUT)
         with self._changed:
             self._starting -= 1
-            if ready and not self._closed and writer.pid in self._live:
+            taken = ready and not self._closed and writer.pid in self._live
+            if taken:
                 self._idle.append(writer)
                 log.info("feed writer ready (pid %d, nice %d)", writer.pid, self.niceness)
             else:
                 self._live.pop(writer.pid, None)
             self._changed.notify_all()
-        if not ready:
-            log.warning("feed writer %d did not start; feeds are written in the server", writer.pid)
-            writer.process.kill()
+        if not taken:  # it failed to start, or the pool closed meanwhile
+            if not ready and not self._closed:
+                log.warning("feed writer %d did not start; feeds are written here", writer.pid)
+            with contextlib.suppress(OSError):
+                writer.process.kill()
             writer.stop()
 
     def _give_back(self, writer: Writer) -> None:
