@@ -11,7 +11,8 @@ combinations, older pages, random Hosts, random query strings, the HTML
 pages and embeds; one row instead holds ``--idle`` idle connections open.
 
 Per row: flood requests/s and 5xx, reader p50/p99 and their ratios, the
-server's CPU per request (its /proc ticks over all requests answered), and
+server's CPU per request (the /proc ticks of the server and its feed writer
+processes over all requests answered), and
 whether the hot feeds were still cached afterwards (cache misses counted by
 ``/metrics`` while they are fetched once more; 0 is what should stay).
 
@@ -42,7 +43,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.cpuwatch import TICKS, process_ticks
+from bench.cpuwatch import TICKS, process_ticks, with_descendants
 from bench.generate import write_content
 from bench.servers import HOST, REPO, feedsvc_server, fetch
 
@@ -129,6 +130,11 @@ def read_feed(port: int, seconds: float, interval: float) -> dict[str, float]:
     return {"reads": len(latencies), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "errors": errors}
 
 
+def server_ticks(pid: int) -> int:
+    """CPU ticks of the server and of every process below it (its feed writers)."""
+    return sum(process_ticks(each) for each in with_descendants([pid]))
+
+
 def cache_misses(port: int) -> int | None:
     """Cache misses so far, summed over /metrics' ``feedsvc_cache_lookups_total``."""
     text = fetch(port, "/metrics")[2].decode()
@@ -151,9 +157,9 @@ def settle(server_pid: int, port: int, timeout: float = 120.0) -> None:
     quiet row must not measure the prewarm after start."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ticks = process_ticks(server_pid)
+        ticks = server_ticks(server_pid)
         time.sleep(0.5)
-        if process_ticks(server_pid) - ticks <= TICKS * 0.02 and hot_misses(port) == 0:
+        if server_ticks(server_pid) - ticks <= TICKS * 0.02 and hot_misses(port) == 0:
             return
 
 
@@ -162,7 +168,7 @@ def measure_row(name: str, server_pid: int, port: int, args: argparse.Namespace,
     """One row: the reader while ``name`` floods (or holds idle sockets, or nothing)."""
     idle: list[socket.socket] = []
     flooder = None
-    ticks = process_ticks(server_pid)
+    ticks = server_ticks(server_pid)
     if name == "idle":
         idle = [socket.create_connection((HOST, port), timeout=10) for _ in range(args.idle)]
     elif name != "quiet":
@@ -185,7 +191,7 @@ def measure_row(name: str, server_pid: int, port: int, args: argparse.Namespace,
             flooder.wait()
         for sock in idle:
             sock.close()
-    cpu_ms = (process_ticks(server_pid) - ticks) * 1000 / TICKS
+    cpu_ms = (server_ticks(server_pid) - ticks) * 1000 / TICKS
     served = counts["requests"] + reader["reads"]
     return {"row": name, **reader, "flood_requests": counts["requests"],
             "flood_rps": counts["requests"] / (args.seconds + 1), "flood_5xx": counts["5xx"],

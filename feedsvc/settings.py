@@ -162,9 +162,9 @@ class ServiceSettings:
     max_base_urls: int = 8
     allowed_hosts: tuple[str, ...] = ()  # empty: any valid host
     render_slots: int = 0  # feed requests building bytes at once; 0: no bound
+    writer_processes: bool = False  # cold feeds written by feeds/writers.py; from_env: on
     watch: str = "auto"  # "auto": inotify where available, else polling; "poll": always poll
-    # Where state.db is kept (feedsvc.state); None: in memory. from_env defaults
-    # it to DEFAULT_STATE_DIR; built directly (tests, embedding) it keeps nothing.
+    # state.db's folder; None (built directly): in memory; from_env: DEFAULT_STATE_DIR
     state_dir: str | None = None
 
     # FEEDSVC_CACHE_MB bounds both caches together: rendered pages get an
@@ -195,6 +195,7 @@ class ServiceSettings:
             max_base_urls=_env_number(env, "MAX_BASE_URLS", 8),
             allowed_hosts=allowed_hosts_from_env(env),
             watch=_env_choice(env, "WATCH", ("auto", "poll")),
+            writer_processes=_env_choice(env, "WRITER_PROCESSES", ("on", "off")) == "on",
             state_dir=state_dir_from_env(env),
         )
         clean = {k: v for k, v in overrides.items() if v is not None}

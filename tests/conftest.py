@@ -24,6 +24,10 @@ from feedsvc.web.app import create_app
 # (``feedsvc check``, ``serve`` without the helpers) keeps it in memory
 # unless the test names a folder; servers.feedsvc_server gives each its own.
 os.environ["FEEDSVC_STATE_DIR"] = "none"
+# Feeds are written in the test's own process unless a test asks for writer
+# processes (tests/test_feeds_writers.py): the bytes are the same, and the
+# suite does not start a helper process for every server it runs.
+os.environ["FEEDSVC_WRITER_PROCESSES"] = "off"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ Atom's logo to RSS's image).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
@@ -57,11 +57,22 @@ def render_feed(
 ) -> RenderedFeed:
     """Render one feed in ``formats`` (all by default) from one decided document.
 
-    RSS and Atom share a single feedgen build when both are asked for; a
-    format not asked for costs nothing. Each format's bytes are the same
-    whichever others are rendered with it (tests/test_feeds_render.py).
+    The document is decided here (it needs the snapshot); the writing goes
+    to the writer in use (:func:`use_writer`: a writer process, or
+    :func:`write_document` here), which gives the same bytes either way.
     """
     doc = feed_document(snapshot, spec)
+    return RenderedFeed(bodies=_writer(doc, formats), updated=doc.updated)
+
+
+def write_document(doc: FeedDocument, formats: Sequence[str] = ALL_FORMATS) -> dict[str, bytes]:
+    """``doc`` spelled out in ``formats``: format name -> template bytes.
+
+    RSS and Atom share a single feedgen build when both are asked for; a
+    format not asked for costs nothing. Each format's bytes are the same
+    whichever others are written with it (tests/test_feeds_render.py).
+    Also what a writer process runs (:mod:`.writers`).
+    """
     bodies: dict[str, bytes] = {}
     fg = _feed_generator(doc) if "rss" in formats or "atom" in formats else None
     for fmt in formats:
@@ -73,7 +84,24 @@ def render_feed(
             bodies[fmt] = json_feed(doc)
         else:
             raise KeyError(fmt)
-    return RenderedFeed(bodies=bodies, updated=doc.updated)
+    return bodies
+
+
+# Writes a decided document in the formats named (write_document, or a writer pool's write).
+DocumentWriter = Callable[[FeedDocument, Sequence[str]], dict[str, bytes]]
+_writer: DocumentWriter = write_document
+
+
+def use_writer(writer: DocumentWriter | None) -> DocumentWriter:
+    """Have every later :func:`render_feed` write through ``writer`` (``None``: here).
+
+    Process-wide, like the body cache (:func:`~feedsvc.feeds.body.keep_rendered_bodies`):
+    every writer gives the same bytes, so it only matters where the CPU is
+    spent. Returns the writer used until now.
+    """
+    global _writer
+    previous, _writer = _writer, writer or write_document
+    return previous
 
 
 def rss_feed(doc: FeedDocument) -> bytes:

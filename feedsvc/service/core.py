@@ -23,10 +23,12 @@ from feedsvc.feeds.cache import FeedCache, Variant
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.lastmodified import LastModifiedLedger
 from feedsvc.feeds.prerender import Prerender
+from feedsvc.feeds.render import use_writer
 from feedsvc.feeds.rendered import RenderedBodies
 from feedsvc.feeds.served_tags import ServedTags
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FeedFormat
+from feedsvc.feeds.writers import WriterPool
 from feedsvc.service.base_urls import BaseURLs
 from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale, variant_key
 from feedsvc.service.swap import CatalogSwap
@@ -79,6 +81,11 @@ class FeedService:
         self.prerender = Prerender(
             self.bodies, lambda: self.content.current.snapshot, self.wait_prewarmed
         )
+        self.writers: WriterPool | None = None  # cold feeds written outside our GIL
+        if settings.writer_processes:
+            self.writers = WriterPool(settings.render_slots or 2)
+            self.writers.start()  # until it is ready, feeds are written here
+            use_writer(self.writers.write)
         if prewarm:
             self.prewarmer.start(self.content.current)
             self.prerender.start()  # after the prewarm, in a niced helper process
@@ -185,7 +192,13 @@ class FeedService:
         self.prerender.stop()
 
     def close(self) -> None:
-        """Stop, then close the state (after every other user of it has stopped)."""
+        """Stop, then close the state (after every other user of it has stopped).
+
+        The writer processes end here, after the threads that render.
+        """
         self.stop()
+        if self.writers is not None:
+            use_writer(None)
+            self.writers.close()
         self.bodies.close()
         self.state.close()

@@ -28,6 +28,7 @@ from typing import Any
 
 from waitress.task import ThreadedTaskDispatcher
 
+from feedsvc.feeds.writerprocess import cpu_spent_elsewhere
 from feedsvc.web.cpushare import CpuBudgets
 
 
@@ -120,8 +121,9 @@ class FairDispatcher(ThreadedTaskDispatcher):  # type: ignore[misc]
             except BaseException:
                 self.logger.exception("Exception when servicing %r", task)
             finally:
-                if self.budgets is not None:
-                    self.budgets.charge(key, time.thread_time() - started)
+                if self.budgets is not None:  # with what writer processes spent for it
+                    spent = time.thread_time() - started + cpu_spent_elsewhere()
+                    self.budgets.charge(key, spent)
                 self._done(key)
 
     def add_task(self, task: Any) -> None:
