@@ -14,15 +14,28 @@ for two differences no reader sees (the test module names them).
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
 from cmarkgfm import _cmark
-from markdown_it import MarkdownIt
 
 from feedsvc.text import clean_text, sanitise_body
 
-_markdown = MarkdownIt("commonmark")
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+
+
+@functools.cache
+def _markdown() -> MarkdownIt:
+    """The reference renderer, made on the first body cmark may render unlike it:
+    most servers never need it, and not importing it saves ~1 MB resident."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark")
+
+
 # cmark (C) renders a body ~20x faster than markdown-it-py, the reference.
 # Raw HTML passes through to nh3, as with markdown-it. The result is freed
 # with libc's free(): cmarkgfm's own wrapper never frees it (a leak per call).
@@ -147,7 +160,7 @@ def markdown_html(source: str) -> str:
         suspect = "%" in lowered or "script:" in lowered or "file:" in lowered or "data:" in lowered
         if not (suspect and _UNLIKE_LINK.search(rendered)):
             return rendered.replace("<blockquote>\n</blockquote>", "<blockquote></blockquote>")
-    reference: str = _markdown.render(source)
+    reference: str = _markdown().render(source)
     return reference
 
 

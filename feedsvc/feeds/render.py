@@ -20,18 +20,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape
-from typing import Any
-
-from feedgen.feed import FeedGenerator
-from lxml import etree
+from typing import TYPE_CHECKING, Any
 
 from feedsvc.content.model import Snapshot
 from feedsvc.feeds.document import FeedDocument, FeedItem, Link, feed_document
 from feedsvc.feeds.jsonfeed import json_feed
-from feedsvc.feeds.mediarss import MediaEntry, MediaFeed
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FORMATS
 from feedsvc.version import __version__
+
+if TYPE_CHECKING:  # imported where an RSS or Atom feed is built (see _feed_generator)
+    from feedgen.feed import FeedGenerator
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
@@ -124,6 +123,8 @@ class AtomLinks:
         return {"atom": ATOM_NS}
 
     def extend_rss(self, rss_feed: Any) -> Any:  # lxml element (lxml is untyped)
+        from lxml import etree  # loaded by feedgen already: a dict look-up
+
         channel = rss_feed[0]
         for link in self.links:
             etree.SubElement(channel, f"{{{ATOM_NS}}}link", link)
@@ -148,6 +149,13 @@ def _dublin_core() -> tuple[type, type]:
 
 
 def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: Any to mypy
+    # feedgen, lxml and dateutil (~6 MB resident) are imported on the first
+    # RSS or Atom build, not with this module: a server whose writer
+    # processes do the writing never loads them (issue 14 item 4).
+    from feedgen.feed import FeedGenerator
+
+    from feedsvc.feeds.mediarss import MediaEntry, MediaFeed
+
     fg = FeedGenerator()
     fg.register_extension("dc", *_dublin_core(), atom=False, rss=True)
     fg.register_extension("atomlinks", AtomLinks, atom=False, rss=True)
