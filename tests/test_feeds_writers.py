@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -236,3 +238,20 @@ def test_writer_processes_are_on_unless_the_environment_says_off():
     assert not ServiceSettings().writer_processes  # built directly (tests, embedding): here
     with pytest.raises(ValueError, match="FEEDSVC_WRITER_PROCESSES"):
         ServiceSettings.from_env({"FEEDSVC_WRITER_PROCESSES": "sometimes"})
+
+
+def test_a_server_importing_its_modules_loads_no_xml_writer_or_reference_markdown():
+    """feedgen, lxml, dateutil and markdown-it-py (~7 MB resident) load only where
+    used: in the writer processes, or on a body cmark may render unlike the
+    reference (issue 14 item 4). A fresh interpreter: this one has them all."""
+    code = (
+        "import sys, feedsvc.cli, feedsvc.web.app, feedsvc.web.admin, feedsvc.service.core\n"
+        "from feedsvc.feeds.markdown import render_body\n"
+        "html = render_body('Some *text*.', 'http://127.0.0.1/')\n"
+        "assert html == '<p>Some <em>text</em>.</p>\\n', html\n"
+        "names = ('feedgen', 'lxml', 'dateutil', 'markdown_it')\n"
+        "print(sorted(name for name in names if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -66,12 +66,17 @@ class FeedService:
         keep_rendered_bodies(self.bodies)
         self.bases = BaseURLs(settings.max_base_urls)
         self.prewarmer = Prewarmer(self.cache, self.bases, lambda: self.content.current)
-        self.content = CatalogSwap(
-            self.loader,
-            self.clock,
-            lambda new, old: self.prewarmer.prewarm(new, previous=old),
-            self.served_tags,
-        )
+        self.writers = self._start_writers(settings)
+        try:
+            self.content = CatalogSwap(
+                self.loader,
+                self.clock,
+                lambda new, old: self.prewarmer.prewarm(new, previous=old),
+                self.served_tags,
+            )
+        except BaseException:
+            self._close_writers()
+            raise
         # Called as listener(old_view, new_view) after each swap, in the reloading thread.
         self.listeners = self.content.listeners
         self.listeners.append(self._forget_stale)
@@ -81,11 +86,6 @@ class FeedService:
         self.prerender = Prerender(
             self.bodies, lambda: self.content.current.snapshot, self.wait_prewarmed
         )
-        self.writers: WriterPool | None = None  # cold feeds written outside our GIL
-        if settings.writer_processes:
-            self.writers = WriterPool(settings.render_slots or 2)
-            self.writers.start()  # until it is ready, feeds are written here
-            use_writer(self.writers.write)
         if prewarm:
             self.prewarmer.start(self.content.current)
             self.prerender.start()  # after the prewarm, in a niced helper process
@@ -185,6 +185,27 @@ class FeedService:
         """Wait for the start-up background prewarm (if any); True once it has finished."""
         return self.prewarmer.wait(timeout)
 
+    @staticmethod
+    def _start_writers(settings: ServiceSettings) -> WriterPool | None:
+        """The writer processes (cold feeds written outside our GIL), if configured.
+
+        Started before the content is loaded, so one is ready by the time the
+        prewarm renders: feeds written in this process would import feedgen,
+        lxml and dateutil here (~6 MB resident at 100k; issue 14 item 4).
+        Until one is ready, feeds are written here.
+        """
+        if not settings.writer_processes:
+            return None
+        writers = WriterPool(settings.render_slots or 2)
+        writers.start()
+        use_writer(writers.write)
+        return writers
+
+    def _close_writers(self) -> None:
+        if self.writers is not None:
+            use_writer(None)
+            self.writers.close()
+
     def stop(self) -> None:
         """Stop the watcher, the start-up prewarm and the pre-render (waiting for each briefly)."""
         self.watcher.stop()
@@ -197,8 +218,6 @@ class FeedService:
         The writer processes end here, after the threads that render.
         """
         self.stop()
-        if self.writers is not None:
-            use_writer(None)
-            self.writers.close()
+        self._close_writers()
         self.bodies.close()
         self.state.close()
