@@ -28,7 +28,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import logging
-import os
 import sqlite3
 import struct
 import subprocess
@@ -42,6 +41,7 @@ from typing import BinaryIO
 from feedsvc.content.model import Snapshot
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
+from feedsvc.feeds.child import start_child
 from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.rendered import INSERT, KEY_BYTES, RenderedBodies, Row, pack_row
 from feedsvc.state.store import connect_file
@@ -61,11 +61,6 @@ WALKED = "feedsvc:every-body-kept"
 SKIPPED = "pre-rendered 0 article bodies in 0.0 s (content version %s: every body kept; no walk)"
 STORE_BATCH = 32  # rows per write transaction: a request writing meanwhile waits ~1 ms
 NICENESS = 19
-# The helper's program: this module's main(), found where the service found it.
-HELPER = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "from feedsvc.feeds.prerender import main; sys.exit(main())"
-)
 
 
 class Prerender:
@@ -236,10 +231,8 @@ class KeyPrefixes:
 
 
 def start_helper(database: str) -> subprocess.Popen[bytes]:
-    """The helper process, importing this very feedsvc (wherever ``sys.path`` found it)."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # feedsvc/
-    command = [sys.executable, "-c", HELPER, os.path.dirname(package), database]
-    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    """The helper process (at :data:`NICENESS`), importing this very feedsvc."""
+    return start_child("feedsvc.feeds.prerender", NICENESS, database)
 
 
 def send(pipe: BinaryIO, key: bytes, url: str, source: str) -> None:
@@ -285,12 +278,10 @@ def serve_requests(requests: BinaryIO, connection: sqlite3.Connection) -> int:
 
 
 def main() -> int:
-    """The helper process: lowest CPU priority, then render and store until its input ends.
+    """The helper process (niced by :func:`~.child.run`): render and store until its input ends.
 
     Exits 0 having written how many rows it stored, or 1 if the state failed it.
     """
-    with contextlib.suppress(AttributeError, OSError):  # no nice(): correct, only less polite
-        os.nice(NICENESS)
     try:
         connection = connect_file(sys.argv[1])
         stored = serve_requests(sys.stdin.buffer, connection)

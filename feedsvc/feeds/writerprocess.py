@@ -30,18 +30,12 @@ import time
 from collections.abc import Sequence
 from typing import IO
 
+from feedsvc.feeds.child import start_child
 from feedsvc.feeds.document import FeedDocument, FeedItem
 from feedsvc.feeds.render import write_document
 
 FRAME = struct.Struct("!I")  # each message: its length, then a pickle
 READY = b"R"  # a writer's first byte: imported, ready for documents
-# The writer's program: this module's main(), found where the server found it.
-# It lowers its priority first, so that even its imports cost the server nothing.
-PROGRAM = (
-    "import os, sys; os.setpriority(os.PRIO_PROCESS, 0, int(sys.argv[2])); "
-    "sys.path.insert(0, sys.argv[1]); "
-    "from feedsvc.feeds.writerprocess import main; sys.exit(main())"
-)
 
 
 _DOC_FIELDS = tuple(field.name for field in dataclasses.fields(FeedDocument))
@@ -96,11 +90,7 @@ class Writer:
     """One writer process and its two pipes (unbuffered: reads and writes release the GIL)."""
 
     def __init__(self, niceness: int) -> None:
-        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # feedsvc/
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", PROGRAM, os.path.dirname(package), str(niceness)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0,
-        )  # fmt: skip
+        self.process = start_child("feedsvc.feeds.writerprocess", niceness, bufsize=0)
         self.pid = self.process.pid
 
     def wait_ready(self, timeout: float) -> bool:
