@@ -22,6 +22,7 @@ from bench.generate import write_content
 from feedsvc.content.loader import ContentLoader
 from feedsvc.feeds.cache import BoundedLRU, CacheBusy, FeedCache, Variant
 from feedsvc.feeds.document import BASE_TOKEN
+from feedsvc.feeds.filled import Filled
 from feedsvc.feeds.render import RenderedFeed, render_feed
 from feedsvc.feeds.routing import lookup
 from feedsvc.feeds.spec import feed_fingerprint, main_feed
@@ -198,8 +199,10 @@ def test_a_cold_request_renders_its_own_format_and_the_validators_do_not_depend_
         assert rendered == [(fmt,) for fmt in order]  # one format each, on its own request
         template = cache.templates.get(fingerprint)
         assert template is not None and set(template.bodies) == set(order)
-        bodies_size = sum(len(body) for body in template.bodies.values()) + 512
-        assert cache.templates.size_bytes == bodies_size  # the grown entry counted anew
+        kept = [v.body for v in got.values()]  # filled for base "b": the variants' own bytes
+        assert all(isinstance(template.stored[f], Filled) for f in order)
+        assert cache.templates.size_bytes == template.size  # the grown entry counted anew
+        assert template.size >= sum(len(body) for body in kept) + 512
         served.append({f: (v.body, v.etag, v.gzip_etag, v.last_modified) for f, v in got.items()})
     assert served[0] == served[1]
 

@@ -2,14 +2,15 @@
 
 Two levels, both LRU and bounded in bytes:
 
-* **templates**: one :class:`~feedsvc.feeds.render.RenderedFeed` per feed
+* **templates**: one :class:`~feedsvc.feeds.filled.Template` per feed
   *fingerprint* (the feed's items and settings). Rendering (feedgen) happens
   only on a template miss, so a reload re-renders only the feeds whose items
   changed, and a rarely read tag's template is evicted instead of pinning
-  memory.
+  memory. Once served, a format's template is kept filled for its first base
+  URL (:mod:`.filled`), the very bytes its variant serves: held once.
 * **variants**: the bytes actually served for one (base URL, content version,
   feed, format): the template with the base URL filled in, its gzip copy and
-  both strong ETags. Making one costs a byte replace, a hash and a gzip, never
+  both strong ETags. Making one costs at most a byte splice and a hash, never
   a render; the bound keeps a client that invents Host headers from growing
   memory.
 
@@ -22,15 +23,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from xml.sax.saxutils import escape as xml_escape
 
-from feedsvc.feeds.document import BASE_TOKEN
+from feedsvc.feeds.filled import TOKEN, Filled, Template, base_replacement, fill_at_tokens
 from feedsvc.feeds.lastmodified import LastModifiedLedger
 from feedsvc.feeds.lru import BoundedLRU as BoundedLRU  # its users import it from here
 from feedsvc.feeds.render import ALL_FORMATS, RenderedFeed
@@ -99,11 +98,7 @@ class Variant:
 
 def fill_base(template: bytes, fmt: str, base_url: str) -> bytes:
     """Put the request's base URL where the renderer left :data:`BASE_TOKEN`."""
-    if fmt == "json":
-        replacement = json.dumps(base_url, ensure_ascii=False)[1:-1]
-    else:
-        replacement = xml_escape(base_url, {'"': "&quot;"})
-    return template.replace(BASE_TOKEN.encode(), replacement.encode("utf-8"))
+    return template.replace(TOKEN, base_replacement(fmt, base_url))
 
 
 class FeedCache:
@@ -119,9 +114,7 @@ class FeedCache:
     """
 
     def __init__(self, max_bytes: int, render_slots: int = 0) -> None:
-        self.templates: BoundedLRU[RenderedFeed] = BoundedLRU(
-            max_bytes // 2, lambda r: sum(len(b) for b in r.bodies.values()) + 512
-        )
+        self.templates: BoundedLRU[Template] = BoundedLRU(max_bytes // 2, lambda t: t.size)
         self.variants: BoundedLRU[Variant] = BoundedLRU(max_bytes // 2, lambda v: v.size)
         self.ledger = LastModifiedLedger()
         self._render_lock = threading.Lock()
@@ -137,7 +130,7 @@ class FeedCache:
         formats: Sequence[str] = ALL_FORMATS,
         *,
         protected: bool = False,
-    ) -> RenderedFeed:
+    ) -> Template:
         """The rendered feed for ``fingerprint`` holding (at least) ``formats``.
 
         Only the formats it lacks are rendered: a cold request for RSS
@@ -149,19 +142,20 @@ class FeedCache:
         one thread renders and the others reuse its result.
         """
         found = self.templates.get(fingerprint)
-        if found is not None and all(fmt in found.bodies for fmt in formats):
+        if found is not None and all(fmt in found.stored for fmt in formats):
             return found
         with self._render_lock:
             found = self.templates.get(fingerprint)
-            have = found.bodies if found is not None else {}
+            have = found.stored if found is not None else {}
             missing = tuple(fmt for fmt in formats if fmt not in have)
             if found is None or missing:
                 rendered = render(missing)
                 self.renders += 1
                 if found is None:
-                    found = self.templates.put(fingerprint, rendered, protected=protected)
+                    made = Template(dict(rendered.bodies), rendered.updated)
+                    found = self.templates.put(fingerprint, made, protected=protected)
                 else:  # same fingerprint: same content, same date; a new entry, not a mutation
-                    found = RenderedFeed({**have, **rendered.bodies}, found.updated)
+                    found = Template({**have, **rendered.bodies}, found.updated)
                     self.templates.swap(fingerprint, found)
         return found
 
@@ -228,11 +222,8 @@ class FeedCache:
         (:attr:`Variant.gzip_body`).
         """
         base_url, seq, feed_key, fmt = key
-        rendered = self.template(fingerprint, render, (fmt,), protected=protected)
-        template = rendered.bodies[fmt]
-        template_hash = hashlib.blake2b(template, digest_size=12).hexdigest()
-        last_modified = self.ledger.observe(feed_key, fmt, seq, template_hash, rendered.updated)
-        body = fill_base(template, fmt, base_url)
+        body, template_hash, updated = self._filled(fingerprint, render, fmt, base_url, protected)
+        last_modified = self.ledger.observe(feed_key, fmt, seq, template_hash, updated)
         variant = Variant(
             body=body,
             etag=strong_etag(body),
@@ -244,3 +235,24 @@ class FeedCache:
         )
         self.variant_builds += 1
         return self.variants.put(key, variant, protected=protected)
+
+    def _filled(
+        self, fingerprint: str, render: Render, fmt: str, base_url: str, protected: bool
+    ) -> tuple[bytes, str, datetime]:
+        """``fmt``'s bytes under ``base_url``, its template's hash and content date.
+
+        A format served for the first time is kept filled in its template
+        (:mod:`.filled`), so the variant built now and the template share one
+        ``bytes``; later variants under the same base URL share it too.
+        """
+        replacement = base_replacement(fmt, base_url)
+        entry = self.template(fingerprint, render, (fmt,), protected=protected)
+        kept = entry.stored[fmt]
+        if isinstance(kept, Filled):
+            return kept.under(replacement), kept.template_hash, entry.updated
+        filled = fill_at_tokens(kept, replacement)
+        with self._render_lock:  # template() swaps entries under it too
+            now = self.templates.peek(fingerprint)
+            if now is not None and now.stored.get(fmt) is kept:
+                self.templates.swap(fingerprint, now.with_format(fmt, filled))
+        return filled.body, filled.template_hash, entry.updated
