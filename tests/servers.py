@@ -42,9 +42,10 @@ class WaitressThread:
 
     def __init__(
         self, app: Any, *, threads: int = 4, create: Callable[..., Any] = create_server,
-        **adjustments: Any,
+        loop_timeout: float = 0.05, **adjustments: Any,
     ) -> None:  # fmt: skip
         self.app = app
+        self.loop_timeout = loop_timeout  # one poll's limit (waitress's own: 1 s)
         self.create = create  # waitress's create_server, or feedsvc's (web/server.py)
         self.adjustments = {
             "threads": threads,
@@ -85,7 +86,10 @@ class WaitressThread:
         try:
             while not self._stopping.is_set():
                 wasyncore.loop(
-                    timeout=0.05, map=socket_map, use_poll=server.adj.asyncore_use_poll, count=1
+                    timeout=self.loop_timeout,
+                    map=socket_map,
+                    use_poll=server.adj.asyncore_use_poll,
+                    count=1,
                 )
         finally:
             server.task_dispatcher.shutdown()
@@ -95,6 +99,7 @@ class WaitressThread:
         """Stop polling, close the listening socket and every channel; join the thread."""
         if self.thread is not None:
             self._stopping.set()
+            self.server.pull_trigger()  # end a long poll now
             self.thread.join(timeout=10)
             if self.thread.is_alive():
                 raise RuntimeError("waitress thread did not stop")

@@ -15,6 +15,7 @@ from bench.servers import HOST
 from feedsvc.settings import ConnectionSettings
 from feedsvc.web.cpushare import CpuBudgets
 from feedsvc.web.server import create_server
+from feedsvc.web.wake import LoopWaker
 
 WAIT = 10.0
 
@@ -144,6 +145,61 @@ def test_a_client_over_its_budget_is_not_read_while_others_are_served(
     assert app.order == ["/burn", "/light", "/heavy-again"]
     assert waited >= (0.1 - 0.02) / 0.2 * 0.5  # a lower bound: the debt cannot drain faster
     assert budgets.throttled > 0
+
+
+def test_a_throttled_client_is_read_when_its_debt_drains_not_at_the_poll_timeout():
+    """Nobody else's traffic and a one-minute poll: only the loop's own wake-up
+    (web/wake.py) can get the throttled client's next request read; without it
+    the request sat unread until the poll timed out, long after the debt drained."""
+    app = Burner()
+    settings = ConnectionSettings(client_cpu_percent=20, per_client_threads=4)
+
+    def create(app: Any, **options: Any) -> Any:
+        return create_server(app, settings, 0, None, cpu_burst=0.02, **options)
+
+    with WaitressThread(app, threads=4, create=create, loop_timeout=60) as server:
+        budgets, waker = server.server.cpu_budgets, server.server.cpu_waker
+        with connect(server.port, "127.0.0.1") as sock:  # times out after WAIT (10 s)
+            ask(sock, "/burn")
+            assert answered(sock).startswith(b"HTTP/1.1 200")
+            deadline = time.monotonic() + WAIT
+            while budgets.allows("127.0.0.1"):  # charged once the worker is done
+                assert time.monotonic() < deadline, "the burn was never charged"
+                time.sleep(0.001)
+            ask(sock, "/after-the-debt")
+            assert answered(sock).startswith(b"HTTP/1.1 200")
+    assert app.order == ["/burn", "/after-the-debt"]
+    assert budgets.throttled > 0 and waker.wakes >= 1
+
+
+def test_one_wake_due_covers_every_later_ask_and_an_earlier_one_moves_it():
+    pulls: list[float] = []
+    waker = LoopWaker(lambda: pulls.append(time.monotonic()))
+    asked = time.monotonic()
+    waker.after(5)
+    for _ in range(100):  # every poll asks again for each throttled channel
+        waker.after(6)
+    assert waker.moves == 1
+    waker.after(0.05)  # sooner than the one due: moves it
+    assert waker.moves == 2
+    deadline = time.monotonic() + WAIT
+    while not pulls:
+        assert time.monotonic() < deadline, "the loop was never woken"
+        time.sleep(0.01)
+    assert pulls[0] - asked >= 0.05  # not before it was asked for
+    assert waker.wakes == 1
+    waker.after(0.05)  # nothing due any more: a new wake
+    assert waker.moves == 3
+
+
+def test_drains_in_is_the_time_to_the_burst():
+    clock = Clock()
+    budgets = CpuBudgets(0.25, burst=0.5, clock=clock)
+    assert budgets.drains_in("a") == 0.0
+    budgets.charge("a", 0.7)
+    assert budgets.drains_in("a") == pytest.approx(0.8)  # 0.2 over at 0.25 a second
+    clock.now += 0.81  # (exactly 0.8 may leave a rounding error over the burst)
+    assert budgets.allows("a") and budgets.drains_in("a") == 0.0
 
 
 def test_without_a_share_nothing_is_counted_or_held():

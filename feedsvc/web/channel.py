@@ -211,12 +211,19 @@ class KeepAliveChannel(HTTPChannel):  # type: ignore[misc]
         """waitress's rule, and the client within its CPU budget (:mod:`.cpushare`).
 
         A client over its budget is simply not read: its next requests wait
-        in its socket until its debt has drained, without a thread or an error.
+        in its socket until its debt has drained, without a thread or an error;
+        the loop is woken then (:mod:`.wake`), not at its next poll timeout.
         """
         if not super().readable():
             return False
         budgets = self.server.cpu_budgets
-        return budgets is None or bool(budgets.allows(client_key(self)))
+        if budgets is None:
+            return True
+        key = client_key(self)
+        if budgets.allows(key):
+            return True
+        self.server.cpu_waker.after(budgets.drains_in(key))
+        return False
 
     def claim_for_loop(self) -> bool:
         """Take the first queued request to answer on the event loop, if it is cheap.

@@ -73,3 +73,9 @@ class CpuBudgets:
             return True
         self.throttled += 1
         return False
+
+    def drains_in(self, key: Hashable) -> float:
+        """Seconds until ``key``'s debt is back within the burst (0 if it is)."""
+        with self._lock:
+            over = self._debt_now(key, self.clock()) - self.burst
+        return max(0.0, over / self.share)

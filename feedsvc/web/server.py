@@ -34,6 +34,7 @@ from feedsvc.web.cpushare import BURST_SECONDS, CpuBudgets
 from feedsvc.web.fairqueue import FairDispatcher
 from feedsvc.web.fastpath import FastPath
 from feedsvc.web.priority import favour_event_loop
+from feedsvc.web.wake import LoopWaker
 
 AnswersFromMemory = Callable[[dict[str, Any]], bool]
 
@@ -152,6 +153,7 @@ def create_server(
                 FastPath.for_app(app, listener.adj) if answers_from_memory and fast_path else None
             )
             listener.cpu_budgets = budgets
+            listener.cpu_waker = LoopWaker(listener.pull_trigger)
     return cast(Server, server)
 
 
