@@ -199,6 +199,16 @@ FLAT_EDGES = [
     "body: |\n  a\n   \n  b\n",
     "body: |\n  a\n \n  b\n",
     "body: |\n  a\n b\n",
+    "body: |\n  a\n  \n  b\n",
+    "body: |\n    a\n  \n    b\n",
+    "body: |\n    a\n      \n    b\n",
+    "body: |\n  a\n\n\n",
+    "body: |\n  a\n  \n",
+    "body: |\n  a\n  b\n\nviews: 1\n",
+    "body: |\n  \n  a\n",
+    "title: x\n \nviews: 1\n",
+    "title: x\n  \n",
+    "title: x\n\n",
     "body: |\n  a\n# comment\n  b\n",
     "body: |\n  a\n# comment\nviews: 1\n",
     "body: |\n  # not a comment\n  a: b\n  - c\n",
@@ -288,6 +298,23 @@ FLAT_EDGES = [
 @pytest.mark.parametrize("text", FLAT_EDGES)
 def test_flat_reader_is_the_loader_or_silent(text: str):
     assert_flat_is_full_loaders(text)
+
+
+def test_flat_reader_knows_which_keys_are_strings():
+    """The words the key pattern allows that are not string keys are exactly
+    those YAML 1.2 resolves to null or a bool (no resolving per key)."""
+    from feedsvc.content.yamlflat import _KEY, _NOT_STRING_KEYS
+    from feedsvc.content.yamlschema import _RESOLVERS, plain_scalar
+
+    words = {"title", "tags", "n", "no", "on", "off", "yes", "y", "Y", "N", "nul", "nulls"}
+    for pattern_words in _RESOLVERS.values():  # every spelling a resolver names, as it is
+        for _, pattern in pattern_words:
+            words.update(part for part in pattern.pattern.replace("^(?:", "").replace(")$", "")
+                         .split("|") if part.isidentifier())  # fmt: skip
+    words = {word for word in words if _KEY.fullmatch(word + ":")}
+    assert {"null", "true", "FALSE"} <= words
+    for word in words:
+        assert (word in _NOT_STRING_KEYS) == (type(plain_scalar(word)) is not str), word
 
 
 def test_flat_reader_takes_the_common_shapes():

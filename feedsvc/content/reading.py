@@ -23,6 +23,7 @@ from pathlib import Path
 
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_MORE = 64 * 1024  # bytes asked for by each read after the first (usually one, at the end)
 _KINDS = (
     (stat.S_ISDIR, "a folder"),
     (stat.S_ISFIFO, "a FIFO"),
@@ -82,9 +83,12 @@ def read_content_file(path: str, roots: tuple[str, ...], limit: int) -> bytes:
             raise Refused(f"is {_kind(info.st_mode)}, not a regular file; not read")
         if info.st_size > limit:
             raise Refused(f"too large ({info.st_size} bytes, limit {limit})")
-        data = os.read(fd, limit + 1)
-        while len(data) <= limit:  # a short read (network file systems)
-            more = os.read(fd, limit + 1 - len(data))
+        # Ask for the size fstat gave (plus one byte, to see growth at once), not for
+        # the limit: os.read allocates what it is asked for, and a 1 MiB buffer cut
+        # down to a 4 KB article cost ~10 us of a ~100 us parse (100k files at start).
+        data = os.read(fd, min(info.st_size, limit) + 1)
+        while len(data) <= limit:  # more than fstat said, or a short read (network file systems)
+            more = os.read(fd, min(limit + 1 - len(data), _MORE))
             if not more:
                 break
             data += more

@@ -32,6 +32,12 @@ _AWKWARD = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\ufff
 _ASCII_TRUSTED = bytes(range(0x20, 0x7F)) + b"\n"
 # A top-level key: a plain word (it resolves to a string, checked below).
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_-]{0,63}):(?: +|$)")
+# The words _KEY matches that YAML 1.2 does not resolve to a string (null and
+# bool: int, float and merge keys cannot start with a letter or "_"), so that
+# a key is checked without resolving it (tests hold this equal to plain_scalar).
+_NOT_STRING_KEYS = frozenset(
+    {"null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"}
+)
 # First characters of a plain scalar with a meaning in YAML (indicators).
 _INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 # A plain item of a flow list: no indicator first, nothing flow-special inside.
@@ -58,14 +64,17 @@ def parse_flat(text: str, max_nodes: int) -> Flat | None:
     try:
         while index < count:
             line = lines[index]
-            if not line or line[0] == "#" or not line.strip(" "):
+            first = line[:1]
+            if first == " " and line.strip(" "):
+                return None  # an indented line outside a block
+            if first in ("", " ", "#"):
                 index += 1  # a blank line or a comment line
                 continue
             match = _KEY.match(line)
             if match is None:
                 return None
             key, number = match.group(1), index + 1
-            if type(plain_scalar(key)) is not str:
+            if key in _NOT_STRING_KEYS:
                 return None  # true:, null: ... are not string keys
             text_after = line[match.end() :].rstrip(" ")
             value, used, index = _value(text_after, lines, index, max_nodes - nodes)
@@ -96,7 +105,8 @@ def _value(text: str, lines: list[str], index: int, max_items: int) -> tuple[Any
     first = text[:1]
     if first in ("|", ">"):
         return _block(text, lines, index)
-    _no_continuation(lines, index + 1)
+    if index + 1 < len(lines) and lines[index + 1][:1] == " ":
+        _no_continuation(lines, index + 1)  # only indented lines can continue it
     if first == "[":
         items = _flow_list(text, max_items)
         return items, 1 + len(items), index + 1
@@ -193,23 +203,32 @@ def _block(header: str, lines: list[str], index: int) -> tuple[str, int, int]:
     if header not in ("|", "|-", ">", ">-"):
         raise _Other
     body: list[str] = []
-    indent = 0
+    indent, pad = 0, ""
     position = index + 1
     count = len(lines)
-    while position < count:
+    while position < count:  # each line looked at once, copied once (bodies are long)
         line = lines[position]
-        if not line.strip(" "):
-            if not indent or len(line) > indent:
-                raise _Other  # leading blank lines, or spaces that are content: rare
+        if not line:
+            if not indent:
+                raise _Other  # leading blank lines: rare
             body.append("")
         elif line[0] != " ":
             break  # the next key (or a comment) at column 0
+        elif not indent:
+            text = line.lstrip(" ")
+            if not text:
+                raise _Other  # a leading blank line of spaces
+            indent, pad = len(line) - len(text), line[: len(line) - len(text)]
+            body.append(text)
+        elif line.startswith(pad):
+            text = line[indent:]
+            if text[:1] == " " and not text.strip(" "):
+                raise _Other  # a blank line with spaces that are content: rare
+            body.append(text)
+        elif line.strip(" "):
+            raise _Other  # less indented than the block, not at column 0
         else:
-            if not indent:
-                indent = len(line) - len(line.lstrip(" "))
-            elif line[:indent].strip(" "):
-                raise _Other  # less indented than the block, not at column 0
-            body.append(line[indent:])
+            body.append("")  # a blank line of fewer spaces than the block's
         position += 1
     while body and not body[-1]:
         body.pop()
