@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 from feedsvc.content.model import Article, Snapshot, TagEntry
 from feedsvc.content.orders import (
+    grouped_by_tag,
     newest_first_key,
     published_key,
     remove_from,
@@ -34,6 +35,8 @@ def _token(article: Article, views: int) -> int:
     return int.from_bytes(digest, "big")
 
 
+# Non-drafts newest first, by tag, by views, updated ones by update; the version's token sum.
+Orders = tuple[list[Article], dict[str, list[Article]], list[Article], list[Article], int]
 # id of an article -> (the article, the version shown now: without its update if not due)
 _Shown = dict[int, tuple[Article, Article]]
 
@@ -106,21 +109,22 @@ class SnapshotBuilder:
     def reset(self, articles: Iterable[Article]) -> None:
         """Index ``articles`` from scratch (a first load, or many files changed)."""
         ordered = sorted((a for a in articles if not a.draft), key=newest_first_key)
-        by_tag: dict[str, list[Article]] = {}
-        find = by_tag.get
-        for article in ordered:  # newest first, so every tag's list is in order
-            for tag in article.tags:
-                items = find(tag.slug)
-                if items is None:
-                    by_tag[tag.slug] = [article]
-                else:
-                    items.append(article)
-        self._ordered, self._by_tag = ordered, by_tag
         overrides = self._overrides
         # Stable: ties stay newest first, i.e. the order ``_views_key`` describes.
-        self._by_views = sorted(ordered, key=lambda a: -overrides.get(a.slug, a.views))
-        self._by_update = sorted(filter(self._has_update, ordered), key=update_key)
-        self._token_sum = sum(_token(a, self._views_of(a)) for a in ordered)
+        by_views = sorted(ordered, key=lambda a: -overrides.get(a.slug, a.views))
+        by_update = sorted(filter(self._has_update, ordered), key=update_key)
+        tokens = sum(_token(a, self._views_of(a)) for a in ordered)
+        self.restore((ordered, grouped_by_tag(ordered), by_views, by_update, tokens))
+
+    @property
+    def orders(self) -> Orders:
+        """What :meth:`reset` sorted and summed (kept across restarts: :mod:`.indexcache`)."""
+        return self._ordered, self._by_tag, self._by_views, self._by_update, self._token_sum
+
+    def restore(self, orders: Orders) -> None:
+        """:meth:`reset` from its :attr:`orders` for the same articles and views
+        (trusted: :mod:`.indexcache` checks that they are)."""
+        self._ordered, self._by_tag, self._by_views, self._by_update, self._token_sum = orders
         self._tags, self._touched = None, set()
 
     def add(self, article: Article) -> None:

@@ -13,6 +13,7 @@ the server log and ``/healthz`` report them alike.
 from __future__ import annotations
 
 import unicodedata
+import zlib
 from array import array
 from bisect import bisect_left, bisect_right, insort
 from collections import Counter
@@ -26,6 +27,13 @@ from feedsvc.problems import Problem
 
 LineOf = Callable[[Article, str], int | None]  # the line of a field in an article's file
 
+# The index as :meth:`CrossArticleIndex.kept` gives it: sorted title hashes, the
+# articles of each shared hash, tag spelling counts, the users of each spelling
+# of tags spelled several ways.
+LintState = tuple[
+    "array[int]", dict[int, list[Article]], dict[str, dict[str, int]],
+    dict[str, dict[str, list[Article]]],
+]  # fmt: skip
 _MAX_NAMED = 3  # name at most this many other files in one message
 
 
@@ -34,6 +42,15 @@ def _title_key(title: str) -> str:
     if not title.isascii():  # NFKC leaves ASCII as it is
         title = unicodedata.normalize("NFKC", title)
     return " ".join(title.casefold().split())
+
+
+def _title_hash(title: str) -> int:
+    """A title key's hash, the same in every process (str hashes are salted per
+    process), so the index can be kept with the parse cache (:mod:`.indexcache`).
+    CRC-32 and Adler-32 in C: two titles sharing it only cost a regrouping by
+    their keys (:func:`duplicate_titles`), never a false warning."""
+    key = _title_key(title).encode("utf-8", "surrogatepass")
+    return zlib.crc32(key) << 31 ^ zlib.adler32(key)
 
 
 def _repeated(hashes: list[int]) -> set[int]:
@@ -144,7 +161,7 @@ class CrossArticleIndex:
     def reset(self, articles: Iterable[Article]) -> None:
         """Index ``articles`` from scratch; :meth:`changes` then reports the difference."""
         articles = list(articles)
-        hashes = [hash(_title_key(a.title)) for a in articles]
+        hashes = [_title_hash(a.title) for a in articles]
         ordered = array("q", sorted(hashes))
         shared = _repeated(hashes)
         groups: dict[int, list[Article]] = {h: [] for h in shared}
@@ -159,6 +176,17 @@ class CrossArticleIndex:
         self._hashes, self._groups, self._spellings = ordered, groups, spellings
         self._users = self._gather_users(several, articles)
 
+    def kept(self) -> LintState:
+        """What :meth:`reset` computed (for :meth:`restore` in a later process)."""
+        return self._hashes, self._groups, self._spellings, self._users
+
+    def restore(self, kept: LintState) -> None:
+        """:meth:`reset` from what :meth:`kept` gave for the same articles (trusted:
+        :mod:`.indexcache` checks that they are)."""
+        self._hashes, self._groups, self._spellings, self._users = kept
+        self._dirty_titles |= set(self._title_problems) | set(self._groups)
+        self._dirty_tags |= set(self._tag_problems) | set(self._users)
+
     def replace(self, old: Article | None, new: Article | None) -> None:
         """One article changed (``None``: it was added, or removed)."""
         if old is not None:
@@ -167,7 +195,7 @@ class CrossArticleIndex:
             self._add(new)
 
     def _add(self, article: Article) -> None:
-        title_hash = hash(_title_key(article.title))
+        title_hash = _title_hash(article.title)
         insort(self._hashes, title_hash)
         group = self._groups.get(title_hash)
         if group is not None:
@@ -182,7 +210,7 @@ class CrossArticleIndex:
             self._dirty_tags.add(tag.slug)
 
     def _remove(self, article: Article) -> None:
-        title_hash = hash(_title_key(article.title))
+        title_hash = _title_hash(article.title)
         index = bisect_left(self._hashes, title_hash)
         if index < len(self._hashes) and self._hashes[index] == title_hash:
             del self._hashes[index]
@@ -234,7 +262,7 @@ class CrossArticleIndex:
                 self._groups[title_hash] = []
             if new_titles:
                 for article in articles:
-                    title_hash = hash(_title_key(article.title))
+                    title_hash = _title_hash(article.title)
                     if title_hash in new_titles:
                         self._groups[title_hash].append(article)
             self._users.update(self._gather_users(new_tags, articles))

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from feedsvc.content import parsecache
+from feedsvc.content import indexcache, parsecache
 from feedsvc.content.budgets import POPULARITY, SITE, article_budget
 from feedsvc.content.cachefill import CacheFill, Kept, kept_unchanged
 from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
@@ -118,6 +118,7 @@ class ContentLoader:
         # What changes how a file reads: its budget, how messages name it, where links lead.
         read_with = (self._article_budget, self._articles_display, self._roots, LINT_FIELDS)
         self._cache = parsecache.ParseCache.open(state, str(self.articles_dir), repr(read_with))
+        self._indexes = indexcache.IndexCache.beside(self._cache)  # kept with it
         self.cache_fill = CacheFill()  # rows for files a reload kept without a parse
         self._fill_later: tuple[parsecache.RowWriter, list[Kept]] | None = None
 
@@ -317,8 +318,7 @@ class ContentLoader:
             )
             builder.set_site(site)
             builder.set_views_override(views)
-            builder.reset(served)
-            self._lint.reset(served)
+            indexcache.reset_indexes(self._indexes, builder, self._lint, served, views)
             return builder
         builder.set_site(site)
         if views_changed:

@@ -46,3 +46,17 @@ def remove_from(items: list[Article], article: Article, key: Callable[[Article],
             del items[index]
             return
     raise ValueError(f"{article.slug} is not in the index")
+
+
+def grouped_by_tag(ordered: list[Article]) -> dict[str, list[Article]]:
+    """The articles of each tag (by slug), in the order of ``ordered``."""
+    by_tag: dict[str, list[Article]] = {}
+    find = by_tag.get
+    for article in ordered:
+        for tag in article.tags:
+            items = find(tag.slug)
+            if items is None:
+                by_tag[tag.slug] = [article]
+            else:
+                items.append(article)
+    return by_tag

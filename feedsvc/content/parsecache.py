@@ -49,6 +49,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from pathlib import Path
 
 import feedsvc.problems
@@ -74,6 +75,7 @@ TABLE = """CREATE TABLE IF NOT EXISTS parsecache_chunks (
     results BLOB NOT NULL,
     checksum INTEGER NOT NULL -- CRC-32 of all of the above
 )"""
+_NAME, _IDENTITY = itemgetter(0), itemgetter(1)  # of a row's file list entry
 INDEX = "CREATE INDEX IF NOT EXISTS parsecache_chunks_folder ON parsecache_chunks (folder)"
 
 
@@ -119,6 +121,11 @@ class ParseCache:
         self._prefetch: RowPrefetch | None = None
         state.schema(OWNER, SCHEMA_VERSION, [TABLE, INDEX])
 
+    @property
+    def state(self) -> StateStore:
+        """The state store the rows are kept in."""
+        return self._state
+
     @classmethod
     def open(cls, state: StateStore | None, articles_dir: str, settings: str) -> ParseCache | None:
         """The cache, if the state outlives this process (else ``None``: no cache),
@@ -143,7 +150,7 @@ class ParseCache:
         """The cached results of the files in ``wanted`` (name -> identity now) that
         have that identity; drops rows no file needs any more, and untrusted ones."""
         started = time.perf_counter()
-        hex_wanted = {name: format(identity, "x") for name, identity in wanted.items()}
+        hex_wanted = dict(zip(wanted, map("{:x}".format, wanted.values()), strict=True))
         found: dict[str, LoadResult] = {}
         useless: list[int] = []
         taken: set[str] = set()
@@ -213,6 +220,8 @@ class ParseCache:
             self.rows_dropped += 1
             log.warning("parse cache: row %d is inconsistent; ignored", row_id)
             return None
+        if len(uses) == len(entries):
+            return dict(zip(map(_NAME, entries), results, strict=True))
         return {entries[i][0]: results[i] for i in uses}
 
     def _forget(self, row_ids: list[int]) -> None:
@@ -304,6 +313,13 @@ def _uses(files: str, wanted: Mapping[str, str], taken: set[str]) -> list[int] |
         entries = json.loads(files)
     except ValueError:
         return None  # the checksum would fail too: not worth reading
+    try:
+        names, identities = list(map(_NAME, entries)), list(map(_IDENTITY, entries))
+    except (TypeError, LookupError):
+        return None  # not a file list this code wrote: the checksum would fail too
+    if list(map(wanted.get, names)) == identities and taken.isdisjoint(names):
+        taken.update(names)  # every file of the row (a restart): compared in C
+        return list(range(len(names)))
     uses: list[int] = []
     live = False
     for position, (name, identity) in enumerate(entries):
@@ -322,5 +338,7 @@ def merged(
     of the files ``read`` (``results``, in their order)."""
     if not taken:
         return results
+    if not read:  # all taken (a restart): in C
+        return list(map(taken.__getitem__, names))
     fresh = dict(zip(read, results, strict=True))
     return [taken[name] if name in taken else fresh[name] for name in names]

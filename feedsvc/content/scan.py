@@ -161,6 +161,9 @@ class ChangeScanner:
             sig = stat_signature(self.path_of(key))
             if sig != applied(key):
                 changed[key] = sig
+        if not known:  # a first load: every file is new, nothing to compare with
+            changed.update(self._listed())
+            return changed
         find, sign = known.signature, signature_of  # locals: this loop runs over every file
         seen = 0
         try:
@@ -186,6 +189,26 @@ class ChangeScanner:
         if seen < len(known):  # some known files were not listed: gone
             changed.update(self._gone(known))
         return changed
+
+    def _listed(self) -> dict[str, Signature]:
+        """Every article file's signature (:meth:`_scan` with nothing known: the loop
+        of a restart over 100k files, kept to what each file needs)."""
+        listed: dict[str, Signature] = {}
+        sign, suffixes = signature_of, ARTICLE_SUFFIXES
+        try:
+            with os.scandir(self._articles_path) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name[0] == "." or not name.endswith(suffixes):
+                        continue
+                    try:
+                        if entry.is_file():
+                            listed[name] = sign(entry.stat())
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+        return listed
 
     def _gone(self, known: Iterable[str]) -> dict[str, Signature | None]:
         try:
@@ -226,6 +249,8 @@ class ChangeScanner:
         with clock skew such as a network file system, after being seen
         unchanged for ``settle`` seconds), or when an event vouches for it.
         """
+        if settle <= 0 and not self._pending:  # a first load: all of it, at once
+            return dict(changed)
         now = self.wall_clock()
         ready: dict[str, Signature | None] = {}
         for key, new in changed.items():

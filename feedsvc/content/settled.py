@@ -8,8 +8,17 @@ share one pass: a file settled long enough for the parse cache
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 
-from feedsvc.content.signatures import RACY_SECONDS, Signature, recorded, unchanged_since
+from feedsvc.content.signatures import (
+    CTIME_SHIFT,
+    MTIME_SHIFT,
+    RACY_SECONDS,
+    TIME_MASK,
+    Signature,
+    recorded,
+    unchanged_since,
+)  # fmt: skip
 
 # A file changed more recently than this when read is not cached (see
 # :mod:`feedsvc.content.parsecache`: a second write within one tick of the
@@ -23,12 +32,25 @@ def cacheable(
     """The identities of ``names`` to cache them under: only files that have not
     changed for :data:`SETTLED_SECONDS` (``now``: the wall clock before reading)."""
     cutoff = int((now - SETTLED_SECONDS) * 1e9)
+    names = list(names)
+    signatures = list(map(ready.__getitem__, names))
+    if None not in signatures and _all_before(signatures, cutoff):  # a restart: in C
+        return dict(zip(names, signatures, strict=True))  # type: ignore[arg-type]
     identities: dict[str, Signature] = {}
     for name in names:
         signature = ready[name]
         if signature and unchanged_since(signature, cutoff):
             identities[name] = signature
     return identities
+
+
+def _all_before(signatures: list[Signature | None], cutoff_ns: int) -> bool:
+    """:func:`unchanged_since` for every one of ``signatures`` (no ``None``), as one
+    pass in C per field over 100k files: the newest mtime and ctime."""
+    mtimes = map(int.__rshift__, signatures, repeat(MTIME_SHIFT))  # type: ignore[arg-type]
+    ctimes = map(int.__rshift__, signatures, repeat(CTIME_SHIFT))  # type: ignore[arg-type]
+    newest_mtime = max(map(int.__and__, mtimes, repeat(TIME_MASK)), default=0)
+    return newest_mtime < cutoff_ns and max(map(int.__and__, ctimes, repeat(TIME_MASK))) < cutoff_ns
 
 
 def first_signatures(
@@ -39,6 +61,17 @@ def first_signatures(
 ) -> Iterator[Signature]:
     """What a first load remembers of each file: :func:`recorded` as is, for 100k
     files (those settled long enough to be cached are settled for it too)."""
+    if len(settled_long) == len(names):  # every one (a restart): as they are, in C
+        return map(settled_long.__getitem__, names)
+    return _first_signatures(ready, names, settled_long, now)
+
+
+def _first_signatures(
+    ready: Mapping[str, Signature | None],
+    names: list[str],
+    settled_long: Mapping[str, Signature],
+    now: float,
+) -> Iterator[Signature]:
     settled = int((now - RACY_SECONDS) * 1e9)
     for name in names:
         signature = ready[name]

@@ -16,6 +16,8 @@ Signature = int
 RACY_SECONDS = 0.05  # well above file-time granularity (1-10 ms) on local file systems
 
 _MASK64 = (1 << 64) - 1
+# Where mtime_ns and ctime_ns sit in a signature (unsigned, under TIME_MASK).
+MTIME_SHIFT, CTIME_SHIFT, TIME_MASK = 193, 129, _MASK64
 _RACY = 1  # the low bit: "read too soon after its change to be trusted"; no stat sets it
 
 
@@ -58,7 +60,7 @@ def unchanged_since(sig: Signature, cutoff_ns: int) -> bool:
     its float: times compared unsigned, so a file dated before 1970 counts as
     changed (re-read, never trusted as settled).
     """
-    return sig >> 193 & _MASK64 < cutoff_ns and sig >> 129 & _MASK64 < cutoff_ns
+    return sig >> MTIME_SHIFT & TIME_MASK < cutoff_ns and sig >> CTIME_SHIFT & TIME_MASK < cutoff_ns
 
 
 def recorded(sig: Signature, now: float) -> Signature:
