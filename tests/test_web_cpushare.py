@@ -88,15 +88,20 @@ class Burner:
         return [b"ok"]
 
 
+def burner_server(app: Burner, **options: Any) -> WaitressThread:
+    """feedsvc's server for ``app``: 20 % of a core a client, a 0.02 s burst."""
+    settings = ConnectionSettings(client_cpu_percent=20, per_client_threads=4)
+
+    def create(app: Any, **adjustments: Any) -> Any:
+        return create_server(app, settings, 0, None, cpu_burst=0.02, **adjustments)
+
+    return WaitressThread(app, threads=4, create=create, **options)
+
+
 @pytest.fixture
 def burner() -> Iterator[tuple[Burner, Any]]:
     app = Burner()
-    settings = ConnectionSettings(client_cpu_percent=20, per_client_threads=4)
-
-    def create(app: Any, **options: Any) -> Any:
-        return create_server(app, settings, 0, None, cpu_burst=0.02, **options)
-
-    with WaitressThread(app, threads=4, create=create) as server:
+    with burner_server(app) as server:
         yield app, server
 
 
@@ -110,6 +115,16 @@ def connect(port: int, source: str) -> socket.socket:
 
 def ask(sock: socket.socket, path: str) -> None:
     sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+
+
+def burn_until_throttled(sock: socket.socket, budgets: CpuBudgets) -> None:
+    """Spend 0.1 s of CPU as 127.0.0.1; return once it is charged (over the burst)."""
+    ask(sock, "/burn")
+    assert answered(sock).startswith(b"HTTP/1.1 200")
+    deadline = time.monotonic() + WAIT
+    while budgets.allows("127.0.0.1"):  # charged once the worker is done
+        assert time.monotonic() < deadline, "the burn was never charged"
+        time.sleep(0.001)
 
 
 def answered(sock: socket.socket) -> bytes:
@@ -130,12 +145,7 @@ def test_a_client_over_its_budget_is_not_read_while_others_are_served(
     budgets = server.server.cpu_budgets
     heavy, light = connect(server.port, "127.0.0.1"), connect(server.port, "127.0.0.2")
     with heavy, light:
-        ask(heavy, "/burn")
-        assert answered(heavy).startswith(b"HTTP/1.1 200")
-        deadline = time.monotonic() + WAIT
-        while budgets.allows("127.0.0.1"):  # charged once the worker is done
-            assert time.monotonic() < deadline, "the burn was never charged"
-            time.sleep(0.001)
+        burn_until_throttled(heavy, budgets)
         sent = time.monotonic()
         ask(heavy, "/heavy-again")
         ask(light, "/light")
@@ -152,20 +162,10 @@ def test_a_throttled_client_is_read_when_its_debt_drains_not_at_the_poll_timeout
     (web/wake.py) can get the throttled client's next request read; without it
     the request sat unread until the poll timed out, long after the debt drained."""
     app = Burner()
-    settings = ConnectionSettings(client_cpu_percent=20, per_client_threads=4)
-
-    def create(app: Any, **options: Any) -> Any:
-        return create_server(app, settings, 0, None, cpu_burst=0.02, **options)
-
-    with WaitressThread(app, threads=4, create=create, loop_timeout=60) as server:
+    with burner_server(app, loop_timeout=60) as server:
         budgets, waker = server.server.cpu_budgets, server.server.cpu_waker
         with connect(server.port, "127.0.0.1") as sock:  # times out after WAIT (10 s)
-            ask(sock, "/burn")
-            assert answered(sock).startswith(b"HTTP/1.1 200")
-            deadline = time.monotonic() + WAIT
-            while budgets.allows("127.0.0.1"):  # charged once the worker is done
-                assert time.monotonic() < deadline, "the burn was never charged"
-                time.sleep(0.001)
+            burn_until_throttled(sock, budgets)
             ask(sock, "/after-the-debt")
             assert answered(sock).startswith(b"HTTP/1.1 200")
     assert app.order == ["/burn", "/after-the-debt"]
