@@ -40,7 +40,6 @@ a server can keep serving ``DIR`` while it is rebuilt.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import tempfile
@@ -73,11 +72,6 @@ class ExportResult:
     feeds: int = 0
     files: list[str] = field(default_factory=list)  # relative paths, .gz included
     removed: list[str] = field(default_factory=list)
-
-
-def template_hash(template: bytes) -> str:
-    """The hash the Last-Modified ledger keeps for a feed's template bytes."""
-    return hashlib.blake2b(template, digest_size=12).hexdigest()
 
 
 def _write(out: Path, relative: str, data: bytes, mtime: datetime | None) -> None:
@@ -167,7 +161,7 @@ def _write_feeds(
             _write(result.out, relative + ".gz", variant.gzip_body, variant.last_modified)
             result.files += [relative, relative + ".gz"]
             feeds_manifest[f"{spec.key}|{fmt.name}"] = {
-                "hash": template_hash(template.bodies[fmt.name]),
+                "hash": template.template_hash(fmt.name),
                 "date": variant.last_modified.isoformat(),
             }
             if newest is None or variant.last_modified > newest:

@@ -164,8 +164,31 @@ class ChangeScanner:
         if not known:  # a first load: every file is new, nothing to compare with
             changed.update(self._listed())
             return changed
-        find, sign = known.signature, signature_of  # locals: this loop runs over every file
+        find = known.signature  # a local: this loop runs over every file
         seen = 0
+        for name, sig in self._signed_entries():
+            applied_sig = find(name)
+            if applied_sig is None:
+                if sig is not None:
+                    changed[name] = sig
+                continue
+            seen += 1
+            if applied_sig != sig:
+                changed[name] = sig
+        if seen < len(known):  # some known files were not listed: gone
+            changed.update(self._gone(known))
+        return changed
+
+    def _listed(self) -> dict[str, Signature]:
+        """Every article file's signature (:meth:`_scan` with nothing known: a first
+        load or a restart over 100k files, nothing to compare)."""
+        return {name: sig for name, sig in self._signed_entries() if sig is not None}
+
+    def _signed_entries(self) -> Iterator[tuple[str, Signature | None]]:
+        """Each article file the folder lists, with its signature (``None``: not a
+        regular file, or gone meanwhile). One pass, nothing kept: at 100k files a
+        list of entries held ~100 MB for the length of a poll."""
+        sign = signature_of  # a local: this loop runs over every file
         try:
             with os.scandir(self._articles_path) as entries:
                 for entry in entries:
@@ -176,39 +199,9 @@ class ChangeScanner:
                         sig = sign(entry.stat()) if entry.is_file() else None
                     except OSError:
                         sig = None
-                    applied_sig = find(name)
-                    if applied_sig is None:
-                        if sig is not None:
-                            changed[name] = sig
-                        continue
-                    seen += 1
-                    if applied_sig != sig:
-                        changed[name] = sig
+                    yield name, sig
         except OSError:
-            pass
-        if seen < len(known):  # some known files were not listed: gone
-            changed.update(self._gone(known))
-        return changed
-
-    def _listed(self) -> dict[str, Signature]:
-        """Every article file's signature (:meth:`_scan` with nothing known: the loop
-        of a restart over 100k files, kept to what each file needs)."""
-        listed: dict[str, Signature] = {}
-        sign, suffixes = signature_of, ARTICLE_SUFFIXES
-        try:
-            with os.scandir(self._articles_path) as entries:
-                for entry in entries:
-                    name = entry.name
-                    if name[0] == "." or not name.endswith(suffixes):
-                        continue
-                    try:
-                        if entry.is_file():
-                            listed[name] = sign(entry.stat())
-                    except OSError:
-                        continue
-        except OSError:
-            pass
-        return listed
+            return
 
     def _gone(self, known: Iterable[str]) -> dict[str, Signature | None]:
         try:

@@ -104,6 +104,11 @@ class Template:
             for fmt, kept in self.stored.items()
         }
 
+    def template_hash(self, fmt: str) -> str:
+        """:func:`template_digest` of ``fmt``'s template: kept once filled, else computed."""
+        kept = self.stored[fmt]
+        return kept.template_hash if isinstance(kept, Filled) else template_digest(kept)
+
     @property
     def size(self) -> int:
         """Approximate memory held (a filled body is counted here and by its variant)."""
