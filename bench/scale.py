@@ -238,6 +238,30 @@ def measure_http(
     return result
 
 
+def measure_first_start(content: Path, size: str, seed: int) -> dict[str, object]:
+    """Only the first start on an empty state folder and its 20 cold tag feeds (``--parts first``).
+
+    The moment item 3 of issue 14 finds hardest, alone: a minute a run, so
+    that it can be alternated often enough to tell a change from the noise.
+    """
+    with tempfile.TemporaryDirectory(prefix="feedsvc-scale-state-") as state:
+        env = {"FEEDSVC_RELOAD": None, "FEEDSVC_WATCH": None, "FEEDSVC_STATE_DIR": state}
+        server = feedsvc_server(content, reload=None, env=env, ready="/rss.xml", timeout=300,
+                                log_path=RESULTS_DIR / f"scale-{size}-first.log")  # fmt: skip
+        started = time.perf_counter()
+        server.start()
+        result: dict[str, object] = {"start_s": round(time.perf_counter() - started, 3)}
+        try:
+            result["start_cpu_s"] = round(cpu_seconds(server.pid), 2)
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            wait_for_renders_to_settle(conn)  # the background prewarm, as in the full part
+            result.update(cold_feeds(conn, rare_tag_paths(size, seed, 20), "cold_tag"))
+            conn.close()
+        finally:
+            server.stop(timeout=20)
+    return result
+
+
 def measure_restart(
     content: Path, size: str, seed: int, env: dict[str, str | None]
 ) -> dict[str, object]:
@@ -501,7 +525,8 @@ def main(argv: list[str] | None = None) -> int:
         default="http,in-process",
         help="comma list of http (a real server), in-process (reload, poll, cache bound) "
         "and start (only the cold start and the restart of a real server), reload "
-        "(only the in-process part's full reload)",
+        "(only the in-process part's full reload), first (only the first start on an empty "
+        "state and its 20 cold tag feeds)",
     )
     parser.add_argument("--prerender-limit", type=float, default=coldfeeds.PRERENDER_LIMIT_S,
                         help="seconds to wait for the background pre-render of bodies (a few "
@@ -525,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{size}: {articles} articles, {tags} tags", file=sys.stderr)
         content = args.content or ensure_content(args.data_dir, size, args.seed)
         figures: dict[str, object] = {"articles": articles, "tags": tags}
+        if parts == {"first"}:
+            figures.update(measure_first_start(content, size, args.seed))
         if parts & {"http", "start"}:
             figures.update(measure_http(content, size, args.seed, args.sweep, args.edits,
                                         args.idle, full="http" in parts))  # fmt: skip
@@ -556,6 +583,12 @@ def print_figures(size: str, articles: int, tags: int, figures: dict[str, Any]) 
               f"(CPU {figures['restart_cpu_s']} s; RSS once serving "
               f"{figures['restart_rss_mb_serving']} MB; state.db {figures['state_db_mb']} MB) "
               f"{verdict('restart_s', size, figures['restart_s'])}")  # fmt: skip
+    elif "cold_tag_ms" in figures:  # --parts first
+        print(f"  first start, empty state    {figures['start_s']:>8} s   "
+              f"(CPU {figures['start_cpu_s']} s)")  # fmt: skip
+        print(f"  cold tag feed (median/max)  {figures['cold_tag_ms_median']:>8} / "
+              f"{figures['cold_tag_ms_max']} ms  "
+              f"{verdict('cold_tag_ms', size, figures['cold_tag_ms_max'])}")  # fmt: skip
     if "edit_ms" in figures:
         print_in_process_figures(size, figures)
     elif "full_reload_s" in figures:

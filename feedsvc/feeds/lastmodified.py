@@ -13,6 +13,9 @@ one row per (feed, format): the last hash and its date), so this holds
 across restarts too: the newest article deleted while the service was
 stopped moves its feeds' dates forward, never back. Entries read back from
 the state count as older than every catalog of this process (sequence 0).
+Given a :class:`~feedsvc.state.deferred.DeferredWrites`, rows are written by
+its thread, not by the request that decided them (which then never waits
+for SQLite's lock); the date is decided, and served, at once either way.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
+from feedsvc.state.deferred import DeferredWrites
 from feedsvc.state.store import StateStore
 
 ONE_SECOND = timedelta(seconds=1)
@@ -40,8 +44,14 @@ class LastModifiedLedger:
     HISTORY = 8  # dates remembered per feed for requests still holding an older catalog
     MAX_FEEDS = 200_000  # (feed, format) pairs remembered
 
-    def __init__(self, state: StateStore | None = None, table: str = FEEDS_TABLE) -> None:
-        """``table``: this ledger's own table in ``state`` (the page cache keeps another)."""
+    def __init__(
+        self,
+        state: StateStore | None = None,
+        table: str = FEEDS_TABLE,
+        deferred: DeferredWrites | None = None,
+    ) -> None:
+        """``table``: this ledger's own table in ``state`` (the page cache keeps another);
+        ``deferred``: who writes its rows (``None``: the caller, in its own transaction)."""
         if not table.isidentifier():
             raise ValueError(f"not a table name: {table!r}")
         self._table = table
@@ -49,6 +59,7 @@ class LastModifiedLedger:
         self._history: dict[tuple[str, str], OrderedDict[str, datetime]] = {}
         self._lock = threading.Lock()
         self._state = state
+        self._deferred = deferred
         if state is not None:
             self._load(state)
 
@@ -137,4 +148,7 @@ class LastModifiedLedger:
             )
             db.executemany(f"DELETE FROM {self._table} WHERE feed_key = ? AND fmt = ?", evicted)
 
-        state.attempt("keeping Last-Modified dates", write)
+        if self._deferred is not None:
+            self._deferred.submit("keeping Last-Modified dates", write)
+        else:
+            state.attempt("keeping Last-Modified dates", write)

@@ -232,7 +232,7 @@ class KeyPrefixes:
 
 def start_helper(database: str) -> subprocess.Popen[bytes]:
     """The helper process (at :data:`NICENESS`), importing this very feedsvc."""
-    return start_child("feedsvc.feeds.prerender", NICENESS, database)
+    return start_child("feedsvc.feeds.prerender", NICENESS, database, idle=True)
 
 
 def send(pipe: BinaryIO, key: bytes, url: str, source: str) -> None:

@@ -34,6 +34,7 @@ from feedsvc.service.prewarm import Prewarmer, feed_variant, forget_stale, varia
 from feedsvc.service.swap import CatalogSwap
 from feedsvc.service.watcher import Watcher, settle_seconds
 from feedsvc.settings import ServiceSettings
+from feedsvc.state.deferred import DeferredWrites
 from feedsvc.state.store import StateStore, open_state
 
 
@@ -60,7 +61,10 @@ class FeedService:
             state=self.state,  # its parse cache makes restarts fast
         )
         self.cache = FeedCache(settings.feed_cache_bytes, settings.render_slots)
-        self.cache.ledger = LastModifiedLedger(self.state)  # dates never go back, across restarts
+        # Rows no request waits for (Last-Modified dates), written by a thread of their own.
+        self.deferred = DeferredWrites(self.state)
+        # Dates never go back, across restarts.
+        self.cache.ledger = LastModifiedLedger(self.state, deferred=self.deferred)
         self.served_tags = ServedTags(self.state)
         self.bodies = RenderedBodies(self.state)  # rendered once per article version, kept
         keep_rendered_bodies(self.bodies)
@@ -220,4 +224,5 @@ class FeedService:
         self.stop()
         self._close_writers()
         self.bodies.close()
+        self.deferred.close()
         self.state.close()

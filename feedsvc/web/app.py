@@ -65,7 +65,9 @@ def create_app(
 
     page_cache = app.extensions[PAGE_CACHE] = PageCache(settings.page_cache_bytes)
     # Pages' Last-Modified never goes back across restarts either (its own table).
-    page_cache.ledger = LastModifiedLedger(service.state, table="web_page_last_modified")
+    page_cache.ledger = LastModifiedLedger(
+        service.state, table="web_page_last_modified", deferred=service.deferred
+    )
     endpoint = FeedEndpoint(app.wsgi_app, service, page_cache, pages_counter)
     app.extensions[ENDPOINT] = endpoint
     app.wsgi_app = endpoint  # type: ignore[method-assign]  # Flask's documented middleware idiom

@@ -1,0 +1,106 @@
+"""State writes taken off the request: queued, then run by one thread, a batch at a time.
+
+Why: a request that records something small (a feed's ``Last-Modified``
+row) used to write it itself, in a transaction on the state's one
+connection. Usually 0.1 ms; but SQLite lets one writer at a time use the
+file, and the rendered-body writer and the pre-render helper (another
+process, at the lowest priority) take that lock too, so now and then a
+request waited 1-34 ms for it (issue 14: a cold feed on a first start).
+What a request decides stays decided in memory at once; only the row is
+written a moment later, by :class:`DeferredWrites`'s thread, which does the
+waiting instead. :meth:`DeferredWrites.close` (called by the service before
+it closes the state) writes whatever is still queued, so a clean stop
+keeps every row; a crash loses at most the rows of the last moment, the
+same as a crash just before the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+
+from feedsvc.state.store import StateStore
+
+log = logging.getLogger("feedsvc.state")
+
+Write = Callable[[sqlite3.Connection], object]
+BATCH = 256  # writes run in one transaction at most
+
+
+class DeferredWrites:
+    """Writes to ``state`` run in order by a thread of their own, started on the first one.
+
+    Each write is ``work(connection)`` inside a transaction through
+    :meth:`StateStore.attempt` (a failure is logged there, never raised), so
+    a broken state costs durability, as it did when requests wrote.
+    """
+
+    def __init__(self, state: StateStore) -> None:
+        self.state = state
+        self._queue: list[tuple[str, Write]] = []
+        self._changed = threading.Condition()
+        self._busy = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def submit(self, what: str, work: Write) -> None:
+        """Queue ``work`` (``what`` names it in a logged failure); run inline once closed."""
+        with self._changed:
+            if not self._closed:
+                self._queue.append((what, work))
+                if self._thread is None:
+                    # Started here, not in __init__: a first load forks its parse
+                    # workers only while the process has a single thread.
+                    self._thread = threading.Thread(
+                        target=self._run, name="feedsvc-state-writes", daemon=True
+                    )
+                    self._thread.start()
+                self._changed.notify_all()
+                return
+        self.state.attempt(what, work)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queue and not self._closed:
+                    self._changed.wait()
+                if not self._queue:
+                    return
+                batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+                self._busy = True
+            try:
+                self._write(batch)
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
+
+    def _write(self, batch: list[tuple[str, Write]]) -> None:
+        """One transaction for the batch; if it fails, each write in its own (failures logged)."""
+
+        def run_all(connection: sqlite3.Connection) -> None:
+            for _, work in batch:
+                work(connection)
+
+        try:
+            with self.state.transaction() as connection:
+                run_all(connection)
+        except sqlite3.Error:
+            for what, work in batch:
+                self.state.attempt(what, work)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every write queued so far has run; whether it did within ``timeout``."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Run what is queued, then stop the thread; later writes run inline."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
