@@ -8,6 +8,7 @@ same folder; the helper is a real ``python`` process.
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from bench.servers import feedsvc_server
 from feedsvc.content.textstore import get_text
 from feedsvc.feeds.body import body_url
 from feedsvc.feeds.markdown import render_body
-from feedsvc.feeds.prerender import send, serve_requests
+from feedsvc.feeds.prerender import NICENESS, send, serve_requests, start_helper
 from feedsvc.feeds.rendered import RenderedBodies
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
@@ -140,6 +141,24 @@ def test_stop_ends_the_helper(site: Path, tmp_path: Path, start):
     service.stop()
     helper = service.prerender.helper
     assert helper is None or helper.poll() is not None  # killed (or never needed)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="a Linux scheduling policy")
+def test_the_helper_gives_its_core_up_to_any_other_work(tmp_path: Path):
+    """SCHED_IDLE, not only nice 19: a waking request thread or writer never waits for it."""
+    state = open_state(tmp_path / "state")
+    RenderedBodies(state).close()  # its table
+    helper = start_helper(str(state.path))
+    try:
+        wait_for(lambda: os.sched_getscheduler(helper.pid) == os.SCHED_IDLE, timeout=20)
+        assert os.getpriority(os.PRIO_PROCESS, helper.pid) == max(
+            NICENESS, os.getpriority(os.PRIO_PROCESS, 0)
+        )
+    finally:
+        assert helper.stdin is not None
+        helper.stdin.close()  # its input ends: it stores nothing and exits
+        assert helper.wait(20) == 0
+        state.close()
 
 
 def test_the_helper_stores_what_rendering_returns(tmp_path: Path):
