@@ -169,6 +169,23 @@ def is_absolute_http_url(value: str) -> bool:
 _base_url = threading.local()  # what the one cleaner's filter makes URLs absolute against
 
 
+# A path from the site's root that urljoin() would only put after the base's
+# origin: no "//" (urljoin drops empty segments), no "/." (dot segments), no
+# ";", "?", "#" or "\\" (parts urljoin splits off and joins again).
+_PATH_CHAR = r"[A-Za-z0-9\-._~!$&'()*+,=:@%]"
+_PLAIN_ROOT_PATH = re.compile(f"/(?:{_PATH_CHAR}+/)*{_PATH_CHAR}*")
+
+
+@functools.lru_cache(maxsize=64)
+def _origin(base_url: str) -> str | None:
+    """``scheme://host`` of an http(s) base URL, as urljoin() spells it; else ``None``."""
+    try:
+        parts = urlsplit(base_url)
+    except ValueError:
+        return None
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else None
+
+
 def _absolute_url(tag: str, attribute: str, value: str) -> str | None:
     """nh3 attribute filter making URL attributes absolute against this thread's base URL."""
     if attribute not in _URL_ATTRIBUTES:
@@ -176,10 +193,17 @@ def _absolute_url(tag: str, attribute: str, value: str) -> str | None:
     value = value.strip()
     if value.startswith("mailto:"):
         return value
+    base = _base_url.value
+    # Links between articles ("/articles/x") are most of a body's URLs: joined
+    # here in ~1 us instead of urljoin's ~8 (a cold feed joins ~90 of them).
+    if _PLAIN_ROOT_PATH.fullmatch(value) and "/." not in value:
+        origin = _origin(base)
+        if origin is not None:
+            return origin + value
     # Fragments too: a reader shows the article away from its page, so
     # "#notes" must point at the article, not at the reader's own page.
     try:
-        absolute = urljoin(_base_url.value, value)
+        absolute = urljoin(base, value)
     except ValueError:
         return None
     scheme = urlsplit(absolute).scheme

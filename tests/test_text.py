@@ -16,6 +16,8 @@ from xml.dom import minidom
 
 import pytest
 from feedcheck import parse_feed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support import SITE, article, fmt_of, write_yaml
 
 from feedsvc.content.loader import ContentLoader
@@ -308,3 +310,53 @@ def test_one_cleaner_makes_urls_absolute_against_each_threads_own_base():
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+BASES = [
+    "https://news.example/articles/a-story",
+    "http://news.example:8080/deep/path/",
+    "https://news.example",
+    "HTTPS://News.Example/x?q=1#f",
+    "ftp://files.example/x",
+    "",
+]
+
+
+def joined_by_urljoin(value: str, base: str) -> str | None:
+    """What the attribute filter gave for every URL before its fast path for root paths."""
+    from urllib.parse import urljoin, urlsplit
+
+    try:
+        absolute = urljoin(base, value.strip())
+    except ValueError:
+        return None
+    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+
+
+@given(
+    st.text(alphabet="/a.%;?#:@!$&'()*+,=~_-\\ é9", max_size=24).map(lambda s: "/" + s),
+    st.sampled_from(BASES),
+)
+@settings(max_examples=3000, deadline=None)
+def test_root_paths_are_made_absolute_exactly_as_urljoin_makes_them(value: str, base: str):
+    from feedsvc.text import _absolute_url, _base_url
+
+    _base_url.value = base
+    assert _absolute_url("a", "href", value) == joined_by_urljoin(value, base)
+
+
+def test_links_in_bodies_are_absolute_against_the_article():
+    base = "https://news.example/articles/a-story"
+    body = (
+        '<a href="/articles/other">o</a> <img src="/img/a.png" alt=""> '
+        '<a href="/a/../b">d</a> <a href="/a//b">e</a> <a href="#notes">n</a> '
+        '<a href="rel/x">r</a> <a href="javascript:alert(1)">j</a>'
+    )
+    cleaned = sanitise_body(body, base)
+    assert 'href="https://news.example/articles/other"' in cleaned
+    assert 'src="https://news.example/img/a.png"' in cleaned
+    assert 'href="https://news.example/b"' in cleaned
+    assert 'href="https://news.example/a//b"' in cleaned  # as urljoin() leaves it
+    assert 'href="https://news.example/articles/a-story#notes"' in cleaned
+    assert 'href="https://news.example/articles/rel/x"' in cleaned
+    assert "javascript" not in cleaned
