@@ -120,8 +120,9 @@ def test_a_cold_feed_is_answered_while_another_writer_holds_the_state(
 
     again = FeedService(settings, clock=clock, prewarm=False)
     client = create_app(settings, service=again, watch=False).test_client()
-    assert client.get("/tags/health/atom.xml").headers["Last-Modified"] == response.headers[
-        "Last-Modified"
-    ]
+    assert (
+        client.get("/tags/health/atom.xml").headers["Last-Modified"]
+        == response.headers["Last-Modified"]
+    )
     assert not again.state.degraded
     again.close()

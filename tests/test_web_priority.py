@@ -6,6 +6,7 @@ kernels with EEVDF custom slices (6.12+), the loop's scheduler slice.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import threading
@@ -56,8 +57,10 @@ def test_serve_nices_every_thread_but_the_loop(bundled_content: Path):
         assert conn.getresponse().read()
         conn.close()
         pid = server.pid
-        tids = [int(name) for name in os.listdir(f"/proc/{pid}/task")]
-        nice = {tid: thread_nice(pid, tid) for tid in tids}
+        nice = {}
+        for tid in [int(name) for name in os.listdir(f"/proc/{pid}/task")]:
+            with contextlib.suppress(FileNotFoundError):  # a short-lived thread, ended since
+                nice[tid] = thread_nice(pid, tid)
         loop_slice = thread_slice(pid, pid)
     assert nice.pop(pid) == base  # the main thread runs the event loop
     workers = list(nice.values())

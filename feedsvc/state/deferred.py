@@ -51,22 +51,22 @@ class DeferredWrites:
             if not self._closed:
                 self._queue.append((what, work))
                 if self._thread is None:
-                    # Started here, not in __init__: a first load forks its parse
-                    # workers only while the process has a single thread.
+                    # A thread for as long as there is something to write, then gone:
+                    # a first load forks its parse workers only while the process has
+                    # a single thread, and a service nobody closed leaves none behind.
                     self._thread = threading.Thread(
                         target=self._run, name="feedsvc-state-writes", daemon=True
                     )
                     self._thread.start()
-                self._changed.notify_all()
                 return
         self.state.attempt(what, work)
 
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._queue and not self._closed:
-                    self._changed.wait()
                 if not self._queue:
+                    self._thread = None
+                    self._changed.notify_all()
                     return
                 batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
                 self._busy = True
@@ -97,10 +97,9 @@ class DeferredWrites:
             return self._changed.wait_for(lambda: not self._queue and not self._busy, timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Run what is queued, then stop the thread; later writes run inline."""
+        """Wait for what is queued to be written; later writes run inline."""
         with self._changed:
             self._closed = True
-            self._changed.notify_all()
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
