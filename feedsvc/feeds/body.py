@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from html import escape
 from urllib.parse import quote, urljoin
@@ -99,49 +99,14 @@ def prefetch_bodies(wanted: Sequence[tuple[Article, str]]) -> None:
 
     Before a feed's items are built: a cold tag feed's bodies are seldom in
     memory, and looking them up one at a time cost ~75 us each at 100k.
-    Those the store lacks too are rendered by :func:`render_bodies`.
     """
     kept = _kept
     todo = [(a.text_ref, url) for a, url in wanted if _bodies.get((a.text_ref, url)) is None]
     if kept is None or len(todo) < 2:
         return
     sources = [(url, get_text(ref)[1]) for ref, url in todo]
-    for key, html in zip(todo, kept.many(sources, render_bodies), strict=True):
+    for key, html in zip(todo, kept.many(sources), strict=True):
         _bodies.put(key, html)
-
-
-# Hands bodies, (URL, Markdown) each, to another process to render; returns what
-# waits for their HTML (None from it: render them here), or None if nobody is free.
-RemoteRender = Callable[[list[tuple[str, str]]], Callable[[], list[str] | None] | None]
-_remote: RemoteRender | None = None
-REMOTE_LEAST = 4  # bodies to render before some go elsewhere (a round trip: ~0.3 ms)
-
-
-def render_bodies_elsewhere(remote: RemoteRender | None) -> None:
-    """Have :func:`render_bodies` share its work with ``remote`` (a writer process); None: not."""
-    global _remote
-    _remote = remote
-
-
-def render_bodies(wanted: list[tuple[str, str]]) -> list[str]:
-    """The HTML of bodies, (URL, Markdown) each: half rendered elsewhere while this thread
-    renders the other half.
-
-    Why: on a first start, a cold tag feed's bodies are not kept yet, and
-    rendering 10-25 of them (~0.13 ms each, more beside the pre-render)
-    was the largest part of its time; an idle writer process renders on the
-    other core, outside our GIL, at the same time.
-    """
-    remote = _remote
-    half = len(wanted) // 2
-    waiting = remote(wanted[:half]) if remote is not None and len(wanted) >= REMOTE_LEAST else None
-    if waiting is None:
-        half = 0
-    here = [render_body(source, url) for url, source in wanted[half:]]
-    there = waiting() if waiting is not None else []
-    if there is None or len(there) != half:  # the writer failed: render them here
-        there = [render_body(source, url) for url, source in wanted[:half]]
-    return there + here
 
 
 def body_url(snapshot: Snapshot, article: Article) -> str:

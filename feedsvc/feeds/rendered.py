@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -55,7 +55,6 @@ CHECK_BYTES = 16
 log = logging.getLogger("feedsvc")
 # One compressed row: (key, zlib(html), check).
 Row = tuple[bytes, bytes, bytes]
-Render = Callable[[list[tuple[str, str]]], list[str]]  # bodies (URL, Markdown) to their HTML
 
 
 def renderer_version() -> str:
@@ -156,26 +155,29 @@ class RenderedBodies:
         self.put_rendered([(key, html)])
         return html
 
-    def many(self, wanted: Sequence[tuple[str, str]], render: Render | None = None) -> list[str]:
+    def many(self, wanted: Sequence[tuple[str, str]]) -> list[str]:
         """:meth:`html` of each (URL, source), with one query for all of them.
 
         A cold feed's first render looked its 10-50 bodies up one query at a
         time (~75 us each at 100k rows); one ``IN`` query costs about two.
-        Those not kept are rendered by ``render`` (default: one by one here)
-        and packed and stored later, by the writer thread: not on the request.
         """
         if not self.kept or not wanted:
             return [self.html(url, source) for url, source in wanted]
         keys = [self.key(url, source) for url, source in wanted]
         stored = self.get_many(keys)
-        todo = [at for at, key in enumerate(keys) if key not in stored]
-        missing = [wanted[at] for at in todo]
-        rendered = render(missing) if render else [render_body(s, u) for u, s in missing]
-        self.renders += len(todo)
-        self.hits += len(keys) - len(todo)
-        self.put_rendered([(keys[at], html) for at, html in zip(todo, rendered, strict=True)])
-        found = dict(zip(todo, rendered, strict=True))
-        return [found[at] if at in found else stored[key] for at, key in enumerate(keys)]
+        found: list[str] = []
+        rendered: list[tuple[bytes, str]] = []
+        for key, (url, source) in zip(keys, wanted, strict=True):
+            html = stored.get(key)
+            if html is None:
+                html = render_body(source, url)
+                self.renders += 1
+                rendered.append((key, html))
+            else:
+                self.hits += 1
+            found.append(html)
+        self.put_rendered(rendered)
+        return found
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, str]:
         """The stored HTML of those of ``keys`` that have an undamaged row (one query)."""

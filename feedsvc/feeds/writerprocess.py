@@ -9,9 +9,8 @@ it notices that its server has gone, however that happened.
 
 On the wire each message is its length (:data:`FRAME`) then a pickle: to
 the writer, a document as plain tuples and the formats wanted
-(:func:`encode`), or bodies to render (:data:`BODIES` and their URLs and
-Markdown); back, whether it worked, the bytes or the HTML (or why not) and
-the CPU seconds spent, which the server charges to the client that asked
+(:func:`encode`); back, whether it worked, the bytes (or why not) and the
+CPU seconds spent, which the server charges to the client that asked
 (:func:`cpu_spent_elsewhere`). The pool around writers is :mod:`.writers`.
 """
 
@@ -29,16 +28,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO
 
 from feedsvc.feeds.child import start_child
 from feedsvc.feeds.document import FeedDocument, FeedItem
-from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.render import write_document
 
 FRAME = struct.Struct("!I")  # each message: its length, then a pickle
 READY = b"R"  # a writer's first byte: imported, ready for documents
-BODIES = "bodies"  # a message's first part when it asks for bodies, not a document
 
 
 _DOC_FIELDS = tuple(field.name for field in dataclasses.fields(FeedDocument))
@@ -61,11 +58,7 @@ def encode(doc: FeedDocument, formats: Sequence[str]) -> bytes:
 
 def decode(payload: bytes) -> tuple[FeedDocument, tuple[str, ...]]:
     """The document and formats :func:`encode` packed (in the writer)."""
-    return _document(pickle.loads(payload))
-
-
-def _document(request: tuple[list[Any], tuple[str, ...]]) -> tuple[FeedDocument, tuple[str, ...]]:
-    parts, formats = request
+    parts, formats = pickle.loads(payload)
     parts[_ITEMS] = [FeedItem(*item) for item in parts[_ITEMS]]
     return FeedDocument(*parts), formats
 
@@ -109,29 +102,18 @@ class Writer:
 
     def write(self, doc: FeedDocument, formats: Sequence[str], timeout: float) -> dict[str, bytes]:
         """The bytes of ``doc`` in ``formats``, written by this process."""
-        self.send(encode(doc, formats))
-        bodies: dict[str, bytes] = self.answer(timeout)
-        return bodies
-
-    def render(self, wanted: Sequence[tuple[str, str]]) -> None:
-        """Have it render bodies, (URL, Markdown) each: :meth:`answer` gives their HTML."""
-        self.send(pickle.dumps((BODIES, list(wanted)), protocol=pickle.HIGHEST_PROTOCOL))
-
-    def send(self, payload: bytes) -> None:
-        """One message to the writer."""
+        payload = encode(doc, formats)
         try:
             _write_all(self.process.stdin, FRAME.pack(len(payload)) + payload)
         except (OSError, ValueError) as exc:  # broken pipe: the writer is gone
             raise WriterGone(f"writer {self.pid}: {exc}") from exc
-
-    def answer(self, timeout: float) -> Any:
-        """The writer's answer to the last message (its CPU charged to this thread)."""
         (length,) = FRAME.unpack(self._read(FRAME.size, timeout))
         ok, answer, cpu = pickle.loads(self._read(length, timeout))
         _spent.seconds += cpu
         if not ok:
             raise WriterGone(f"writer {self.pid} failed: {answer}")
-        return answer
+        bodies: dict[str, bytes] = answer
+        return bodies
 
     def _read(self, size: int, timeout: float) -> bytes:
         """Exactly ``size`` bytes from the writer, within ``timeout`` seconds for each part."""
@@ -195,7 +177,7 @@ def serve_documents(requests: IO[bytes], answers: IO[bytes]) -> int:
         started = time.process_time()
         answer: object
         try:
-            ok, answer = True, _answer(pickle.loads(payload))
+            ok, answer = True, write_document(*decode(payload))
         except Exception as exc:  # a bug: the server writes this one itself, and logs why
             ok, answer = False, f"{type(exc).__name__}: {exc}"
         reply = (ok, answer, time.process_time() - started)  # the CPU, charged to the client
@@ -203,13 +185,6 @@ def serve_documents(requests: IO[bytes], answers: IO[bytes]) -> int:
         answers.write(FRAME.pack(len(data)) + data)
         answers.flush()
         count += 1
-
-
-def _answer(request: Any) -> object:
-    """What the writer answers to one message: a document's bytes, or bodies' HTML."""
-    if request[0] == BODIES:
-        return [render_body(source, url) for url, source in request[1]]
-    return write_document(*_document(request))
 
 
 def main() -> int:

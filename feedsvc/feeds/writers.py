@@ -38,7 +38,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from feedsvc.feeds.document import FeedDocument
 from feedsvc.feeds.render import write_document
@@ -110,38 +110,6 @@ class WriterPool:
         self._give_back(writer)
         self.written += 1
         return bodies
-
-    def render_bodies(
-        self, wanted: Sequence[tuple[str, str]]
-    ) -> Callable[[], list[str] | None] | None:
-        """Have an idle writer render bodies, (URL, Markdown) each, while the caller renders others.
-
-        Returns what waits for their HTML (``None`` from it: the writer
-        failed, render them here), or ``None`` at once when no writer is
-        idle: this never waits for one, rendering here is as good.
-        """
-        with self._changed:
-            writer = self._idle.pop() if self._idle else None
-        if writer is None:
-            return None
-        try:
-            writer.render(wanted)
-        except WriterGone as exc:
-            log.warning("feed writer replaced: %s", exc)
-            self._replace(writer)
-            return None
-
-        def answer() -> list[str] | None:
-            try:
-                found: list[str] = writer.answer(WRITE_TIMEOUT)
-            except WriterGone as exc:
-                log.warning("feed writer replaced: %s", exc)
-                self._replace(writer)
-                return None
-            self._give_back(writer)
-            return found
-
-        return answer
 
     def close(self) -> None:
         """Stop every writer (their input closed; killed by process id if still running)."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from feedsvc.content.loader import ContentLoader
-from feedsvc.feeds.body import keep_rendered_bodies, render_bodies_elsewhere
+from feedsvc.feeds.body import keep_rendered_bodies
 from feedsvc.feeds.cache import FeedCache, Variant
 from feedsvc.feeds.catalog import Catalog
 from feedsvc.feeds.lastmodified import LastModifiedLedger
@@ -203,13 +203,11 @@ class FeedService:
         writers = WriterPool(settings.render_slots or 2)
         writers.start()
         use_writer(writers.write)
-        render_bodies_elsewhere(writers.render_bodies)  # half a cold feed's bodies, meanwhile
         return writers
 
     def _close_writers(self) -> None:
         if self.writers is not None:
             use_writer(None)
-            render_bodies_elsewhere(None)
             self.writers.close()
 
     def stop(self) -> None:
