@@ -78,7 +78,7 @@ def test_edits_and_counts_are_kept_for_the_next_start(
         assert not loader.keeper.behind
         names = sorted(p.name for p in (content / "articles").glob("*.yaml"))
         retitle(content / "articles" / names[4], "Edited while serving")
-        (content / "articles" / "added.yaml").write_text(
+        (content / "articles" / "0-first-by-name.yaml").write_text(
             (content / "articles" / names[7]).read_text().replace("title:", "title: New", 1)
         )
         (content / "articles" / names[9]).unlink()

@@ -94,6 +94,10 @@ def views_key(views: Mapping[str, int]) -> bytes:
     return hashlib.blake2b(pickle.dumps(sorted(views.items()), protocol=5), digest_size=32).digest()
 
 
+def _file_order(article: Article) -> str:
+    return article.slug + ".yaml"  # the name of the file serving it, nearly always
+
+
 def _positions(items: Iterable[Article], position: Mapping[int, int]) -> array[int]:
     return array("I", map(position.__getitem__, map(id, items)))
 
@@ -220,7 +224,9 @@ class IndexCache:
     def keep(self, captured: Captured) -> bool:
         """Write ``captured`` as the row, unless the row kept already holds those
         articles and counts, or a later reset or capture was made meanwhile."""
-        served = captured.served
+        # In the order a first load lists them (by file name; a reload appends new
+        # files): else the next start's key would differ. Odd file names may still.
+        served = sorted(captured.served, key=_file_order)
         keys = (articles_key(served), views_key(captured.views))
         position = {id(a): i for i, a in enumerate(served)}
         if keys == self._kept or len(position) != len(served):  # the same article twice

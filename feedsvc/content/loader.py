@@ -296,7 +296,7 @@ class ContentLoader:
         cache = self._cache
         identities = cacheable(found.ready, names, self._wall_clock()) if cache else {}
         taken = cache.take(identities) if cache is not None and not self._loaded else {}
-        to_read = [name for name in names if name not in taken] if taken else names
+        to_read = parsecache.not_taken(names, taken)
         revisions = self._files.revisions(to_read) if self._loaded else {}  # hashed, not parsed
         writer = cache.writer() if cache else None
         loaded = load_article_files(
