@@ -228,8 +228,10 @@ class IndexCache:
         # files): else the next start's key would differ. Odd file names may still.
         served = sorted(captured.served, key=_file_order)
         keys = (articles_key(served), views_key(captured.views))
+        if keys == self._kept:
+            return False
         position = {id(a): i for i, a in enumerate(served)}
-        if keys == self._kept or len(position) != len(served):  # the same article twice
+        if len(position) != len(served):  # the same article twice: nothing to key by
             return False
         ordered, by_tag, by_views, by_update, token_sum = captured.orders
         hashes, groups, spellings, users = captured.lint
