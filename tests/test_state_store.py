@@ -7,6 +7,7 @@ it never raises: it starts fresh or in memory and says so in ``status``.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from pathlib import Path
@@ -128,3 +129,36 @@ def test_the_state_folder_setting():
     assert state_dir_from_env({"FEEDSVC_STATE_DIR": "none"}) is None
     assert ServiceSettings.from_env({"FEEDSVC_STATE_DIR": "/x"}).state_dir == "/x"
     assert ServiceSettings().state_dir is None  # built in code (tests, embedding): memory
+
+
+def test_a_cleanly_closed_state_opens_without_the_check_until_anything_else_touched_it(
+    tmp_path: Path,
+):
+    folder = tmp_path / "state"
+    _filled(folder)
+    marker = folder / (STATE_FILE + ".clean")
+    assert marker.is_file()  # left by the clean close
+    store = open_state(folder)
+    assert not store.checked and not marker.exists()  # taken at open: a crash leaves none
+    assert store.connection.execute("SELECT count(*) FROM test_rows").fetchone() == (500,)
+    store.close()
+    # A crash (never closed): the next open checks.
+    crashed = open_state(folder)
+    with crashed.transaction() as db:
+        db.execute("INSERT INTO test_rows VALUES ('late', 'y')")
+    again = open_state(folder)
+    assert again.checked
+    again.close()
+    crashed.close()
+    # Damaged in place after a clean close, size and mtime kept: ctime moved, so
+    # the file is checked, and moved aside.
+    target = folder / STATE_FILE
+    stat = target.stat()
+    with open(target, "r+b") as raw:
+        raw.seek(stat.st_size // 2 // 4096 * 4096)
+        raw.write(b"\xff" * 4096)
+    os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert marker.is_file() and target.stat().st_size == stat.st_size
+    damaged = open_state(folder)
+    assert damaged.checked and damaged.status.startswith("fresh: state.db was unreadable")
+    damaged.close()

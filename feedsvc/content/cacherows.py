@@ -19,10 +19,12 @@ is trusted.
 
 from __future__ import annotations
 
+import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from itertools import repeat
 from typing import cast
 
 from feedsvc.content.textstore import put_chunk
@@ -32,6 +34,8 @@ from feedsvc.state.store import connect_file, mapped
 # None when the row does not match its checksum)
 Row = tuple[int, str, tuple[int, bytes] | None]
 Checksum = Callable[[str, str, str, str, bytes, bytes], int]
+# A row's files, in chunk order, and the identity each was cached under (0: none).
+FileList = tuple[list[str], list[int]]
 
 SELECT = (
     "SELECT id, folder, code, context, files, texts, results, checksum FROM parsecache_chunks "
@@ -95,3 +99,34 @@ class RowPrefetch:
         """Stop after the row being read, and wait for the thread to end."""
         self._stop.set()
         self._thread.join()
+
+
+def file_list(files: str) -> FileList | None:
+    """A row's files and identities (``None``: not a list this code wrote; the
+    checksum would fail too, so the row is not worth reading)."""
+    try:
+        joined, identities = json.loads(files)
+        names = joined.split("/")  # no file name holds a slash
+        ids = list(map(int, identities.split(" "), repeat(16)))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return (names, ids) if len(names) == len(ids) else None
+
+
+def row_uses(
+    names: list[str], identities: list[int], wanted: Mapping[str, int], taken: set[str]
+) -> list[int] | None:
+    """Positions in a row's file list to take (not taken from a newer row); ``None``
+    when the row has nothing any file needs now (dropped)."""
+    if list(map(wanted.get, names)) == identities and taken.isdisjoint(names):
+        taken.update(names)  # every file of the row (a restart): compared in C
+        return list(range(len(names)))
+    uses: list[int] = []
+    live = False
+    for position, (name, identity) in enumerate(zip(names, identities, strict=True)):
+        if identity and wanted.get(name) == identity:
+            live = True
+            if name not in taken:
+                taken.add(name)
+                uses.append(position)
+    return uses if live else None

@@ -35,6 +35,16 @@ def _token(article: Article, views: int) -> int:
     return int.from_bytes(digest, "big")
 
 
+def ranked_by_views(
+    ordered: list[Article], overrides: Mapping[str, int]
+) -> tuple[list[Article], int]:
+    """What depends on the view counts: the non-drafts ``ordered`` (newest first) by
+    views, and the version's token sum (kept apart by :mod:`.indexcache`)."""
+    # Stable: ties stay newest first, i.e. the order ``_views_key`` describes.
+    by_views = sorted(ordered, key=lambda a: -overrides.get(a.slug, a.views))
+    return by_views, sum(_token(a, overrides.get(a.slug, a.views)) for a in ordered)
+
+
 # Non-drafts newest first, by tag, by views, updated ones by update; the version's token sum.
 Orders = tuple[list[Article], dict[str, list[Article]], list[Article], list[Article], int]
 # id of an article -> (the article, the version shown now: without its update if not due)
@@ -109,11 +119,8 @@ class SnapshotBuilder:
     def reset(self, articles: Iterable[Article]) -> None:
         """Index ``articles`` from scratch (a first load, or many files changed)."""
         ordered = sorted((a for a in articles if not a.draft), key=newest_first_key)
-        overrides = self._overrides
-        # Stable: ties stay newest first, i.e. the order ``_views_key`` describes.
-        by_views = sorted(ordered, key=lambda a: -overrides.get(a.slug, a.views))
+        by_views, tokens = ranked_by_views(ordered, self._overrides)
         by_update = sorted(filter(self._has_update, ordered), key=update_key)
-        tokens = sum(_token(a, self._views_of(a)) for a in ordered)
         self.restore((ordered, grouped_by_tag(ordered), by_views, by_update, tokens))
 
     @property
@@ -166,8 +173,7 @@ class SnapshotBuilder:
         if overrides == self._overrides:
             return
         self._overrides = overrides
-        self._by_views = sorted(self._ordered, key=lambda a: -overrides.get(a.slug, a.views))
-        self._token_sum = sum(_token(a, self._views_of(a)) for a in self._ordered)
+        self._by_views, self._token_sum = ranked_by_views(self._ordered, overrides)
 
     def future(self, now: datetime) -> list[Article]:
         """Non-draft articles dated after ``now``, newest first."""

@@ -33,6 +33,7 @@ from feedsvc.content.changes import SITE_KEY, VIEWS_KEY
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.files import LINT_FIELDS, ArticleFiles, same_bytes_same_article
 from feedsvc.content.index import SnapshotBuilder
+from feedsvc.content.keeper import Keeper, ReadWith
 from feedsvc.content.lint import CrossArticleIndex, future_problems
 from feedsvc.content.model import Article, Snapshot
 from feedsvc.content.parallel import LoadResult, load_article_files
@@ -120,6 +121,9 @@ class ContentLoader:
         self._cache = parsecache.ParseCache.open(state, str(self.articles_dir), repr(read_with))
         self._indexes = indexcache.IndexCache.beside(self._cache)  # kept with it
         self.cache_fill = CacheFill()  # rows for files a reload kept without a parse
+        self.keeper = Keeper(self.lock, self._indexes, self._cache, self.cache_fill, lambda: (
+            self._builder, self._lint, self._files, self._views.views,
+        ), ReadWith(str(self.articles_dir), self._roots, self._article_budget))  # fmt: skip
         self._fill_later: tuple[parsecache.RowWriter, list[Kept]] | None = None
 
     @property
@@ -292,7 +296,7 @@ class ContentLoader:
         cache = self._cache
         identities = cacheable(found.ready, names, self._wall_clock()) if cache else {}
         taken = cache.take(identities) if cache is not None and not self._loaded else {}
-        to_read = [name for name in names if name not in taken] if taken else names
+        to_read = parsecache.not_taken(names, taken)
         revisions = self._files.revisions(to_read) if self._loaded else {}  # hashed, not parsed
         writer = cache.writer() if cache else None
         loaded = load_article_files(
@@ -301,6 +305,8 @@ class ContentLoader:
         )  # fmt: skip
         parsecache.close_writers()
         self.files_read += len(to_read)
+        if cache is not None and len(identities) < len(names):  # kept once settled
+            self.keeper.read_too_soon(name for name in to_read if name not in identities)
         if writer is not None and revisions:  # rows for files kept unparsed, once loaded
             self._fill_later = (writer, kept_unchanged(to_read, loaded, identities, self._files))
         return parsecache.merged(names, taken, to_read, loaded), identities
@@ -321,14 +327,7 @@ class ContentLoader:
             indexcache.reset_indexes(self._indexes, builder, self._lint, served, views)
             return builder
         builder.set_site(site)
-        if views_changed:
-            builder.set_views_override(views)
-        for old, new in changes:
-            if old is not None:
-                builder.remove(old)
-            if new is not None:
-                builder.add(new)
-            self._lint.replace(old, new)
+        self.keeper.patch(builder, self._lint, changes, views if views_changed else None)
         return builder
 
     def _current_problems(self, builder: SnapshotBuilder, now: datetime) -> tuple[Problem, ...]:

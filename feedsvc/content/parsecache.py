@@ -15,8 +15,8 @@ What is trusted, and why:
   ``cp -p`` changes ctime, which no program can set back, so a file edited,
   replaced or renamed while the service was stopped is read again. A file
   that changed less than :data:`~.settled.SETTLED_SECONDS` before it was
-  read is not cached at all: a second write within one tick of the
-  file-system clock would leave the same identity.
+  read is not cached then (a second write within one tick of the file-system
+  clock would leave the same identity): :mod:`.keeper` writes its row later.
 * **The code and settings** that made a row: a hash of the content package's
   and leaf modules' sources and the Python version (``code``), and of the
   size budget, the names messages use and the folders links may lead into
@@ -49,13 +49,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from operator import itemgetter
+from itertools import filterfalse
 from pathlib import Path
 
 import feedsvc.problems
 import feedsvc.text
 import feedsvc.version
-from feedsvc.content.cacherows import Row, RowPrefetch, stored_rows
+from feedsvc.content.cacherows import Row, RowPrefetch, file_list, row_uses, stored_rows
 from feedsvc.content.chunks import Chunk, LoadResult, unpack_at
 from feedsvc.content.signatures import Signature
 from feedsvc.memory import cap_malloc_arenas
@@ -70,12 +70,11 @@ TABLE = """CREATE TABLE IF NOT EXISTS parsecache_chunks (
     folder TEXT NOT NULL,     -- device:real path of the articles folder
     code TEXT NOT NULL,       -- code version that wrote it
     context TEXT NOT NULL,    -- load settings it was read with
-    files TEXT NOT NULL,      -- JSON [[name, identity in hex], ...], in chunk order
+    files TEXT NOT NULL,      -- JSON ["name/name/...", "identity identity ..."] (hex; 0: none)
     texts BLOB NOT NULL,
     results BLOB NOT NULL,
     checksum INTEGER NOT NULL -- CRC-32 of all of the above
 )"""
-_NAME, _IDENTITY = itemgetter(0), itemgetter(1)  # of a row's file list entry
 INDEX = "CREATE INDEX IF NOT EXISTS parsecache_chunks_folder ON parsecache_chunks (folder)"
 
 
@@ -150,7 +149,6 @@ class ParseCache:
         """The cached results of the files in ``wanted`` (name -> identity now) that
         have that identity; drops rows no file needs any more, and untrusted ones."""
         started = time.perf_counter()
-        hex_wanted = dict(zip(wanted, map("{:x}".format, wanted.values()), strict=True))
         found: dict[str, LoadResult] = {}
         useless: list[int] = []
         taken: set[str] = set()
@@ -158,8 +156,11 @@ class ParseCache:
         try:
             useless += self._other_code()
             for row_id, files, chunk in self._rows(prefetch, bool(wanted)):
-                uses = _uses(files, hex_wanted, taken)
-                results = None if uses is None else self._results(row_id, files, chunk, uses)
+                listed = file_list(files)
+                uses = None if listed is None else row_uses(*listed, wanted, taken)
+                results = None
+                if listed is not None and uses is not None:
+                    results = self._results(row_id, listed[0], chunk, uses)
                 if results is None:
                     useless.append(row_id)
                 else:
@@ -204,7 +205,7 @@ class ParseCache:
                 yield row_id, files, None  # every row is useless (no file to take)
 
     def _results(
-        self, row_id: int, files: str, chunk: tuple[int, bytes] | None, uses: list[int]
+        self, row_id: int, names: list[str], chunk: tuple[int, bytes] | None, uses: list[int]
     ) -> dict[str, LoadResult] | None:
         """The results at ``uses`` in one row, by name; ``None`` if it is not intact
         (``chunk`` is ``None`` when it failed its checksum; not looked at without uses)."""
@@ -214,15 +215,14 @@ class ParseCache:
             self.rows_dropped += 1
             log.warning("parse cache: row %d does not match its checksum; ignored", row_id)
             return None
-        entries = json.loads(files)
         results = unpack_at(*chunk)
-        if len(results) != len(entries):
+        if len(results) != len(names):
             self.rows_dropped += 1
             log.warning("parse cache: row %d is inconsistent; ignored", row_id)
             return None
-        if len(uses) == len(entries):
-            return dict(zip(map(_NAME, entries), results, strict=True))
-        return {entries[i][0]: results[i] for i in uses}
+        if len(uses) == len(names):
+            return dict(zip(names, results, strict=True))
+        return {names[i]: results[i] for i in uses}
 
     def _forget(self, row_ids: list[int]) -> None:
         if row_ids:
@@ -255,7 +255,7 @@ class RowWriter:
         """Keep a chunk read from ``names`` (in order), with their identities then;
         files without one (changed too recently) are not taken from it later."""
         files = json.dumps(  # ASCII: names that are not UTF-8 stay escaped surrogates
-            [[name, format(identities[name], "x") if name in identities else ""] for name in names]
+            ["/".join(names), " ".join(format(identities.get(name, 0), "x") for name in names)]
         )
         texts, packed = chunk
         checksum = _checksum(self.folder, self.code, self.context, files, texts, packed)
@@ -306,31 +306,6 @@ def _writing(path: str) -> Iterator[sqlite3.Connection]:
         db.commit()
 
 
-def _uses(files: str, wanted: Mapping[str, str], taken: set[str]) -> list[int] | None:
-    """Positions in a row's file list to take (not taken from a newer row); ``None``
-    when the row has nothing any file needs now (dropped)."""
-    try:
-        entries = json.loads(files)
-    except ValueError:
-        return None  # the checksum would fail too: not worth reading
-    try:
-        names, identities = list(map(_NAME, entries)), list(map(_IDENTITY, entries))
-    except (TypeError, LookupError):
-        return None  # not a file list this code wrote: the checksum would fail too
-    if list(map(wanted.get, names)) == identities and taken.isdisjoint(names):
-        taken.update(names)  # every file of the row (a restart): compared in C
-        return list(range(len(names)))
-    uses: list[int] = []
-    live = False
-    for position, (name, identity) in enumerate(entries):
-        if identity and wanted.get(name) == identity:
-            live = True
-            if name not in taken:
-                taken.add(name)
-                uses.append(position)
-    return uses if live else None
-
-
 def merged(
     names: list[str], taken: Mapping[str, LoadResult], read: list[str], results: list[LoadResult]
 ) -> list[LoadResult]:
@@ -340,5 +315,12 @@ def merged(
         return results
     if not read:  # all taken (a restart): in C
         return list(map(taken.__getitem__, names))
-    fresh = dict(zip(read, results, strict=True))
-    return [taken[name] if name in taken else fresh[name] for name in names]
+    every = {**taken, **dict(zip(read, results, strict=True))}
+    return list(map(every.__getitem__, names))
+
+
+def not_taken(names: list[str], taken: Mapping[str, LoadResult]) -> list[str]:
+    """``names`` without those ``taken`` from the cache, in order (in C)."""
+    if len(taken) == len(names):  # every one (taken only holds names asked for)
+        return []
+    return list(filterfalse(taken.__contains__, names)) if taken else names

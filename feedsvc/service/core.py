@@ -222,6 +222,7 @@ class FeedService:
         The writer processes end here, after the threads that render.
         """
         self.stop()
+        self.loader.keeper.keep(wait=True)  # what the next start reads, kept current
         self._close_writers()
         self.bodies.close()
         self.deferred.close()

@@ -159,6 +159,8 @@ class Watcher:
                     next_full = time.monotonic() + safety
             if not self._apply() and self._stop.wait(interval):  # never spin on failures
                 return
+            if self.loader.keeper.due():  # quiet for a while: keep what a restart reads
+                self.loader.keeper.keep()
             wait = self._next_wait(interval)
 
     def _follow_schedule(self) -> None:
