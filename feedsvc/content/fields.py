@@ -66,7 +66,7 @@ def parse_datetime(value: Any) -> datetime | str:
         parsed = datetime(value.year, value.month, value.day, tzinfo=UTC)
     elif isinstance(value, str):
         text = value.strip()
-        day_only = _DATE_ONLY.match(text)
+        day_only = _DATE_ONLY.match(text) if len(text) <= 10 else None  # it matches no more
         if day_only:
             try:
                 day = date(*(int(part) for part in day_only.groups()))
