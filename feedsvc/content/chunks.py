@@ -23,6 +23,7 @@ import io
 import pickle
 import threading
 from datetime import timezone
+from operator import attrgetter
 from typing import Any
 
 from feedsvc.content.fields import shared
@@ -48,6 +49,7 @@ def is_unchanged(result: LoadResult) -> bool:
 
 _FIELDS = tuple(field.name for field in dataclasses.fields(Article))
 _TEXT = _FIELDS.index("text_ref")
+_VALUES = attrgetter(*_FIELDS)
 _base = threading.local()  # the real reference of the chunk being unpacked, by thread
 
 
@@ -119,10 +121,12 @@ class _ChunkPickler(pickle.Pickler):
             assert isinstance(reduced, tuple)
             return _shared_zone, reduced[1]
         if kind is Article:
-            values = [getattr(obj, name) for name in _FIELDS]
+            values = _VALUES(obj)  # every field in one C call (a worker pickles 100k of them)
             if self._texts is not None:
-                values[_TEXT] = self._texts.add(ensure_store().get(obj.text_ref))
-            return _rebased_article, tuple(values)
+                fields = list(values)
+                fields[_TEXT] = self._texts.add(ensure_store().get(obj.text_ref))
+                values = tuple(fields)
+            return _rebased_article, values
         return NotImplemented
 
 

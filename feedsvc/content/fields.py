@@ -66,7 +66,7 @@ def parse_datetime(value: Any) -> datetime | str:
         parsed = datetime(value.year, value.month, value.day, tzinfo=UTC)
     elif isinstance(value, str):
         text = value.strip()
-        day_only = _DATE_ONLY.match(text)
+        day_only = _DATE_ONLY.match(text) if len(text) <= 10 else None  # it matches no more
         if day_only:
             try:
                 day = date(*(int(part) for part in day_only.groups()))
@@ -190,7 +190,7 @@ _TAG_MEMO_LIMIT = 100_000  # distinct tag spellings remembered (a site has thous
 _tag_memo: dict[str, tuple[Tag | None, tuple[tuple[str, Severity], ...]]] = {}
 
 
-def _tag_for(text: str) -> tuple[Tag | None, tuple[tuple[str, Severity], ...]]:
+def tag_for(text: str) -> tuple[Tag | None, tuple[tuple[str, Severity], ...]]:
     """The tag a spelling stands for, and what was wrong with it; memoised.
 
     A site has thousands of tags spread over 100k articles, so checking each
@@ -239,7 +239,7 @@ def tags_of(data: Mapping[Any, Any], check: FieldChecker) -> list[Tag]:
         if isinstance(raw_tag, bool) or not isinstance(raw_tag, str | int | float):
             check("tags", f"each tag must be text, got {shown(raw_tag)}; ignored", "warning")
             continue
-        tag, notes = _tag_for(str(raw_tag))
+        tag, notes = tag_for(str(raw_tag))
         for message, severity in notes:
             check("tags", message, severity)
         if tag is None:

@@ -94,8 +94,10 @@ def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResul
     folder, display_folder, fields, names, budget, roots = batch[:6]
     revisions = batch[8]
     results: list[LoadResult] = []
+    # os.path.join for names from a listing (no separator in them), without a call per file
+    in_folder, in_display = os.path.join(folder, ""), os.path.join(display_folder, "")
     for name in names:
-        path, display = os.path.join(folder, name), os.path.join(display_folder, name)
+        path, display = in_folder + name, in_display + name
         revision = revisions.get(name)
         if revision is not None and _same_bytes(path, roots, budget, revision):
             results.append(UNCHANGED)  # a checkout or touch: the caller keeps its article
@@ -106,7 +108,7 @@ def _read_batch(batch: _Batch, put: Callable[[str, str], int]) -> list[LoadResul
             log.exception("reading %s failed", display)
             article, lines = None, {}
             problems = [Problem(display, "(file)", "could not be read (internal error; see log)")]
-        results.append((article, tuple(problems), tuple(lines.get(key) for key in fields)))
+        results.append((article, tuple(problems), tuple(map(lines.get, fields))))
     return results
 
 

@@ -59,6 +59,9 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # instead of rejecting the whole file over an invisible character.
 _STREAM_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 _ASCII_STREAM_OK = bytes(range(0x20, 0x7F)) + b"\t\n\r"
+# Bytes of a file that decodes as it is, has nothing to remove and nothing
+# yamlflat distrusts (its ASCII check): nearly every article, checked once.
+_ASCII_FLAT = bytes(range(0x20, 0x7F)) + b"\n"
 
 _short = reprlib.Repr()
 _short.maxlevel, _short.maxstring, _short.maxother = 2, MAX_SHOWN_CHARS, MAX_SHOWN_CHARS
@@ -163,15 +166,17 @@ def _parse_simple(text: str, max_nodes: int = ARTICLE.max_nodes) -> ParsedYaml |
 
 
 def parse_yaml(
-    text: str, path: str, budget: Budget = ARTICLE
+    text: str, path: str, budget: Budget = ARTICLE, *, flat_safe: bool = False
 ) -> tuple[ParsedYaml | None, list[Problem]]:
     """Parse one YAML document within ``budget``, keeping key line numbers for messages.
 
     Three tiers, cheapest first, each answering only what it is sure of: the
     flat article shape read line by line (:mod:`.yamlflat`), plain values from
     libyaml's events, then PyYAML's full loader (which words every error).
+    ``flat_safe``: the caller saw that ``text`` is printable ASCII and line
+    breaks (see :func:`~.yamlflat.parse_flat`).
     """
-    flat = parse_flat(text, budget.max_nodes)
+    flat = parse_flat(text, budget.max_nodes, flat_safe=flat_safe)
     if flat is not None:
         return ParsedYaml(flat[0], flat[1], flat[2], "\\" in text), []
     simple = _parse_simple(text, budget.max_nodes)
@@ -267,15 +272,19 @@ def read_yaml_file(
         return None, b"", [Problem(display, "(file)", f"cannot be read: {exc.strerror}")]
     if not raw.strip():
         return None, raw, [Problem(display, "(file)", "is empty (not parseable yet)")]
-    text, problems = decode_bytes(raw, display)
-    if text is None:
-        return None, raw, problems
-    first = _stream_control(text)
-    if first is not None:
-        removed = len(_STREAM_CONTROLS.findall(text))
-        first_line = text.count("\n", 0, first.start()) + 1
-        text = _STREAM_CONTROLS.sub("", text)
-    parsed, problems = parse_yaml(text, display, budget)
+    first = None
+    if not raw.translate(None, _ASCII_FLAT):  # nothing to decode, remove or distrust
+        parsed, problems = parse_yaml(raw.decode("ascii"), display, budget, flat_safe=True)
+    else:
+        text, problems = decode_bytes(raw, display)
+        if text is None:
+            return None, raw, problems
+        first = _stream_control(text)
+        if first is not None:
+            removed = len(_STREAM_CONTROLS.findall(text))
+            first_line = text.count("\n", 0, first.start()) + 1
+            text = _STREAM_CONTROLS.sub("", text)
+        parsed, problems = parse_yaml(text, display, budget)
     if first is not None:
         where = parsed.field_at(first_line) if parsed is not None else "(file)"
         problems.append(

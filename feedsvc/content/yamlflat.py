@@ -50,11 +50,12 @@ class _Other(Exception):
     """Not the flat shape: the YAML loader decides."""
 
 
-def parse_flat(text: str, max_nodes: int) -> Flat | None:
+def parse_flat(text: str, max_nodes: int, *, flat_safe: bool = False) -> Flat | None:
     """The document's mapping, the line of each key and the keys written twice;
     ``None`` when it is not the flat shape (see the module docstring) or has more
-    than ``max_nodes`` values."""
-    if _awkward(text):
+    than ``max_nodes`` values. ``flat_safe``: the caller has seen that ``text`` is
+    printable ASCII and ``\\n`` only (nothing :func:`_awkward` looks for)."""
+    if not flat_safe and _awkward(text):
         return None
     lines = text.split("\n")
     data: dict[str, Any] = {}
