@@ -212,7 +212,7 @@ class IndexCache:
         served: list[Article],
         views: Mapping[str, int],
     ) -> Captured:
-        """A copy of the indexes as they are now (~10 ms at 100k articles), for
+        """A copy of the indexes as they are now (30-50 ms at 100k articles), for
         :meth:`keep`; under the loader's lock, like the reloads that patch them."""
         with self._writing:
             self._generation += 1

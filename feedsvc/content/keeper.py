@@ -16,7 +16,7 @@ restart time it need not spend:
   while the service runs, every file.
 
 Once the content has been quiet for :data:`QUIET_SECONDS`, the watcher calls
-:meth:`Keeper.keep`: under the loader's lock it copies the indexes (~10-20 ms
+:meth:`Keeper.keep`: under the loader's lock it copies the indexes (30-50 ms
 at 100k articles) and notes each such file's entry; a thread of its own then
 writes the index row (unless the row kept already holds these articles and
 counts), and a parse cache row for each such file that still has the
