@@ -238,6 +238,17 @@ def measure_http(
     return result
 
 
+def started_server(
+    content: Path, size: str, env: dict[str, str | None], log_name: str
+) -> tuple[Any, float]:
+    """A real ``feedsvc serve`` on ``content``, started; seconds to its first ``/rss.xml``."""
+    server = feedsvc_server(content, reload=None, env=env, ready="/rss.xml", timeout=300,
+                            log_path=RESULTS_DIR / f"scale-{size}-{log_name}.log")  # fmt: skip
+    started = time.perf_counter()
+    server.start()  # returns on the first answer to /rss.xml
+    return server, round(time.perf_counter() - started, 3)
+
+
 def measure_first_start(content: Path, size: str, seed: int) -> dict[str, object]:
     """Only the first start on an empty state folder and its 20 cold tag feeds (``--parts first``).
 
@@ -246,11 +257,8 @@ def measure_first_start(content: Path, size: str, seed: int) -> dict[str, object
     """
     with tempfile.TemporaryDirectory(prefix="feedsvc-scale-state-") as state:
         env = {"FEEDSVC_RELOAD": None, "FEEDSVC_WATCH": None, "FEEDSVC_STATE_DIR": state}
-        server = feedsvc_server(content, reload=None, env=env, ready="/rss.xml", timeout=300,
-                                log_path=RESULTS_DIR / f"scale-{size}-first.log")  # fmt: skip
-        started = time.perf_counter()
-        server.start()
-        result: dict[str, object] = {"start_s": round(time.perf_counter() - started, 3)}
+        server, seconds = started_server(content, size, env, "first")
+        result: dict[str, object] = {"start_s": seconds}
         try:
             result["start_cpu_s"] = round(cpu_seconds(server.pid), 2)
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -270,11 +278,8 @@ def measure_restart(
     Start and RSS, then cold tag feeds while the walk over kept bodies runs
     and once it is done.
     """
-    server = feedsvc_server(content, reload=None, env=env, ready="/rss.xml", timeout=300,
-                            log_path=RESULTS_DIR / f"scale-{size}-restart.log")  # fmt: skip
-    started = time.perf_counter()
-    server.start()
-    result: dict[str, object] = {"restart_s": round(time.perf_counter() - started, 3)}
+    server, seconds = started_server(content, size, env, "restart")
+    result: dict[str, object] = {"restart_s": seconds}
     try:
         result["restart_cpu_s"] = round(cpu_seconds(server.pid), 2)
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
@@ -296,11 +301,8 @@ def measure_first_server(
     unset: dict[str, str | None],
 ) -> dict[str, object]:  # fmt: skip
     """The first start (empty state: no parse cache, no rendered bodies) and what follows."""
-    server = feedsvc_server(content, reload=None, env=unset, ready="/rss.xml", timeout=300,
-                            log_path=RESULTS_DIR / f"scale-{size}-server.log")  # fmt: skip
-    started = time.perf_counter()
-    server.start()  # returns on the first answer to /rss.xml
-    result: dict[str, object] = {"start_s": round(time.perf_counter() - started, 3)}
+    server, seconds = started_server(content, size, unset, "server")
+    result: dict[str, object] = {"start_s": seconds}
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         status, _, _ = timed_get(conn, "/rss.xml")
