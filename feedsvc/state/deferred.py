@@ -30,7 +30,7 @@ BATCH = 256  # writes run in one transaction at most
 
 
 class DeferredWrites:
-    """Writes to ``state`` run in order by a thread of their own, started on the first one.
+    """Writes to ``state`` run in order by a thread that lives while any are queued.
 
     Each write is ``work(connection)`` inside a transaction through
     :meth:`StateStore.attempt` (a failure is logged there, never raised), so
