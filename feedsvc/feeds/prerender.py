@@ -126,7 +126,7 @@ class Prerender:
                 self.bodies.flush()  # stored, before saying so
                 self.pruned = self.bodies.prune(current, before=int(started * 1000))
                 if not self._failed and self.stored == self.sent:
-                    self.bodies.put([pack_row(done, "")])
+                    self.bodies.put_rendered([(done, "")])
                 self.bodies.flush()
                 log.info("pre-rendered %d article bodies in %.1f s (%d were kept already; "
                          "%d rows no article uses pruned)", self.stored, time.time() - started,

@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Sequence
 from importlib import metadata
 from typing import Any
 
@@ -223,19 +223,15 @@ class RenderedBodies:
         rows = self._read(f"SELECT key FROM {TABLE_NAME} WHERE key IN ({marks})", tuple(keys))
         return set(keys) - {bytes(row[0]) for row in rows or ()}
 
-    def put(self, rows: Iterable[Row]) -> None:
-        """Queue rows to be stored (a failure costs only durability: logged once)."""
-        made = time.time_ns() // 1_000_000
-        self._queue(INSERT, [(key, blob, check, made) for key, blob, check in rows])
-
     def put_rendered(self, rendered: Sequence[tuple[bytes, str]]) -> None:
-        """Queue (key, HTML) pairs to be packed (:func:`pack_row`) and stored by the writer.
+        """Queue (key, HTML) pairs to be packed (:func:`pack_row`) and stored by the writer
+        (a failure costs only durability: logged once).
 
         Packing (zlib, the check hash) is ~50 us a body: on a cold feed's
         request it was ~1 ms of its 20 bodies; on the writer thread it runs
         beside the next request (zlib and hashlib let go of the GIL).
         """
-        self._queue(INSERT_RENDERED, list(rendered))
+        self._queue(INSERT, list(rendered))
 
     def prune(self, current: Container[bytes], before: int, batch: int = 500) -> int:
         """Delete rows whose key is not in ``current`` made before ``before`` (Unix ms).
@@ -270,12 +266,11 @@ class RenderedBodies:
 
 INSERT = f"INSERT OR REPLACE INTO {TABLE_NAME} (key, html, check_hash, made) VALUES (?, ?, ?, ?)"
 DELETE = f"DELETE FROM {TABLE_NAME} WHERE key = ?"
-INSERT_RENDERED = "rendered"  # queued (key, HTML) pairs, packed into INSERT rows by the writer
 
 
 def _packed(statement: str, values: list[Any]) -> tuple[str, list[Any]]:
-    """A queued write as SQL: rendered (key, HTML) pairs packed into rows to insert."""
-    if statement != INSERT_RENDERED:
+    """A queued write as SQL: the (key, HTML) pairs queued to insert, packed into rows."""
+    if statement != INSERT:
         return statement, values
     made = time.time_ns() // 1_000_000
     return INSERT, [(*pack_row(key, html), made) for key, html in values]
