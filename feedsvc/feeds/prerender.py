@@ -44,6 +44,7 @@ from feedsvc.feeds.body import body_url
 from feedsvc.feeds.child import start_child
 from feedsvc.feeds.markdown import render_body
 from feedsvc.feeds.rendered import INSERT, KEY_BYTES, RenderedBodies, Row, pack_row
+from feedsvc.state.foreground import FOREGROUND
 from feedsvc.state.store import connect_file
 
 log = logging.getLogger("feedsvc")
@@ -55,6 +56,7 @@ STORED = struct.Struct("!Q")
 CHUNK = 16  # articles whose keys are looked up at once (~0.25 ms of work) ...
 PAUSE_S = 0.00125  # ... then a pause: requests never queue behind the walk for our GIL,
 PAUSE_PER_WORK = 9  # nine times as long as the chunk took (the walk holds it <= 10% of the time)
+WALK_DEFER_S = 1.0  # and before each chunk it waits this long at most for renders to end
 # The key of the row saying that every body of a content version is kept (its
 # "source" is the snapshot's version): a restart on unchanged content walks nothing.
 WALKED = "feedsvc:every-body-kept"
@@ -170,12 +172,15 @@ class Prerender:
         10 ms. Why a pause after the work: a first start sends nearly every
         body to the helper too, and since cmark the helper no longer holds
         the walk back, so the pause, not the helper, must bound its share.
+        Why it waits for renders to end: even 10% of the GIL, taken in turns
+        with a cold feed, stretches that feed (:mod:`feedsvc.state.foreground`).
         """
         articles = snapshot.articles
         pause = 0.0
         for start in range(0, len(articles), CHUNK):
             if self._stopping.wait(pause):
                 return
+            FOREGROUND.wait_quiet(WALK_DEFER_S, give_up=self._stopping.is_set)
             began = time.perf_counter()
             entries = []
             for article in articles[start : start + CHUNK]:

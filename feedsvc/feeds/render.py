@@ -27,6 +27,7 @@ from feedsvc.feeds.document import FeedDocument, FeedItem, Link, feed_document
 from feedsvc.feeds.jsonfeed import json_feed
 from feedsvc.feeds.spec import FeedSpec
 from feedsvc.feeds.urls import FORMATS
+from feedsvc.state.foreground import FOREGROUND
 from feedsvc.version import __version__
 
 if TYPE_CHECKING:  # imported where an RSS or Atom feed is built (see _feed_generator)
@@ -59,9 +60,12 @@ def render_feed(
     The document is decided here (it needs the snapshot); the writing goes
     to the writer in use (:func:`use_writer`: a writer process, or
     :func:`write_document` here), which gives the same bytes either way.
+    Marked as foreground work: deferrable writes wait for it to end
+    (:mod:`feedsvc.state.foreground`).
     """
-    doc = feed_document(snapshot, spec)
-    return RenderedFeed(bodies=_writer(doc, formats), updated=doc.updated)
+    with FOREGROUND.busy():
+        doc = feed_document(snapshot, spec)
+        return RenderedFeed(bodies=_writer(doc, formats), updated=doc.updated)
 
 
 def write_document(doc: FeedDocument, formats: Sequence[str] = ALL_FORMATS) -> dict[str, bytes]:

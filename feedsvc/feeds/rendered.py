@@ -39,6 +39,7 @@ from typing import Any
 import feedsvc.text
 from feedsvc.feeds import markdown
 from feedsvc.feeds.markdown import render_body
+from feedsvc.state.foreground import FOREGROUND
 from feedsvc.state.store import StateStore
 
 TABLE_NAME = "feeds_rendered_bodies"
@@ -49,6 +50,9 @@ TABLE = (
     ") WITHOUT ROWID"
 )
 WRITE_BATCH = 64  # queued writes per transaction
+# Writes wait for renders to end (state/foreground.py), this long at most: under a
+# steady stream of cold feeds they are written a second late, in larger batches.
+DEFER_LONGEST_S = 1.0
 LOOKUP_BATCH = 500  # keys per lookup query (well under SQLite's bound on parameters)
 KEY_BYTES = 20
 CHECK_BYTES = 16
@@ -252,7 +256,7 @@ class RenderedBodies:
     def flush(self) -> None:
         """Wait until every queued write is done."""
         if self._writer is not None:
-            self._writer.work.join()
+            self._writer.flush()
 
     def close(self) -> None:
         """Finish the queued writes and close both connections."""
@@ -282,6 +286,9 @@ _Work = tuple[str, list[Any]] | None
 class _Writer:
     """A daemon thread running queued writes on a connection of its own, a batch at a time.
 
+    Woken by a write, it first lets renders finish (at most
+    :data:`DEFER_LONGEST_S`; :meth:`flush` and :meth:`close` do not wait),
+    then writes everything queued by then, :data:`WRITE_BATCH` per transaction.
     The thread starts with the first write, not before: the service is made
     (and this with it) before the first load, which forks its parse workers
     only while the process has a single thread (content/parallel.py); a
@@ -294,6 +301,7 @@ class _Writer:
         self._failed = False
         self._thread = threading.Thread(target=self._run, name="feedsvc-bodies-writer", daemon=True)
         self._start_lock = threading.Lock()
+        self._hurry = threading.Event()  # set: write now, without waiting for renders to end
 
     def put(self, item: _Work) -> None:
         """Queue ``item`` for the writer thread, starting it the first time."""
@@ -305,16 +313,20 @@ class _Writer:
 
     def _run(self) -> None:
         while True:
-            item = self.work.get()
-            batch = [item]
-            while not self.work.empty() and len(batch) < WRITE_BATCH:
-                batch.append(self.work.get())
+            first = self.work.get()
+            if first is not None:  # a render running or just over: it goes first
+                FOREGROUND.wait_quiet(DEFER_LONGEST_S, give_up=self._hurry.is_set)
+            items = [first]
+            while not self.work.empty():  # all that came meanwhile: the queue stays bounded
+                items.append(self.work.get())
             try:
-                self._write([work for work in batch if work is not None])
+                writes = [work for work in items if work is not None]
+                for start in range(0, len(writes), WRITE_BATCH):
+                    self._write(writes[start : start + WRITE_BATCH])
             finally:
-                for _ in batch:
+                for _ in items:
                     self.work.task_done()
-            if None in batch:
+            if None in items:
                 return
 
     def _write(self, batch: list[tuple[str, list[Any]]]) -> None:
@@ -333,8 +345,19 @@ class _Writer:
                 self._failed = True
                 log.error("rendered bodies: writing failed (%s); they are rendered again", exc)
 
+    def flush(self) -> None:
+        """Wait until every queued write is done, without waiting for renders to end."""
+        self._hurry.set()
+        FOREGROUND.wake()
+        try:
+            self.work.join()
+        finally:
+            self._hurry.clear()
+
     def close(self) -> None:
         if self._thread.ident is not None:
+            self._hurry.set()
+            FOREGROUND.wake()
             self.work.put(None)
             self._thread.join(10)
         with contextlib.suppress(sqlite3.Error):

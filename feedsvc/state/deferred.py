@@ -8,7 +8,8 @@ process, at the lowest priority) take that lock too, so now and then a
 request waited 1-34 ms for it (issue 14: a cold feed on a first start).
 What a request decides stays decided in memory at once; only the row is
 written a moment later, by :class:`DeferredWrites`'s thread, which does the
-waiting instead. :meth:`DeferredWrites.close` (called by the service before
+waiting instead, and lets a render running then finish first
+(:mod:`.foreground`). :meth:`DeferredWrites.close` (called by the service before
 it closes the state) writes whatever is still queued, so a clean stop
 keeps every row; a crash loses at most the rows of the last moment, the
 same as a crash just before the request.
@@ -21,12 +22,14 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
+from feedsvc.state.foreground import FOREGROUND
 from feedsvc.state.store import StateStore
 
 log = logging.getLogger("feedsvc.state")
 
 Write = Callable[[sqlite3.Connection], object]
 BATCH = 256  # writes run in one transaction at most
+DEFER_LONGEST_S = 1.0  # the longest the writes wait for renders to end (state/foreground.py)
 
 
 class DeferredWrites:
@@ -43,6 +46,7 @@ class DeferredWrites:
         self._changed = threading.Condition()
         self._busy = False
         self._closed = False
+        self._flushing = 0  # callers waiting in flush(): the thread writes without waiting
         self._thread: threading.Thread | None = None
 
     def submit(self, what: str, work: Write) -> None:
@@ -62,6 +66,9 @@ class DeferredWrites:
         self.state.attempt(what, work)
 
     def _run(self) -> None:
+        # A render running or just over goes first (this thread lives only while writes
+        # are queued, so each burst of writes waits once); closing or flushing never waits.
+        FOREGROUND.wait_quiet(DEFER_LONGEST_S, give_up=self._in_a_hurry)
         while True:
             with self._changed:
                 if not self._queue:
@@ -91,15 +98,26 @@ class DeferredWrites:
             for what, work in batch:
                 self.state.attempt(what, work)
 
+    def _in_a_hurry(self) -> bool:
+        return self._closed or self._flushing > 0
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every write queued so far has run; whether it did within ``timeout``."""
         with self._changed:
-            return self._changed.wait_for(lambda: not self._queue and not self._busy, timeout)
+            self._flushing += 1
+        FOREGROUND.wake()
+        try:
+            with self._changed:
+                return self._changed.wait_for(lambda: not self._queue and not self._busy, timeout)
+        finally:
+            with self._changed:
+                self._flushing -= 1
 
     def close(self, timeout: float = 10.0) -> None:
         """Wait for what is queued to be written; later writes run inline."""
         with self._changed:
             self._closed = True
             thread = self._thread
+        FOREGROUND.wake()
         if thread is not None:
             thread.join(timeout)
