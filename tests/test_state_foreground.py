@@ -7,6 +7,7 @@ real feeds; a render is held open through the document-writer seam
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -14,6 +15,9 @@ from pathlib import Path
 import pytest
 from support import Clock
 
+from feedsvc.content import scan as scan_module
+from feedsvc.content.events import ContentEvents
+from feedsvc.content.loader import ContentLoader
 from feedsvc.feeds import rendered as rendered_module
 from feedsvc.feeds.document import FeedDocument
 from feedsvc.feeds.render import use_writer, write_document
@@ -229,3 +233,42 @@ def test_a_feed_render_holds_a_body_write_until_it_ends(
         release.set()
         use_writer(previous)
         service.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux")
+def test_the_watchers_full_comparison_steps_aside_for_a_render_and_a_poll_does_not(
+    small_content: Path, monkeypatch
+):
+    monkeypatch.setattr(scan_module, "PACE_LONGEST_S", LONG)
+    watched = ContentLoader(small_content)
+    watched.load()
+    watched.events = ContentEvents(watched.content_dir, watched.articles_dir)
+    polled = ContentLoader(small_content)
+    polled.load()
+    (small_content / "articles" / "gamma.yaml").write_text(
+        (small_content / "articles" / "gamma.yaml").read_text().replace("Gamma", "Gamma two")
+    )
+    render = Render(FOREGROUND)
+    try:
+        results: list[set[str]] = []
+
+        def load(loader: ContentLoader) -> None:
+            results.append({article.title for article in loader.load().articles})
+
+        polling = threading.Thread(target=load, args=(polled,))  # explicit: never paced
+        polling.start()
+        polling.join(10)
+        assert not polling.is_alive()
+        assert "Gamma two" in results[-1]
+        waits = FOREGROUND.waits
+        first_look = threading.Thread(target=load, args=(watched,))  # every file: paced
+        first_look.start()
+        first_look.join(0.2)
+        assert first_look.is_alive()  # waiting for the render
+    finally:
+        render.end()
+    first_look.join(10)
+    assert not first_look.is_alive()
+    assert FOREGROUND.waits > waits
+    assert "Gamma two" in results[-1]
+    watched.events.close()
