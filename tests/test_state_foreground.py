@@ -18,7 +18,7 @@ from support import Clock
 from feedsvc.content import scan as scan_module
 from feedsvc.content.events import ContentEvents
 from feedsvc.content.loader import ContentLoader
-from feedsvc.feeds import rendered as rendered_module
+from feedsvc.feeds import rowwriter as rowwriter_module
 from feedsvc.feeds.document import FeedDocument
 from feedsvc.feeds.render import use_writer, write_document
 from feedsvc.feeds.rendered import RenderedBodies
@@ -165,7 +165,7 @@ def test_flushing_or_closing_deferred_writes_does_not_wait_for_renders(
 def test_rendered_bodies_are_written_after_the_render_or_at_once_when_flushed(
     tmp_path: Path, monkeypatch
 ):
-    monkeypatch.setattr(rendered_module, "DEFER_LONGEST_S", LONG)
+    monkeypatch.setattr(rowwriter_module, "DEFER_LONGEST_S", LONG)
     state = open_state(tmp_path / "state")
     bodies = RenderedBodies(state)
     assert bodies.kept and state.path is not None
@@ -193,7 +193,7 @@ def test_a_feed_render_holds_a_body_write_until_it_ends(
     small_content: Path, tmp_path: Path, clock: Clock, monkeypatch
 ):
     """Through the real service: the writes of one cold feed wait while the next renders."""
-    monkeypatch.setattr(rendered_module, "DEFER_LONGEST_S", LONG)
+    monkeypatch.setattr(rowwriter_module, "DEFER_LONGEST_S", LONG)
     monkeypatch.setattr(FOREGROUND, "quiet", LONG)  # the first feed's writes wait for the next
     settings = ServiceSettings(
         content_dir=small_content, reload_interval=0, state_dir=str(tmp_path / "state")

@@ -23,11 +23,9 @@ that fell back to memory) bodies are rendered as before, and only
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -39,7 +37,7 @@ from typing import Any
 import feedsvc.text
 from feedsvc.feeds import markdown
 from feedsvc.feeds.markdown import render_body
-from feedsvc.state.foreground import FOREGROUND
+from feedsvc.feeds.rowwriter import RowWriter
 from feedsvc.state.store import StateStore
 
 TABLE_NAME = "feeds_rendered_bodies"
@@ -49,10 +47,6 @@ TABLE = (
     " key BLOB PRIMARY KEY, html BLOB NOT NULL, check_hash BLOB NOT NULL, made INTEGER NOT NULL"
     ") WITHOUT ROWID"
 )
-WRITE_BATCH = 64  # queued writes per transaction
-# Writes wait for renders to end (state/foreground.py), this long at most: under a
-# steady stream of cold feeds they are written a second late, in larger batches.
-DEFER_LONGEST_S = 1.0
 LOOKUP_BATCH = 500  # keys per lookup query (well under SQLite's bound on parameters)
 KEY_BYTES = 20
 CHECK_BYTES = 16
@@ -131,14 +125,14 @@ class RenderedBodies:
         self.hits = self.renders = self.rejected = 0
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
-        self._writer: _Writer | None = None
+        self._writer: RowWriter | None = None
         if store.durable and store.schema(TABLE_NAME, SCHEMA_VERSION, [TABLE]) >= 0:
             try:
                 self._reader, writer = store.another_connection(), store.another_connection()
             except sqlite3.Error as exc:
                 log.error("rendered bodies: cannot open the state (%s); not kept", exc)
             else:
-                self._writer = _Writer(writer) if writer is not None else None
+                self._writer = None if writer is None else RowWriter(writer, _packed, "bodies")
         self.kept = self._reader is not None and self._writer is not None
 
     def key(self, url: str, source: str) -> bytes:
@@ -278,87 +272,3 @@ def _packed(statement: str, values: list[Any]) -> tuple[str, list[Any]]:
         return statement, values
     made = time.time_ns() // 1_000_000
     return INSERT, [(*pack_row(key, html), made) for key, html in values]
-
-
-_Work = tuple[str, list[Any]] | None
-
-
-class _Writer:
-    """A daemon thread running queued writes on a connection of its own, a batch at a time.
-
-    Woken by a write, it first lets renders finish (at most
-    :data:`DEFER_LONGEST_S`; :meth:`flush` and :meth:`close` do not wait),
-    then writes everything queued by then, :data:`WRITE_BATCH` per transaction.
-    The thread starts with the first write, not before: the service is made
-    (and this with it) before the first load, which forks its parse workers
-    only while the process has a single thread (content/parallel.py); a
-    thread started here made a 100k cold start take the slower path.
-    """
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-        self.work: queue.Queue[_Work] = queue.Queue()
-        self._failed = False
-        self._thread = threading.Thread(target=self._run, name="feedsvc-bodies-writer", daemon=True)
-        self._start_lock = threading.Lock()
-        self._hurry = threading.Event()  # set: write now, without waiting for renders to end
-
-    def put(self, item: _Work) -> None:
-        """Queue ``item`` for the writer thread, starting it the first time."""
-        if not self._thread.is_alive():
-            with self._start_lock:
-                if self._thread.ident is None:
-                    self._thread.start()
-        self.work.put(item)
-
-    def _run(self) -> None:
-        while True:
-            first = self.work.get()
-            if first is not None:  # a render running or just over: it goes first
-                FOREGROUND.wait_quiet(DEFER_LONGEST_S, give_up=self._hurry.is_set)
-            items = [first]
-            while not self.work.empty():  # all that came meanwhile: the queue stays bounded
-                items.append(self.work.get())
-            try:
-                writes = [work for work in items if work is not None]
-                for start in range(0, len(writes), WRITE_BATCH):
-                    self._write(writes[start : start + WRITE_BATCH])
-            finally:
-                for _ in items:
-                    self.work.task_done()
-            if None in items:
-                return
-
-    def _write(self, batch: list[tuple[str, list[Any]]]) -> None:
-        if not batch:
-            return
-        try:
-            batch = [_packed(statement, values) for statement, values in batch]
-            self.connection.execute("BEGIN IMMEDIATE")
-            for statement, values in batch:
-                self.connection.executemany(statement, values)
-            self.connection.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self.connection.execute("ROLLBACK")
-            if not self._failed:
-                self._failed = True
-                log.error("rendered bodies: writing failed (%s); they are rendered again", exc)
-
-    def flush(self) -> None:
-        """Wait until every queued write is done, without waiting for renders to end."""
-        self._hurry.set()
-        FOREGROUND.wake()
-        try:
-            self.work.join()
-        finally:
-            self._hurry.clear()
-
-    def close(self) -> None:
-        if self._thread.ident is not None:
-            self._hurry.set()
-            FOREGROUND.wake()
-            self.work.put(None)
-            self._thread.join(10)
-        with contextlib.suppress(sqlite3.Error):
-            self.connection.close()
