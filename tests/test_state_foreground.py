@@ -7,9 +7,10 @@ real feeds; a render is held open through the document-writer seam
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -127,39 +128,46 @@ def count(path: Path, table: str) -> int:
         reader.close()
 
 
-def test_deferred_writes_wait_for_a_render_to_end(state: StateStore, monkeypatch):
-    assert state.path is not None
+@pytest.fixture
+def render_and_writes(state: StateStore, monkeypatch) -> Iterator[tuple[Render, DeferredWrites]]:
+    """A render running, and deferred writes to ``state`` that wait for it without a bound."""
     monkeypatch.setattr(deferred_module, "DEFER_LONGEST_S", LONG)
     deferred = DeferredWrites(state)
     render = Render(FOREGROUND)
     try:
-        deferred.submit("test rows", lambda db: db.execute("INSERT INTO t_rows VALUES (1)"))
-        assert not deferred.flush(timeout=0) and count(state.path, "t_rows") == 0
-        threading.Event().wait(0.2)
-        assert count(state.path, "t_rows") == 0  # still held: the render runs
+        yield render, deferred
     finally:
         render.end()
+        deferred.close()
+
+
+def insert(n: int) -> Callable[[sqlite3.Connection], object]:
+    return lambda db: db.execute("INSERT INTO t_rows VALUES (?)", (n,))
+
+
+def test_deferred_writes_wait_for_a_render_to_end(state: StateStore, render_and_writes):
+    render, deferred = render_and_writes
+    assert state.path is not None
+    deferred.submit("test rows", insert(1))
+    assert not deferred.flush(timeout=0) and count(state.path, "t_rows") == 0
+    threading.Event().wait(0.2)
+    assert count(state.path, "t_rows") == 0  # still held: the render runs
+    render.end()
     assert deferred.flush(timeout=10)
     assert count(state.path, "t_rows") == 1
-    deferred.close()
 
 
 def test_flushing_or_closing_deferred_writes_does_not_wait_for_renders(
-    state: StateStore, monkeypatch
+    state: StateStore, render_and_writes
 ):
+    _, deferred = render_and_writes
     assert state.path is not None
-    monkeypatch.setattr(deferred_module, "DEFER_LONGEST_S", LONG)
-    deferred = DeferredWrites(state)
-    render = Render(FOREGROUND)
-    try:
-        deferred.submit("test rows", lambda db: db.execute("INSERT INTO t_rows VALUES (1)"))
-        assert deferred.flush(timeout=10)  # while the render still runs
-        assert count(state.path, "t_rows") == 1
-        deferred.submit("test rows", lambda db: db.execute("INSERT INTO t_rows VALUES (2)"))
-        deferred.close()
-        assert count(state.path, "t_rows") == 2
-    finally:
-        render.end()
+    deferred.submit("test rows", insert(1))
+    assert deferred.flush(timeout=10)  # while the render still runs
+    assert count(state.path, "t_rows") == 1
+    deferred.submit("test rows", insert(2))
+    deferred.close()
+    assert count(state.path, "t_rows") == 2
 
 
 def test_rendered_bodies_are_written_after_the_render_or_at_once_when_flushed(
