@@ -18,6 +18,7 @@ from support import BUNDLED_CONTENT, SITE, Clock, WatchedApp, article, write_yam
 
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
+from feedsvc.state.store import StateStore, open_state
 from feedsvc.web.app import create_app
 
 # No test writes state into the repository: a process started by a test
@@ -101,3 +102,12 @@ def live(small_content: Path, live_interval: float) -> Iterator[WatchedApp]:
     app = WatchedApp(small_content, interval=live_interval)
     yield app
     app.close()
+
+
+@pytest.fixture
+def rows_state(tmp_path: Path) -> Iterator[StateStore]:
+    """A state folder on disk with one test table, ``t_rows (n, what)``, as owner ``t``."""
+    store = open_state(tmp_path / "state")
+    store.schema("t", 1, ["CREATE TABLE IF NOT EXISTS t_rows (n INTEGER PRIMARY KEY, what TEXT)"])
+    yield store
+    store.close()

@@ -8,28 +8,16 @@ its test client, and a restart on the same state folder.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-import pytest
 from support import Clock
 
 from feedsvc.service.core import FeedService
 from feedsvc.settings import ServiceSettings
 from feedsvc.state.deferred import DeferredWrites
-from feedsvc.state.store import StateStore, connect_file, open_state
+from feedsvc.state.store import StateStore, connect_file
 from feedsvc.web.app import create_app
-
-TABLE = "CREATE TABLE IF NOT EXISTS t_rows (n INTEGER PRIMARY KEY, what TEXT)"
-
-
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[StateStore]:
-    store = open_state(tmp_path / "state")
-    store.schema("t", 1, [TABLE])
-    yield store
-    store.close()
 
 
 def rows(path: Path) -> list[tuple[int, str]]:
@@ -53,44 +41,44 @@ def held_lock(path: Path) -> sqlite3.Connection:
     return other
 
 
-def test_writes_run_in_order_and_close_runs_what_is_queued(state: StateStore):
-    assert state.path is not None
-    deferred = DeferredWrites(state)
+def test_writes_run_in_order_and_close_runs_what_is_queued(rows_state: StateStore):
+    assert rows_state.path is not None
+    deferred = DeferredWrites(rows_state)
     for n in range(1, 301):  # more than one batch
         deferred.submit("test rows", insert(n))
     deferred.close()
-    assert rows(state.path) == [(n, f"row {n}") for n in range(1, 301)]
+    assert rows(rows_state.path) == [(n, f"row {n}") for n in range(1, 301)]
     deferred.submit("test rows", insert(301))  # once closed: written by the caller
-    assert rows(state.path)[-1] == (301, "row 301")
+    assert rows(rows_state.path)[-1] == (301, "row 301")
 
 
-def test_a_write_waits_for_a_held_lock_on_its_thread_not_the_callers(state: StateStore):
-    assert state.path is not None
-    deferred = DeferredWrites(state)
-    other = held_lock(state.path)
+def test_a_write_waits_for_a_held_lock_on_its_thread_not_the_callers(rows_state: StateStore):
+    assert rows_state.path is not None
+    deferred = DeferredWrites(rows_state)
+    other = held_lock(rows_state.path)
     deferred.submit("test rows", insert(1))  # returns at once: nothing written yet
-    assert rows(state.path) == []
+    assert rows(rows_state.path) == []
     assert not deferred.flush(timeout=0.2)  # queued behind the other writer
     other.execute("COMMIT")
     other.close()
     assert deferred.flush(timeout=10)
-    assert rows(state.path) == [(1, "row 1")]
-    assert not state.degraded
+    assert rows(rows_state.path) == [(1, "row 1")]
+    assert not rows_state.degraded
     deferred.close()
 
 
-def test_one_failing_write_does_not_lose_the_others_of_its_batch(state: StateStore):
-    assert state.path is not None
-    deferred = DeferredWrites(state)
-    other = held_lock(state.path)  # so that the three queue up into one batch
+def test_one_failing_write_does_not_lose_the_others_of_its_batch(rows_state: StateStore):
+    assert rows_state.path is not None
+    deferred = DeferredWrites(rows_state)
+    other = held_lock(rows_state.path)  # so that the three queue up into one batch
     deferred.submit("test rows", insert(1))
     deferred.submit("a broken write", lambda db: db.execute("INSERT INTO no_such_table VALUES (1)"))
     deferred.submit("test rows", insert(2))
     other.execute("COMMIT")
     other.close()
     deferred.close()
-    assert rows(state.path) == [(1, "row 1"), (2, "row 2")]
-    assert state.degraded  # the broken one is reported, as any failed state write
+    assert rows(rows_state.path) == [(1, "row 1"), (2, "row 2")]
+    assert rows_state.degraded  # the broken one is reported, as any failed state write
 
 
 def test_a_cold_feed_is_answered_while_another_writer_holds_the_state(

@@ -31,7 +31,6 @@ from feedsvc.state.foreground import FOREGROUND, Foreground
 from feedsvc.state.store import StateStore, connect_file, open_state
 from feedsvc.web.app import create_app
 
-TABLE = "CREATE TABLE IF NOT EXISTS t_rows (n INTEGER PRIMARY KEY)"
 LONG = 60.0  # longer than any test: "waits until the render ends", never "until the bound"
 
 
@@ -111,14 +110,6 @@ def test_a_waiter_asked_to_hurry_stops_waiting_when_woken():
         render.end()
 
 
-@pytest.fixture
-def state(tmp_path: Path) -> Iterator[StateStore]:
-    store = open_state(tmp_path / "state")
-    store.schema("t", 1, [TABLE])
-    yield store
-    store.close()
-
-
 def count(path: Path, table: str) -> int:
     """Rows another process reading the file sees."""
     reader = connect_file(str(path))
@@ -129,10 +120,12 @@ def count(path: Path, table: str) -> int:
 
 
 @pytest.fixture
-def render_and_writes(state: StateStore, monkeypatch) -> Iterator[tuple[Render, DeferredWrites]]:
-    """A render running, and deferred writes to ``state`` that wait for it without a bound."""
+def render_and_writes(
+    rows_state: StateStore, monkeypatch
+) -> Iterator[tuple[Render, DeferredWrites]]:
+    """A render running, and deferred writes that wait for it without a bound."""
     monkeypatch.setattr(deferred_module, "DEFER_LONGEST_S", LONG)
-    deferred = DeferredWrites(state)
+    deferred = DeferredWrites(rows_state)
     render = Render(FOREGROUND)
     try:
         yield render, deferred
@@ -142,32 +135,32 @@ def render_and_writes(state: StateStore, monkeypatch) -> Iterator[tuple[Render, 
 
 
 def insert(n: int) -> Callable[[sqlite3.Connection], object]:
-    return lambda db: db.execute("INSERT INTO t_rows VALUES (?)", (n,))
+    return lambda db: db.execute("INSERT INTO t_rows (n) VALUES (?)", (n,))
 
 
-def test_deferred_writes_wait_for_a_render_to_end(state: StateStore, render_and_writes):
+def test_deferred_writes_wait_for_a_render_to_end(rows_state: StateStore, render_and_writes):
     render, deferred = render_and_writes
-    assert state.path is not None
+    assert rows_state.path is not None
     deferred.submit("test rows", insert(1))
-    assert not deferred.flush(timeout=0) and count(state.path, "t_rows") == 0
+    assert not deferred.flush(timeout=0) and count(rows_state.path, "t_rows") == 0
     threading.Event().wait(0.2)
-    assert count(state.path, "t_rows") == 0  # still held: the render runs
+    assert count(rows_state.path, "t_rows") == 0  # still held: the render runs
     render.end()
     assert deferred.flush(timeout=10)
-    assert count(state.path, "t_rows") == 1
+    assert count(rows_state.path, "t_rows") == 1
 
 
 def test_flushing_or_closing_deferred_writes_does_not_wait_for_renders(
-    state: StateStore, render_and_writes
+    rows_state: StateStore, render_and_writes
 ):
     _, deferred = render_and_writes
-    assert state.path is not None
+    assert rows_state.path is not None
     deferred.submit("test rows", insert(1))
     assert deferred.flush(timeout=10)  # while the render still runs
-    assert count(state.path, "t_rows") == 1
+    assert count(rows_state.path, "t_rows") == 1
     deferred.submit("test rows", insert(2))
     deferred.close()
-    assert count(state.path, "t_rows") == 2
+    assert count(rows_state.path, "t_rows") == 2
 
 
 def test_rendered_bodies_are_written_after_the_render_or_at_once_when_flushed(
