@@ -7,7 +7,7 @@ way of feedgen) and nothing of requests or caching; its output is a
 :data:`~feedsvc.feeds.document.BASE_TOKEN`.
 
 feedgen pitfalls handled here: ``add_entry()`` prepends by default, and RSS
-keeps only one ``atom:link`` (the :class:`AtomLinks` extension adds the rest).
+keeps only one ``atom:link`` (the :class:`RssChannelExtras` extension adds the rest).
 Enclosures, Media RSS and the channel's icon and logo are written by the
 :mod:`.mediarss` extension (feedgen keeps the last RSS enclosure, and ties
 Atom's logo to RSS's image).
@@ -15,7 +15,6 @@ Atom's logo to RSS's image).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +32,8 @@ if TYPE_CHECKING:  # imported where an RSS or Atom feed is built (see _feed_gene
     from feedgen.feed import FeedGenerator
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+_DC_CREATOR = f"{{{DC_NS}}}creator"
 
 
 ALL_FORMATS = tuple(FORMATS)
@@ -108,19 +109,29 @@ def rss_feed(doc: FeedDocument) -> bytes:
     return _rss(_feed_generator(doc), doc)
 
 
-class AtomLinks:
-    """feedgen extension adding ``atom:link`` elements to an RSS channel.
+class RssChannelExtras:
+    """feedgen extension for what RSS has beyond feedgen: more ``atom:link``
+    elements in the channel, and each item's ``dc:creator``.
 
     feedgen writes a single ``atom:link`` (self) in RSS; paging (RFC 5005)
-    and WebSub need next/previous/first/last/hub links there too. feedgen
-    calls extensions by these method names (duck typing: no base class needed).
+    and WebSub need next/previous/first/last/hub links there too. RSS's
+    ``<author>`` must be an e-mail address, so the author's name goes in
+    Dublin Core's ``dc:creator`` (:class:`DcCreator`).
+
+    One extension, not feedgen's ``dc`` beside an ``atomlinks`` of our own:
+    feedgen's Dublin Core entry part looks at fifteen fields per item to write
+    one, and an extension without an entry part costs a raised and caught
+    ImportError per item (``add_entry`` registers every extension on it). The
+    namespaces come in the order the two gave them (``dc``, then ``atom``),
+    so the bytes are the same. feedgen calls extensions by these method names
+    (duck typing: no base class needed).
     """
 
     def __init__(self) -> None:
         self.links: list[Link] = []
 
     def extend_ns(self) -> dict[str, str]:
-        return {"atom": ATOM_NS}
+        return {"dc": DC_NS, "atom": ATOM_NS}
 
     def extend_rss(self, rss_feed: Any) -> Any:  # lxml element (lxml is untyped)
         from lxml import etree  # loaded by feedgen already: a dict look-up
@@ -134,18 +145,22 @@ class AtomLinks:
         return atom_feed
 
 
-@functools.cache
-def _dublin_core() -> tuple[type, type]:
-    """feedgen's Dublin Core extension classes, imported once.
+class DcCreator:
+    """Entry half of :class:`RssChannelExtras`: an item's ``dc:creator``, as
+    feedgen's ``dc`` extension wrote it (after feedgen's own elements)."""
 
-    ``load_extension("dc")`` does what registering these does, but looks for a
-    ``feedgen.ext.dc_entry`` module on every build (there is none: a failed
-    import, ~0.25 ms a feed). Imported here, not at the top: feedgen.ext.dc
-    needs feedgen.feed imported first (it uses ``lxml.etree`` unimported).
-    """
-    from feedgen.ext.dc import DcEntryExtension, DcExtension
+    def __init__(self) -> None:
+        self.creator: str | None = None
 
-    return DcExtension, DcEntryExtension
+    def extend_rss(self, item: Any) -> Any:  # lxml element (lxml is untyped)
+        from lxml import etree  # loaded by feedgen already: a dict look-up
+
+        if self.creator is not None:
+            etree.SubElement(item, _DC_CREATOR).text = self.creator
+        return item
+
+    def extend_atom(self, entry: Any) -> Any:  # registered for RSS only
+        return entry
 
 
 def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: Any to mypy
@@ -157,8 +172,7 @@ def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: 
     from feedsvc.feeds.mediarss import MediaEntry, MediaFeed
 
     fg = FeedGenerator()
-    fg.register_extension("dc", *_dublin_core(), atom=False, rss=True)
-    fg.register_extension("atomlinks", AtomLinks, atom=False, rss=True)
+    fg.register_extension("extras", RssChannelExtras, DcCreator, atom=False, rss=True)
     fg.register_extension("media", MediaFeed, MediaEntry, atom=True, rss=True)
     fg.media.icon, fg.media.logo = doc.icon, doc.logo
     fg.media.title, fg.media.link = doc.title, doc.home_url  # RSS <image> repeats the channel's
@@ -188,23 +202,23 @@ def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
     entry.summary(item.summary)
     entry.content(item.content_html, type="html")
     entry.author(name=item.author)
-    entry.dc.dc_creator(item.author)
+    entry.extras.creator = item.author
     entry.published(item.published)
     entry.updated(item.modified)
-    for tag in item.tags:
-        entry.category(term=tag, label=tag)
+    if item.tags:  # one call: feedgen checks and maps its whole list on each
+        entry.category([{"term": tag, "label": tag} for tag in item.tags])
     entry.media.image, entry.media.attachments = item.image, item.attachments
 
 
 def _set_links(fg: FeedGenerator, doc: FeedDocument, fmt: str) -> None:
     # The self link is set before the alternate one: feedgen's RSS <link> takes
     # the last alternate, and RSS keeps only one atom:link (the rest go
-    # through the AtomLinks extension).
+    # through the RssChannelExtras extension).
     media_type = FORMATS[fmt].content_type.split(";")[0]
     fg.link(href=doc.self_urls[fmt], rel="self", type=media_type, replace=True)
     fg.link(href=doc.home_url, rel="alternate")
     if fmt == "rss":
-        fg.atomlinks.links = doc.links[fmt]
+        fg.extras.links = doc.links[fmt]
     else:
         for link in doc.links[fmt]:
             fg.link(**link)
