@@ -15,6 +15,7 @@ Atom's logo to RSS's image).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,7 +75,7 @@ def write_document(doc: FeedDocument, formats: Sequence[str] = ALL_FORMATS) -> d
     Also what a writer process runs (:mod:`.writers`).
     """
     bodies: dict[str, bytes] = {}
-    fg = _feed_generator(doc) if "rss" in formats or "atom" in formats else None
+    fg = _feed_generator(doc, formats) if "rss" in formats or "atom" in formats else None
     for fmt in formats:
         if fmt == "rss":
             bodies[fmt] = _rss(fg, doc)
@@ -106,7 +107,7 @@ def use_writer(writer: DocumentWriter | None) -> DocumentWriter:
 
 def rss_feed(doc: FeedDocument) -> bytes:
     """RSS alone, from a fresh feedgen build (the benchmark's render-per-request peer)."""
-    return _rss(_feed_generator(doc), doc)
+    return _rss(_feed_generator(doc, ("rss",)), doc)
 
 
 class RssChannelExtras:
@@ -163,7 +164,34 @@ class DcCreator:
         return entry
 
 
-def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: Any to mypy
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+
+
+def rfc2822_date(date: datetime) -> str:
+    """feedgen's ``formatRFC2822`` without its two ``setlocale()`` calls per date.
+
+    feedgen switches the whole process to the C locale and back around each
+    ``strftime`` (for English day and month names): ~5 us a date, a tenth of
+    an item's RSS, and not thread-safe. The names are spelled here; the
+    numbers ``strftime`` writes are the same in every locale.
+    """
+    day, month = _DAY_NAMES[date.weekday()], _MONTH_NAMES[date.month - 1]
+    return date.strftime(f"{day}, %d {month} %Y %H:%M:%S %z")
+
+
+@functools.cache
+def _dates_without_setlocale() -> None:
+    """Have feedgen spell RSS dates with :func:`rfc2822_date` (the same bytes,
+    tests/test_feeds_render.py); feedgen still writes every element."""
+    import feedgen.entry
+    import feedgen.feed
+
+    feedgen.entry.formatRFC2822 = feedgen.feed.formatRFC2822 = rfc2822_date
+
+
+def _feed_generator(doc: FeedDocument, formats: Sequence[str]) -> FeedGenerator:  # untyped
     # feedgen, lxml and dateutil (~6 MB resident) are imported on the first
     # RSS or Atom build, not with this module: a server whose writer
     # processes do the writing never loads them (issue 14 item 4).
@@ -171,6 +199,7 @@ def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: 
 
     from feedsvc.feeds.mediarss import MediaEntry, MediaFeed
 
+    _dates_without_setlocale()
     fg = FeedGenerator()
     fg.register_extension("extras", RssChannelExtras, DcCreator, atom=False, rss=True)
     fg.register_extension("media", MediaFeed, MediaEntry, atom=True, rss=True)
@@ -185,26 +214,35 @@ def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: 
     fg.generator("feedsvc", version=__version__)
     fg.updated(doc.updated)
     fg.lastBuildDate(doc.updated)
+    rss, atom = "rss" in formats, "atom" in formats
     for item in doc.items:
-        _add_entry(fg, item)
+        _add_entry(fg, item, rss=rss, atom=atom)
     return fg
 
 
-def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
+def _add_entry(fg: FeedGenerator, item: FeedItem, *, rss: bool, atom: bool) -> None:
+    """Add ``item``, with only the setters whose fields the formats written use.
+
+    feedgen's setters fill RSS and Atom fields at once; the ones below that
+    fill one format's fields alone are called only when it is written (a
+    cold request writes its own format alone), so the other's bytes never
+    depend on them (tests/test_feeds_render.py compares both ways).
+    """
     entry = fg.add_entry(order="append")  # feedgen prepends by default
-    entry.id(item.id)
-    entry.guid(item.id, permalink=False)
+    entry.guid(item.id, permalink=False)  # RSS <guid> and Atom <id> both
     entry.title(item.title)
     entry.link(href=item.url, rel="alternate")
-    # RSS <description> holds HTML (readers unescape it once more), so plain
-    # text is HTML-escaped there; Atom's <summary> is typed text as it is.
-    entry.description(escape(item.summary, quote=False))
-    entry.summary(item.summary)
+    if rss:
+        # RSS <description> holds HTML (readers unescape it once more), so plain
+        # text is HTML-escaped there; Atom's <summary> is typed text as it is.
+        entry.description(escape(item.summary, quote=False))  # Atom's content: set below
+        entry.extras.creator = item.author
+    if atom:
+        entry.summary(item.summary)  # RSS's description only when it has none
+        entry.author(name=item.author)  # RSS's <author> only with an e-mail: never here
+        entry.updated(item.modified)  # and the item's lastBuildDate, which RSS never writes
     entry.content(item.content_html, type="html")
-    entry.author(name=item.author)
-    entry.extras.creator = item.author
     entry.published(item.published)
-    entry.updated(item.modified)
     if item.tags:  # one call: feedgen checks and maps its whole list on each
         entry.category([{"term": tag, "label": tag} for tag in item.tags])
     entry.media.image, entry.media.attachments = item.image, item.attachments
