@@ -339,10 +339,36 @@ def joined_by_urljoin(value: str, base: str) -> str | None:
 )
 @settings(max_examples=3000, deadline=None)
 def test_root_paths_are_made_absolute_exactly_as_urljoin_makes_them(value: str, base: str):
-    from feedsvc.text import _absolute_url, _base_url
+    from feedsvc.text import _absolute_url, _base_origin, _base_url
 
-    _base_url.value = base
+    _base_url.value = (base, _base_origin(base))  # as sanitise_body() sets it
     assert _absolute_url("a", "href", value) == joined_by_urljoin(value, base)
+
+
+@given(
+    st.lists(
+        st.sampled_from([*BASES, "https://news.example/", "https://news.example.org/a"])
+        | st.text(alphabet="hts:/.?#@[]\t\nHTPSxé", max_size=30),
+        max_size=12,
+    )
+)
+@settings(max_examples=1500, deadline=None)
+def test_the_origin_kept_from_the_last_base_is_the_one_urlsplit_gives(bases: list[str]):
+    """A body's base is its article's page: each differs, their origin mostly not,
+    so sanitise_body() reuses the last origin when a base starts with it and "/"."""
+    from feedsvc.text import _base_origin, _origin
+
+    for base in bases:
+        assert _base_origin(base) == _origin.__wrapped__(base), base
+
+
+@given(st.text(max_size=60) | st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+@settings(max_examples=2000, deadline=None)
+def test_clean_text_removes_what_the_xml_pattern_finds(value: str):
+    """clean_text()'s ASCII fast path (bytes.translate) leaves exactly what the regex leaves."""
+    from feedsvc.text import _XML_INVALID
+
+    assert clean_text(value) == _XML_INVALID.sub("", value)
 
 
 def test_links_in_bodies_are_absolute_against_the_article():

@@ -124,7 +124,7 @@ class MediaEntry:
     """Entry half of the extension: an item's image and attachments.
 
     feedgen calls extensions by these method names (duck typing, as for
-    :class:`~feedsvc.feeds.render.AtomLinks`).
+    :class:`~feedsvc.feeds.render.RssChannelExtras`).
     """
 
     def __init__(self) -> None:

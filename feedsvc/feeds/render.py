@@ -7,7 +7,7 @@ way of feedgen) and nothing of requests or caching; its output is a
 :data:`~feedsvc.feeds.document.BASE_TOKEN`.
 
 feedgen pitfalls handled here: ``add_entry()`` prepends by default, and RSS
-keeps only one ``atom:link`` (the :class:`AtomLinks` extension adds the rest).
+keeps only one ``atom:link`` (the :class:`RssChannelExtras` extension adds the rest).
 Enclosures, Media RSS and the channel's icon and logo are written by the
 :mod:`.mediarss` extension (feedgen keeps the last RSS enclosure, and ties
 Atom's logo to RSS's image).
@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # imported where an RSS or Atom feed is built (see _feed_gene
     from feedgen.feed import FeedGenerator
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+_DC_CREATOR = f"{{{DC_NS}}}creator"
 
 
 ALL_FORMATS = tuple(FORMATS)
@@ -77,7 +79,7 @@ def write_document(doc: FeedDocument, formats: Sequence[str] = ALL_FORMATS) -> d
     Also what a writer process runs (:mod:`.writers`).
     """
     bodies: dict[str, bytes] = {}
-    fg = _feed_generator(doc) if "rss" in formats or "atom" in formats else None
+    fg = _feed_generator(doc, formats) if "rss" in formats or "atom" in formats else None
     for fmt in formats:
         if fmt == "rss":
             bodies[fmt] = _rss(fg, doc)
@@ -109,22 +111,32 @@ def use_writer(writer: DocumentWriter | None) -> DocumentWriter:
 
 def rss_feed(doc: FeedDocument) -> bytes:
     """RSS alone, from a fresh feedgen build (the benchmark's render-per-request peer)."""
-    return _rss(_feed_generator(doc), doc)
+    return _rss(_feed_generator(doc, ("rss",)), doc)
 
 
-class AtomLinks:
-    """feedgen extension adding ``atom:link`` elements to an RSS channel.
+class RssChannelExtras:
+    """feedgen extension for what RSS has beyond feedgen: more ``atom:link``
+    elements in the channel, and each item's ``dc:creator``.
 
     feedgen writes a single ``atom:link`` (self) in RSS; paging (RFC 5005)
-    and WebSub need next/previous/first/last/hub links there too. feedgen
-    calls extensions by these method names (duck typing: no base class needed).
+    and WebSub need next/previous/first/last/hub links there too. RSS's
+    ``<author>`` must be an e-mail address, so the author's name goes in
+    Dublin Core's ``dc:creator`` (:class:`DcCreator`).
+
+    One extension, not feedgen's ``dc`` beside an ``atomlinks`` of our own:
+    feedgen's Dublin Core entry part looks at fifteen fields per item to write
+    one, and an extension without an entry part costs a raised and caught
+    ImportError per item (``add_entry`` registers every extension on it). The
+    namespaces come in the order the two gave them (``dc``, then ``atom``),
+    so the bytes are the same. feedgen calls extensions by these method names
+    (duck typing: no base class needed).
     """
 
     def __init__(self) -> None:
         self.links: list[Link] = []
 
     def extend_ns(self) -> dict[str, str]:
-        return {"atom": ATOM_NS}
+        return {"dc": DC_NS, "atom": ATOM_NS}
 
     def extend_rss(self, rss_feed: Any) -> Any:  # lxml element (lxml is untyped)
         from lxml import etree  # loaded by feedgen already: a dict look-up
@@ -138,21 +150,52 @@ class AtomLinks:
         return atom_feed
 
 
-@functools.cache
-def _dublin_core() -> tuple[type, type]:
-    """feedgen's Dublin Core extension classes, imported once.
+class DcCreator:
+    """Entry half of :class:`RssChannelExtras`: an item's ``dc:creator``, as
+    feedgen's ``dc`` extension wrote it (after feedgen's own elements)."""
 
-    ``load_extension("dc")`` does what registering these does, but looks for a
-    ``feedgen.ext.dc_entry`` module on every build (there is none: a failed
-    import, ~0.25 ms a feed). Imported here, not at the top: feedgen.ext.dc
-    needs feedgen.feed imported first (it uses ``lxml.etree`` unimported).
+    def __init__(self) -> None:
+        self.creator: str | None = None
+
+    def extend_rss(self, item: Any) -> Any:  # lxml element (lxml is untyped)
+        from lxml import etree  # loaded by feedgen already: a dict look-up
+
+        if self.creator is not None:
+            etree.SubElement(item, _DC_CREATOR).text = self.creator
+        return item
+
+    def extend_atom(self, entry: Any) -> Any:  # registered for RSS only
+        return entry
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")  # fmt: skip
+
+
+def rfc2822_date(date: datetime) -> str:
+    """feedgen's ``formatRFC2822`` without its two ``setlocale()`` calls per date.
+
+    feedgen switches the whole process to the C locale and back around each
+    ``strftime`` (for English day and month names): ~5 us a date, a tenth of
+    an item's RSS, and not thread-safe. The names are spelled here; the
+    numbers ``strftime`` writes are the same in every locale.
     """
-    from feedgen.ext.dc import DcEntryExtension, DcExtension
+    day, month = _DAY_NAMES[date.weekday()], _MONTH_NAMES[date.month - 1]
+    return date.strftime(f"{day}, %d {month} %Y %H:%M:%S %z")
 
-    return DcExtension, DcEntryExtension
+
+@functools.cache
+def _dates_without_setlocale() -> None:
+    """Have feedgen spell RSS dates with :func:`rfc2822_date` (the same bytes,
+    tests/test_feeds_render.py); feedgen still writes every element."""
+    import feedgen.entry
+    import feedgen.feed
+
+    feedgen.entry.formatRFC2822 = feedgen.feed.formatRFC2822 = rfc2822_date
 
 
-def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: Any to mypy
+def _feed_generator(doc: FeedDocument, formats: Sequence[str]) -> FeedGenerator:  # untyped
     # feedgen, lxml and dateutil (~6 MB resident) are imported on the first
     # RSS or Atom build, not with this module: a server whose writer
     # processes do the writing never loads them (issue 14 item 4).
@@ -160,9 +203,9 @@ def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: 
 
     from feedsvc.feeds.mediarss import MediaEntry, MediaFeed
 
+    _dates_without_setlocale()
     fg = FeedGenerator()
-    fg.register_extension("dc", *_dublin_core(), atom=False, rss=True)
-    fg.register_extension("atomlinks", AtomLinks, atom=False, rss=True)
+    fg.register_extension("extras", RssChannelExtras, DcCreator, atom=False, rss=True)
     fg.register_extension("media", MediaFeed, MediaEntry, atom=True, rss=True)
     fg.media.icon, fg.media.logo = doc.icon, doc.logo
     fg.media.title, fg.media.link = doc.title, doc.home_url  # RSS <image> repeats the channel's
@@ -175,40 +218,49 @@ def _feed_generator(doc: FeedDocument) -> FeedGenerator:  # feedgen is untyped: 
     fg.generator("feedsvc", version=__version__)
     fg.updated(doc.updated)
     fg.lastBuildDate(doc.updated)
+    rss, atom = "rss" in formats, "atom" in formats
     for item in doc.items:
-        _add_entry(fg, item)
+        _add_entry(fg, item, rss=rss, atom=atom)
     return fg
 
 
-def _add_entry(fg: FeedGenerator, item: FeedItem) -> None:
+def _add_entry(fg: FeedGenerator, item: FeedItem, *, rss: bool, atom: bool) -> None:
+    """Add ``item``, with only the setters whose fields the formats written use.
+
+    feedgen's setters fill RSS and Atom fields at once; the ones below that
+    fill one format's fields alone are called only when it is written (a
+    cold request writes its own format alone), so the other's bytes never
+    depend on them (tests/test_feeds_render.py compares both ways).
+    """
     entry = fg.add_entry(order="append")  # feedgen prepends by default
-    entry.id(item.id)
-    entry.guid(item.id, permalink=False)
+    entry.guid(item.id, permalink=False)  # RSS <guid> and Atom <id> both
     entry.title(item.title)
     entry.link(href=item.url, rel="alternate")
-    # RSS <description> holds HTML (readers unescape it once more), so plain
-    # text is HTML-escaped there; Atom's <summary> is typed text as it is.
-    entry.description(escape(item.summary, quote=False))
-    entry.summary(item.summary)
+    if rss:
+        # RSS <description> holds HTML (readers unescape it once more), so plain
+        # text is HTML-escaped there; Atom's <summary> is typed text as it is.
+        entry.description(escape(item.summary, quote=False))  # Atom's content: set below
+        entry.extras.creator = item.author
+    if atom:
+        entry.summary(item.summary)  # RSS's description only when it has none
+        entry.author(name=item.author)  # RSS's <author> only with an e-mail: never here
+        entry.updated(item.modified)  # and the item's lastBuildDate, which RSS never writes
     entry.content(item.content_html, type="html")
-    entry.author(name=item.author)
-    entry.dc.dc_creator(item.author)
     entry.published(item.published)
-    entry.updated(item.modified)
-    for tag in item.tags:
-        entry.category(term=tag, label=tag)
+    if item.tags:  # one call: feedgen checks and maps its whole list on each
+        entry.category([{"term": tag, "label": tag} for tag in item.tags])
     entry.media.image, entry.media.attachments = item.image, item.attachments
 
 
 def _set_links(fg: FeedGenerator, doc: FeedDocument, fmt: str) -> None:
     # The self link is set before the alternate one: feedgen's RSS <link> takes
     # the last alternate, and RSS keeps only one atom:link (the rest go
-    # through the AtomLinks extension).
+    # through the RssChannelExtras extension).
     media_type = FORMATS[fmt].content_type.split(";")[0]
     fg.link(href=doc.self_urls[fmt], rel="self", type=media_type, replace=True)
     fg.link(href=doc.home_url, rel="alternate")
     if fmt == "rss":
-        fg.atomlinks.links = doc.links[fmt]
+        fg.extras.links = doc.links[fmt]
     else:
         for link in doc.links[fmt]:
             fg.link(**link)
