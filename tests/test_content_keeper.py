@@ -14,6 +14,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,15 +68,24 @@ def restart(content: Path, state: Path, caplog: pytest.LogCaptureFixture):  # ty
     return RESTORED in caplog.text, RECOUNTED in caplog.text, loader.files_read - specials, feeds
 
 
+@contextmanager
+def serving(content: Path, state: Path) -> Iterator[ContentLoader]:
+    """A loader on the state folder after its first load, as a running service holds it."""
+    store = open_state(state)
+    try:
+        loader = ContentLoader(content, state=store)
+        loader.load()
+        yield loader
+    finally:
+        store.close()
+
+
 def test_edits_and_counts_are_kept_for_the_next_start(
     content: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     state = tmp_path / "state"
     fresh_load(content, state)  # the first start: parsed, indexed, kept
-    store = open_state(state)
-    try:
-        loader = ContentLoader(content, state=store)
-        loader.load()
+    with serving(content, state) as loader:
         assert not loader.keeper.behind
         names = sorted(p.name for p in (content / "articles").glob("*.yaml"))
         retitle(content / "articles" / names[4], "Edited while serving")
@@ -89,8 +100,6 @@ def test_edits_and_counts_are_kept_for_the_next_start(
         time.sleep(SETTLED)
         assert loader.keeper.keep(wait=True)
         assert not loader.keeper.behind and not loader.keeper.keep(wait=True)
-    finally:
-        store.close()
     expected = fresh_load(content, None)[1]
     restored, recounted, parsed, feeds = restart(content, state, caplog)
     assert restored and not recounted and parsed == 0 and feeds == expected
@@ -101,15 +110,10 @@ def test_without_a_keep_the_next_start_indexes_and_parses_again(
 ):
     state = tmp_path / "state"
     fresh_load(content, state)
-    store = open_state(state)
-    try:
-        loader = ContentLoader(content, state=store)
-        loader.load()
+    with serving(content, state) as loader:
         retitle(next((content / "articles").glob("*.yaml")), "Edited, never kept")
         time.sleep(0.1)
         loader.load()
-    finally:
-        store.close()
     expected = fresh_load(content, None)[1]
     restored, _, parsed, feeds = restart(content, state, caplog)
     assert not restored and parsed == 1 and feeds == expected
@@ -124,17 +128,11 @@ def test_new_counts_alone_restore_all_but_the_views_order_then_are_kept(
     (content / "popularity.yaml").write_text(f"{names[0]}: 5000\n{names[3]}: 12\n")
     time.sleep(SETTLED)
     expected = fresh_load(content, None)[1]
-    store = open_state(state)
-    try:
-        caplog.clear()
-        with caplog.at_level(logging.INFO, logger="feedsvc"):
-            loader = ContentLoader(content, state=store)
-            loader.load()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feedsvc"), serving(content, state) as loader:
         assert RESTORED in caplog.text and RECOUNTED in caplog.text
         assert loader.keeper.behind  # the row still has the old counts
         assert loader.keeper.keep(wait=True)
-    finally:
-        store.close()
     restored, recounted, parsed, feeds = restart(content, state, caplog)
     assert restored and not recounted and parsed == 0 and feeds == expected
 
@@ -145,10 +143,7 @@ def test_a_file_changed_again_after_its_read_is_not_kept(
     state = tmp_path / "state"
     fresh_load(content, state)
     path = next((content / "articles").glob("*.yaml"))
-    store = open_state(state)
-    try:
-        loader = ContentLoader(content, state=store)
-        loader.load()
+    with serving(content, state) as loader:
         retitle(path, "Read by the service!")
         time.sleep(0.1)
         loader.load()
@@ -159,8 +154,6 @@ def test_a_file_changed_again_after_its_read_is_not_kept(
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         time.sleep(SETTLED)
         loader.keeper.keep(wait=True)
-    finally:
-        store.close()
     expected = fresh_load(content, None)[1]
     restored, _, parsed, feeds = restart(content, state, caplog)
     assert not restored and parsed == 1 and feeds == expected
